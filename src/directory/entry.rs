@@ -1,0 +1,116 @@
+//! Directory entries: a DN, its normalised key and attributes with their values.
+//!
+//! Attribute names are kept in the schema's spelling (`givenName`, whatever the client sent)
+//! and looked up case-insensitively. Values are bytes: most are UTF-8 text, some (photos) are
+//! not. Attribute order is the order of first insertion, which is the order clients see.
+
+use super::schema::Schema;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: String,
+    pub values: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Entry {
+    /// The DN as it was written when the entry was created.
+    pub dn: String,
+    /// The normalised key of the DN (see [`super::dn::Dn::normalize`]).
+    pub ndn: String,
+    pub attrs: Vec<Attribute>,
+}
+
+impl Entry {
+    pub fn new(dn: String, ndn: String) -> Entry {
+        Entry {
+            dn,
+            ndn,
+            attrs: Vec::new(),
+        }
+    }
+
+    /// The attribute with this exact canonical name (any case).
+    pub fn get(&self, name: &str) -> Option<&Attribute> {
+        self.attrs
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Attribute> {
+        self.attrs
+            .iter_mut()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn values(&self, name: &str) -> &[Vec<u8>] {
+        self.get(name)
+            .map(|a| a.values.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The first value of an attribute as text.
+    pub fn first_str(&self, name: &str) -> Option<&str> {
+        self.values(name)
+            .first()
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    pub fn has_value_ci(&self, name: &str, value: &str) -> bool {
+        self.values(name)
+            .iter()
+            .any(|v| std::str::from_utf8(v).is_ok_and(|s| s.eq_ignore_ascii_case(value)))
+    }
+
+    /// Adds values, skipping those already present (by the attribute's equality rule).
+    pub fn add_values(&mut self, schema: &Schema, name: &str, values: Vec<Vec<u8>>) {
+        let canonical = schema.canonical_name(name).to_string();
+        let rule = schema.attr(name).and_then(|a| a.equality);
+        let normalize = |v: &[u8]| match rule {
+            Some(r) => r.normalize(v, schema),
+            None => v.to_vec(),
+        };
+        let idx = match self
+            .attrs
+            .iter()
+            .position(|a| a.name.eq_ignore_ascii_case(&canonical))
+        {
+            Some(i) => i,
+            None => {
+                self.attrs.push(Attribute {
+                    name: canonical,
+                    values: Vec::new(),
+                });
+                self.attrs.len() - 1
+            }
+        };
+        if let Some(attr) = self.attrs.get_mut(idx) {
+            let mut seen: Vec<Vec<u8>> = attr.values.iter().map(|v| normalize(v)).collect();
+            for v in values {
+                let n = normalize(&v);
+                if !seen.contains(&n) {
+                    seen.push(n);
+                    attr.values.push(v);
+                }
+            }
+        }
+    }
+
+    /// Replaces every value of an attribute; an empty list removes it.
+    /// Keeps the attribute's position, so clients see a stable order.
+    pub fn set_values(&mut self, schema: &Schema, name: &str, values: Vec<Vec<u8>>) {
+        if values.is_empty() {
+            self.remove(name);
+            return;
+        }
+        let canonical = schema.canonical_name(name);
+        if let Some(attr) = self.get_mut(canonical) {
+            attr.values.clear();
+        }
+        self.add_values(schema, name, values);
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.attrs.retain(|a| !a.name.eq_ignore_ascii_case(name));
+    }
+}

@@ -1,0 +1,612 @@
+//! Search filters (RFC 4511 §4.5.1): compiled once against the schema, evaluated per entry.
+//!
+//! Compiling resolves every attribute description (case-insensitive, aliases, options, subtypes),
+//! picks the matching rule, normalises the assertion value once, and enforces the depth and size
+//! budget. Items the server cannot evaluate — unknown attributes, rules the attribute lacks,
+//! values invalid for the rule, attributes hidden from the requester — compile to
+//! [`Filter::Undefined`], which RFC 4511 §4.5.1.7 makes neither true nor false, so an OR of
+//! client guesses still matches on its other branches. This module is the one place where LDAP
+//! filter semantics live: the index only proposes candidates, this decides.
+
+use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstringFilter};
+
+use super::dn::Dn;
+use super::entry::Entry;
+use super::matching::{approx_match, substring_match, Rule, RulePurpose};
+use super::schema::Schema;
+
+/// Three-valued logic of RFC 4511 §4.5.1.7.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tri {
+    True,
+    False,
+    Undefined,
+}
+
+impl Tri {
+    pub fn from_bool(b: bool) -> Tri {
+        if b {
+            Tri::True
+        } else {
+            Tri::False
+        }
+    }
+}
+
+/// The attribute(s) one filter item looks at: the named type and its subtypes, by the schema's
+/// spelling.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// Lower-case canonical name of the type named in the filter (index keys use it).
+    pub key: String,
+    pub names: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    Equality {
+        target: Target,
+        rule: Rule,
+        value: Vec<u8>,
+    },
+    Substring {
+        target: Target,
+        rule: Rule,
+        initial: Option<String>,
+        any: Vec<String>,
+        last: Option<String>,
+    },
+    Ordering {
+        target: Target,
+        rule: Rule,
+        value: Vec<u8>,
+        greater: bool,
+    },
+    Present(Target),
+    Approx {
+        target: Target,
+        value: String,
+    },
+    Extensible {
+        /// `None`: every attribute of the entry.
+        target: Option<Target>,
+        rule: Rule,
+        purpose: RulePurpose,
+        value: Vec<u8>,
+        pattern: Option<(Option<String>, Vec<String>, Option<String>)>,
+        dn_attributes: bool,
+    },
+    /// `(objectClass=*)`: every entry has an object class.
+    Everything,
+    Undefined,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FilterLimits {
+    pub max_depth: usize,
+    pub max_elements: usize,
+}
+
+impl Default for FilterLimits {
+    fn default() -> Self {
+        FilterLimits {
+            max_depth: 32,
+            max_elements: 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FilterError {
+    #[error("filter nests deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("filter has more than {0} elements")]
+    TooLarge(usize),
+}
+
+/// Who is asking: decides which attributes a filter may look at.
+#[derive(Clone, Copy, Debug)]
+pub struct Visibility {
+    pub can_read_passwords: bool,
+}
+
+struct Compiler<'a> {
+    schema: &'a Schema,
+    limits: FilterLimits,
+    visibility: Visibility,
+    elements: usize,
+}
+
+pub fn compile(
+    filter: &LdapFilter,
+    schema: &Schema,
+    limits: FilterLimits,
+    visibility: Visibility,
+) -> Result<Filter, FilterError> {
+    let mut c = Compiler {
+        schema,
+        limits,
+        visibility,
+        elements: 0,
+    };
+    c.compile(filter, 1)
+}
+
+impl Compiler<'_> {
+    fn compile(&mut self, f: &LdapFilter, depth: usize) -> Result<Filter, FilterError> {
+        if depth > self.limits.max_depth {
+            return Err(FilterError::TooDeep(self.limits.max_depth));
+        }
+        self.elements += 1;
+        if self.elements > self.limits.max_elements {
+            return Err(FilterError::TooLarge(self.limits.max_elements));
+        }
+        Ok(match f {
+            LdapFilter::And(items) => Filter::And(
+                items
+                    .iter()
+                    .map(|i| self.compile(i, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            LdapFilter::Or(items) => Filter::Or(
+                items
+                    .iter()
+                    .map(|i| self.compile(i, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            LdapFilter::Not(inner) => Filter::Not(Box::new(self.compile(inner, depth + 1)?)),
+            LdapFilter::Equality(attr, value) => self.equality(attr, value.as_bytes()),
+            LdapFilter::Substring(attr, sub) => self.substring(attr, sub),
+            LdapFilter::GreaterOrEqual(attr, value) => self.ordering(attr, value, true),
+            LdapFilter::LessOrEqual(attr, value) => self.ordering(attr, value, false),
+            LdapFilter::Present(attr) => {
+                if self.is_object_class(attr) {
+                    Filter::Everything
+                } else {
+                    match self.target(attr) {
+                        Some(t) => Filter::Present(t),
+                        None => Filter::Undefined,
+                    }
+                }
+            }
+            LdapFilter::Approx(attr, value) => match self.target(attr) {
+                Some(t) => Filter::Approx {
+                    target: t,
+                    value: value.clone(),
+                },
+                None => Filter::Undefined,
+            },
+            LdapFilter::Extensible(mra) => self.extensible(mra),
+        })
+    }
+
+    fn is_object_class(&self, attr: &str) -> bool {
+        self.schema
+            .attr(attr)
+            .is_some_and(|a| a.name().eq_ignore_ascii_case("objectClass"))
+    }
+
+    /// Resolves an attribute description; `None` when unknown or hidden from the requester.
+    fn target(&self, attr: &str) -> Option<Target> {
+        let id = self.schema.attr_id(attr)?;
+        let at = self.schema.attr_by_id(id)?;
+        if !self.visibility.can_read_passwords && at.name().eq_ignore_ascii_case("userPassword") {
+            return None;
+        }
+        let names = self
+            .schema
+            .with_subtypes(id)
+            .iter()
+            .filter_map(|i| self.schema.attr_by_id(*i))
+            .map(|a| a.name().to_string())
+            .collect();
+        Some(Target {
+            key: at.name().to_ascii_lowercase(),
+            names,
+        })
+    }
+
+    fn equality(&self, attr: &str, value: &[u8]) -> Filter {
+        let Some(target) = self.target(attr) else {
+            return Filter::Undefined;
+        };
+        let Some(rule) = self.schema.attr(attr).and_then(|a| a.equality) else {
+            return Filter::Undefined;
+        };
+        match rule.try_normalize(value, self.schema) {
+            Some(value) => Filter::Equality {
+                target,
+                rule,
+                value,
+            },
+            None => Filter::Undefined,
+        }
+    }
+
+    fn substring(&self, attr: &str, sub: &LdapSubstringFilter) -> Filter {
+        let Some(target) = self.target(attr) else {
+            return Filter::Undefined;
+        };
+        let at = self.schema.attr(attr);
+        let rule = at
+            .and_then(|a| a.substr)
+            .or_else(|| at.and_then(|a| a.equality).filter(|r| r.is_string()));
+        let Some(rule) = rule.filter(|r| r.is_string()) else {
+            return Filter::Undefined;
+        };
+        match substring_pieces(rule, sub) {
+            Some((initial, any, last)) => Filter::Substring {
+                target,
+                rule,
+                initial,
+                any,
+                last,
+            },
+            None => Filter::Undefined,
+        }
+    }
+
+    fn ordering(&self, attr: &str, value: &str, greater: bool) -> Filter {
+        let Some(target) = self.target(attr) else {
+            return Filter::Undefined;
+        };
+        let at = self.schema.attr(attr);
+        // Strings without an ORDERING rule are ordered by their equality normalisation, which is
+        // what users of address books expect from (cn>=m).
+        let rule = at
+            .and_then(|a| a.ordering)
+            .or_else(|| at.and_then(|a| a.equality).filter(|r| r.is_string()));
+        let Some(rule) = rule else {
+            return Filter::Undefined;
+        };
+        match rule.try_normalize(value.as_bytes(), self.schema) {
+            Some(value) => Filter::Ordering {
+                target,
+                rule,
+                value,
+                greater,
+            },
+            None => Filter::Undefined,
+        }
+    }
+
+    fn extensible(&self, mra: &LdapMatchingRuleAssertion) -> Filter {
+        let target = match &mra.type_ {
+            Some(t) => match self.target(t) {
+                Some(t) => Some(t),
+                None => return Filter::Undefined,
+            },
+            None => None,
+        };
+        let (rule, purpose) = match (&mra.matching_rule, &mra.type_) {
+            (Some(r), _) => match self.schema.matching_rule(r) {
+                Some(rp) => rp,
+                None => return Filter::Undefined,
+            },
+            (None, Some(t)) => match self.schema.attr(t).and_then(|a| a.equality) {
+                Some(r) => (r, RulePurpose::Equality),
+                None => return Filter::Undefined,
+            },
+            // RFC 4511 §4.5.1.7.7: one of type and rule must be present.
+            (None, None) => return Filter::Undefined,
+        };
+        let mut pattern = None;
+        let mut value = Vec::new();
+        if purpose == RulePurpose::Substrings {
+            if !rule.is_string() {
+                return Filter::Undefined;
+            }
+            let sub = LdapSubstringFilter::from(mra.match_value.as_str());
+            match substring_pieces(rule, &sub) {
+                Some(p) => pattern = Some(p),
+                None => return Filter::Undefined,
+            }
+        } else {
+            match rule.try_normalize(mra.match_value.as_bytes(), self.schema) {
+                Some(v) => value = v,
+                None => return Filter::Undefined,
+            }
+        }
+        Filter::Extensible {
+            target,
+            rule,
+            purpose,
+            value,
+            pattern,
+            dn_attributes: mra.dn_attributes,
+        }
+    }
+}
+
+type Pieces = (Option<String>, Vec<String>, Option<String>);
+
+fn substring_pieces(rule: Rule, sub: &LdapSubstringFilter) -> Option<Pieces> {
+    let initial = match &sub.initial {
+        Some(i) => Some(rule.normalize_piece(i.as_bytes())?).filter(|s| !s.is_empty()),
+        None => None,
+    };
+    let mut any = Vec::new();
+    for a in &sub.any {
+        let p = rule.normalize_piece(a.as_bytes())?;
+        if !p.is_empty() {
+            any.push(p);
+        }
+    }
+    let last = match &sub.final_ {
+        Some(f) => Some(rule.normalize_piece(f.as_bytes())?).filter(|s| !s.is_empty()),
+        None => None,
+    };
+    Some((initial, any, last))
+}
+
+/// Attributes the server computes when read; they are never stored or indexed.
+pub fn is_virtual(name: &str) -> bool {
+    name.eq_ignore_ascii_case("entryDN")
+}
+
+/// The values a filter item sees for one attribute name, including values the server computes.
+fn values_of<'e>(entry: &'e Entry, name: &str) -> Vec<&'e [u8]> {
+    if name.eq_ignore_ascii_case("entryDN") {
+        return vec![entry.dn.as_bytes()];
+    }
+    entry.values(name).iter().map(Vec::as_slice).collect()
+}
+
+impl Filter {
+    /// Evaluates the filter on one entry.
+    pub fn evaluate(&self, entry: &Entry, schema: &Schema) -> Tri {
+        match self {
+            Filter::And(items) => {
+                let mut result = Tri::True;
+                for i in items {
+                    match i.evaluate(entry, schema) {
+                        Tri::False => return Tri::False,
+                        Tri::Undefined => result = Tri::Undefined,
+                        Tri::True => {}
+                    }
+                }
+                result
+            }
+            Filter::Or(items) => {
+                let mut result = Tri::False;
+                for i in items {
+                    match i.evaluate(entry, schema) {
+                        Tri::True => return Tri::True,
+                        Tri::Undefined => result = Tri::Undefined,
+                        Tri::False => {}
+                    }
+                }
+                result
+            }
+            Filter::Not(inner) => match inner.evaluate(entry, schema) {
+                Tri::True => Tri::False,
+                Tri::False => Tri::True,
+                Tri::Undefined => Tri::Undefined,
+            },
+            Filter::Everything => Tri::True,
+            Filter::Undefined => Tri::Undefined,
+            Filter::Present(target) => {
+                Tri::from_bool(target.names.iter().any(|n| !values_of(entry, n).is_empty()))
+            }
+            Filter::Equality {
+                target,
+                rule,
+                value,
+            } => Tri::from_bool(any_value(entry, target, |v| {
+                equal_normalized(*rule, v, value, schema)
+            })),
+            Filter::Substring {
+                target,
+                rule,
+                initial,
+                any,
+                last,
+            } => Tri::from_bool(any_value(entry, target, |v| {
+                rule.try_normalize(v, schema).is_some_and(|n| {
+                    std::str::from_utf8(&n)
+                        .is_ok_and(|s| substring_match(s, initial.as_deref(), any, last.as_deref()))
+                })
+            })),
+            Filter::Ordering {
+                target,
+                rule,
+                value,
+                greater,
+            } => Tri::from_bool(any_value(entry, target, |v| {
+                rule.try_normalize(v, schema).is_some_and(|n| {
+                    let ord = rule.compare(&n, value);
+                    if *greater {
+                        ord != std::cmp::Ordering::Less
+                    } else {
+                        ord != std::cmp::Ordering::Greater
+                    }
+                })
+            })),
+            Filter::Approx { target, value } => Tri::from_bool(any_value(entry, target, |v| {
+                std::str::from_utf8(v).is_ok_and(|s| approx_match(s, value))
+            })),
+            Filter::Extensible {
+                target,
+                rule,
+                purpose,
+                value,
+                pattern,
+                dn_attributes,
+            } => {
+                let test = |v: &[u8]| -> bool {
+                    let Some(n) = rule.try_normalize(v, schema) else {
+                        return false;
+                    };
+                    match purpose {
+                        RulePurpose::Equality => n == *value,
+                        RulePurpose::Ordering => {
+                            rule.compare(&n, value) == std::cmp::Ordering::Less
+                        }
+                        RulePurpose::Substrings => match pattern {
+                            Some((i, a, l)) => std::str::from_utf8(&n)
+                                .is_ok_and(|s| substring_match(s, i.as_deref(), a, l.as_deref())),
+                            None => false,
+                        },
+                    }
+                };
+                let mut hit = match target {
+                    Some(t) => any_value(entry, t, test),
+                    None => entry
+                        .attrs
+                        .iter()
+                        .filter(|a| !a.name.eq_ignore_ascii_case("userPassword"))
+                        .any(|a| a.values.iter().any(|v| test(v))),
+                };
+                if !hit && *dn_attributes {
+                    if let Ok(dn) = Dn::parse(&entry.dn) {
+                        hit = dn.rdns().iter().flat_map(|r| r.0.iter()).any(|ava| {
+                            let matches_type = match target {
+                                Some(t) => t.names.iter().any(|n| {
+                                    schema.canonical_name(&ava.attr).eq_ignore_ascii_case(n)
+                                }),
+                                None => true,
+                            };
+                            matches_type && test(ava.value.as_bytes())
+                        });
+                    }
+                }
+                Tri::from_bool(hit)
+            }
+        }
+    }
+
+    /// `true` when the filter is true for the entry (false and undefined both exclude it).
+    pub fn matches(&self, entry: &Entry, schema: &Schema) -> bool {
+        self.evaluate(entry, schema) == Tri::True
+    }
+}
+
+fn any_value(entry: &Entry, target: &Target, mut test: impl FnMut(&[u8]) -> bool) -> bool {
+    target
+        .names
+        .iter()
+        .any(|n| values_of(entry, n).into_iter().any(&mut test))
+}
+
+/// Equality without allocating in the common case of ASCII text under caseIgnore rules.
+fn equal_normalized(rule: Rule, stored: &[u8], assertion: &[u8], schema: &Schema) -> bool {
+    if matches!(rule, Rule::CaseIgnore | Rule::CaseIgnoreIa5)
+        && stored.is_ascii()
+        && stored.len() == assertion.len()
+        && !stored.contains(&b' ')
+        && !stored.contains(&b'\t')
+    {
+        return stored.eq_ignore_ascii_case(assertion);
+    }
+    rule.try_normalize(stored, schema)
+        .is_some_and(|n| n == assertion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::filter_text::parse_filter as parse_ldap_filter_str;
+
+    fn entry(schema: &Schema) -> Entry {
+        let mut e = Entry::new(
+            "cn=Hélène Côté-Tremblay,ou=people,dc=x".into(),
+            String::new(),
+        );
+        e.add_values(schema, "objectClass", vec![b"inetOrgPerson".to_vec()]);
+        e.add_values(
+            schema,
+            "cn",
+            vec!["Hélène Côté-Tremblay".as_bytes().to_vec()],
+        );
+        e.add_values(schema, "sn", vec!["Côté-Tremblay".as_bytes().to_vec()]);
+        e.add_values(schema, "mail", vec![b"helene.cote@one-mail.on.ca".to_vec()]);
+        e.add_values(schema, "telephoneNumber", vec![b"+1 416 555-0100".to_vec()]);
+        e.add_values(schema, "userPassword", vec![b"{SSHA}xyz".to_vec()]);
+        e
+    }
+
+    fn eval(f: &str, can_read_passwords: bool) -> Tri {
+        let schema = Schema::builtin().unwrap();
+        let parsed = parse_ldap_filter_str(f).unwrap();
+        let compiled = compile(
+            &parsed,
+            &schema,
+            FilterLimits::default(),
+            Visibility { can_read_passwords },
+        )
+        .unwrap();
+        compiled.evaluate(&entry(&schema), &schema)
+    }
+
+    #[test]
+    fn equality_and_aliases() {
+        assert_eq!(eval("(CN=hélène côté-tremblay)", false), Tri::True);
+        assert_eq!(eval("(commonName=HÉLÈNE CÔTÉ-TREMBLAY)", false), Tri::True);
+        assert_eq!(eval("(mail=HELENE.COTE@one-mail.on.ca)", false), Tri::True);
+        assert_eq!(eval("(telephoneNumber=+14165550100)", false), Tri::True);
+        assert_eq!(eval("(objectClass=INETORGPERSON)", false), Tri::True);
+    }
+
+    #[test]
+    fn unknown_attributes_are_undefined() {
+        assert_eq!(eval("(IMHandle=x)", false), Tri::Undefined);
+        assert_eq!(eval("(|(IMHandle=x)(sn=côté*))", false), Tri::True);
+        assert_eq!(eval("(!(IMHandle=x))", false), Tri::Undefined);
+        assert_eq!(eval("(&(IMHandle=x)(sn=nobody))", false), Tri::False);
+    }
+
+    #[test]
+    fn substrings_and_subtypes() {
+        assert_eq!(eval("(cn=*lène*trem*)", false), Tri::True);
+        assert_eq!(eval("(sn=*blay)", false), Tri::True);
+        assert_eq!(eval("(name=hél*)", false), Tri::True);
+        assert_eq!(eval("(cn=*trem*lène*)", false), Tri::False);
+    }
+
+    #[test]
+    fn passwords_are_hidden_from_non_admins() {
+        assert_eq!(eval("(userPassword=*)", false), Tri::Undefined);
+        assert_eq!(eval("(!(userPassword=*))", false), Tri::Undefined);
+        assert_eq!(eval("(userPassword=*)", true), Tri::True);
+    }
+
+    #[test]
+    fn ordering_approx_extensible() {
+        assert_eq!(eval("(sn>=c)", false), Tri::True);
+        assert_eq!(eval("(sn<=c)", false), Tri::False);
+        assert_eq!(eval("(cn~=helene cote tremblay)", false), Tri::True);
+        assert_eq!(
+            eval("(cn:caseExactMatch:=Hélène Côté-Tremblay)", false),
+            Tri::True
+        );
+        assert_eq!(
+            eval("(cn:caseExactMatch:=hélène côté-tremblay)", false),
+            Tri::False
+        );
+        assert_eq!(eval("(ou:dn:=people)", false), Tri::True);
+        assert_eq!(eval("(:2.5.13.2:=côté-tremblay)", false), Tri::True);
+        assert_eq!(eval("(cn:nosuchRule:=x)", false), Tri::Undefined);
+    }
+
+    #[test]
+    fn budget_is_enforced() {
+        let schema = Schema::builtin().unwrap();
+        let mut f = "(cn=x)".to_string();
+        for _ in 0..40 {
+            f = format!("(!{f})");
+        }
+        let parsed = parse_ldap_filter_str(&f).unwrap();
+        let r = compile(
+            &parsed,
+            &schema,
+            FilterLimits::default(),
+            Visibility {
+                can_read_passwords: false,
+            },
+        );
+        assert_eq!(r, Err(FilterError::TooDeep(32)));
+    }
+}

@@ -1,0 +1,217 @@
+//! Password storage and verification.
+//!
+//! New passwords are stored as argon2id in the PHC string format, behind the `{ARGON2}` scheme
+//! tag OpenLDAP's argon2 module uses, so exports stay readable by OpenLDAP. Hashes imported
+//! from OpenLDAP are verified as they are: `{SSHA}`, `{SSHA256}`, `{SSHA512}`, `{SMD5}`,
+//! `{SHA}`, `{MD5}`, `{CRYPT}` (the crypt(3) families: `$1$`, `$5$`, `$6$`, `$2b$`, DES) and
+//! `{ARGON2}`. Digest comparisons are constant-time.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use md5::Md5;
+use rand::RngCore;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+use subtle::ConstantTimeEq;
+
+/// argon2id cost parameters for new hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2Cost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Cost {
+    /// OWASP's recommended minimum for argon2id (19 MiB, 2 passes, 1 lane).
+    fn default() -> Self {
+        Argon2Cost {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("invalid argon2 parameters: {0}")]
+    Params(String),
+    #[error("hashing failed: {0}")]
+    Hash(String),
+}
+
+fn argon2(cost: Argon2Cost) -> Result<Argon2<'static>, PasswordError> {
+    let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        .map_err(|e| PasswordError::Params(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes a new password: `{ARGON2}$argon2id$v=19$m=...,t=...,p=...$salt$hash`.
+pub fn hash_password(password: &[u8], cost: Argon2Cost) -> Result<String, PasswordError> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let hash = argon2(cost)?
+        .hash_password(password, &salt)
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(format!("{{ARGON2}}{hash}"))
+}
+
+/// The scheme tag of a stored value (`SSHA` for `{SSHA}...`), upper-cased.
+pub fn scheme_of(stored: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(stored).ok()?;
+    let rest = text.strip_prefix('{')?;
+    let end = rest.find('}')?;
+    let scheme = rest.get(..end)?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return None;
+    }
+    Some(scheme.to_ascii_uppercase())
+}
+
+/// Schemes this server can verify.
+pub fn is_supported_scheme(scheme: &str) -> bool {
+    matches!(
+        scheme,
+        "SSHA"
+            | "SSHA256"
+            | "SSHA512"
+            | "SMD5"
+            | "SHA"
+            | "SHA256"
+            | "SHA512"
+            | "MD5"
+            | "CRYPT"
+            | "ARGON2"
+    )
+}
+
+fn salted_check<D: Digest>(password: &[u8], decoded: &[u8], digest_len: usize) -> bool {
+    if decoded.len() < digest_len {
+        return false;
+    }
+    let (expected, salt) = decoded.split_at(digest_len);
+    let mut h = D::new();
+    h.update(password);
+    h.update(salt);
+    let got = h.finalize();
+    got.as_slice().ct_eq(expected).into()
+}
+
+fn plain_check<D: Digest>(password: &[u8], decoded: &[u8]) -> bool {
+    let got = D::digest(password);
+    got.as_slice().ct_eq(decoded).into()
+}
+
+/// Checks a password against one stored `userPassword` value.
+pub fn verify(password: &[u8], stored: &[u8]) -> bool {
+    let Some(scheme) = scheme_of(stored) else {
+        // A value without a scheme is a clear-text password (as OpenLDAP treats it).
+        return !stored.is_empty() && password.ct_eq(stored).into();
+    };
+    let body = stored.get(scheme.len() + 2..).unwrap_or_default();
+    let body_text = std::str::from_utf8(body).unwrap_or("");
+    let decoded = || B64.decode(body_text.trim()).ok();
+    match scheme.as_str() {
+        "SSHA" => decoded().is_some_and(|d| salted_check::<Sha1>(password, &d, 20)),
+        "SSHA256" => decoded().is_some_and(|d| salted_check::<Sha256>(password, &d, 32)),
+        "SSHA512" => decoded().is_some_and(|d| salted_check::<Sha512>(password, &d, 64)),
+        "SMD5" => decoded().is_some_and(|d| salted_check::<Md5>(password, &d, 16)),
+        "SHA" => decoded().is_some_and(|d| plain_check::<Sha1>(password, &d)),
+        "SHA256" => decoded().is_some_and(|d| plain_check::<Sha256>(password, &d)),
+        "SHA512" => decoded().is_some_and(|d| plain_check::<Sha512>(password, &d)),
+        "MD5" => decoded().is_some_and(|d| plain_check::<Md5>(password, &d)),
+        "CRYPT" => match std::str::from_utf8(password) {
+            Ok(pw) => pwhash::unix::verify(pw, body_text),
+            Err(_) => false,
+        },
+        "ARGON2" => match PasswordHash::new(body_text) {
+            Ok(parsed) => Argon2::default().verify_password(password, &parsed).is_ok(),
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+/// Performs the work of a failed verification without a stored hash, so that an unknown user
+/// costs the same time as a wrong password.
+pub struct DecoyHash(String);
+
+impl DecoyHash {
+    pub fn new(cost: Argon2Cost) -> Result<DecoyHash, PasswordError> {
+        let mut bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Ok(DecoyHash(hash_password(&bytes, cost)?))
+    }
+
+    pub fn burn(&self, password: &[u8]) {
+        let _ = verify(password, self.0.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Argon2Cost {
+        Argon2Cost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    #[test]
+    fn argon2_round_trip() {
+        let h = hash_password(b"s3cret", cheap()).unwrap();
+        assert!(h.starts_with("{ARGON2}$argon2id$"));
+        assert!(verify(b"s3cret", h.as_bytes()));
+        assert!(!verify(b"s3cret!", h.as_bytes()));
+    }
+
+    #[test]
+    fn openldap_schemes() {
+        // Made with Python's hashlib and `openssl passwd` for the password "secret".
+        for stored in [
+            "{SSHA}lHFzXul4wnzRItssVcTnvXWRjNgBAgMEBQYHCA==",
+            "{SSHA256}A7N1lAy5bBb4T6qH9e85zAvHBmzNPhRFbZ105DjjWDIBAgMEBQYHCA==",
+            "{SSHA512}KO8EsMPQTwZrxxbOkDAOOXEeVCc2grMQg1pnZwZhC1bBQLby8zCmFn7qTZRvoTd+yQdROQQNYHWpTUST4zjTdQECAwQFBgcI",
+            "{SMD5}yeWhvSFtvhMX4jDO9I847gECAwQFBgcI",
+            "{ssha}lHFzXul4wnzRItssVcTnvXWRjNgBAgMEBQYHCA==",
+            "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=",
+            "{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==",
+            "{CRYPT}$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1",
+            "{CRYPT}$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA",
+            "{CRYPT}$1$saltsalt$9xy1btjgzLYfb7hivXtC//",
+            "{CRYPT}abNANd1rDfiNc",
+            "secret",
+        ] {
+            assert!(verify(b"secret", stored.as_bytes()), "{stored}");
+            assert!(!verify(b"Secret", stored.as_bytes()), "{stored}");
+        }
+    }
+
+    #[test]
+    fn garbage_never_verifies() {
+        for stored in [
+            "{SSHA}",
+            "{SSHA}!!!",
+            "{ARGON2}nope",
+            "{CRYPT}",
+            "{NOPE}x",
+            "",
+        ] {
+            assert!(!verify(b"secret", stored.as_bytes()), "{stored}");
+        }
+        assert_eq!(scheme_of(b"{ssha}abc").as_deref(), Some("SSHA"));
+        assert_eq!(scheme_of(b"plain"), None);
+    }
+}

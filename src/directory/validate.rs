@@ -1,0 +1,314 @@
+//! Schema checks for entries about to be written (RFC 4512 §2.4 and §2.5).
+//!
+//! [`prepare`] turns client- or file-supplied attributes into a stored entry: names in the
+//! schema's spelling, the superclasses of every object class listed, the naming attributes
+//! present, required attributes present, no attribute the classes do not allow, single-valued
+//! attributes with one value, values valid for their syntax. Operational attributes supplied
+//! by an import of another server's data are kept where they mean the same here (timestamps,
+//! creators, entryUUID) and dropped where they are computed (entryDN, hasSubordinates...).
+
+use super::dn::Dn;
+use super::entry::Entry;
+use super::schema::{ClassKind, Schema};
+
+/// Operational attributes that an import may carry and that are recomputed, not stored.
+const COMPUTED: &[&str] = &[
+    "entryDN",
+    "hasSubordinates",
+    "subschemaSubentry",
+    "structuralObjectClass",
+    "entryCSN",
+    "contextCSN",
+    "numSubordinates",
+];
+
+/// Operational attributes a client may not set over LDAP but an import may carry over.
+pub const PRESERVED_ON_IMPORT: &[&str] = &[
+    "createTimestamp",
+    "modifyTimestamp",
+    "creatorsName",
+    "modifiersName",
+    "entryUUID",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ValidationError {
+    #[error("{0}")]
+    ObjectClassViolation(String),
+    #[error("{0}")]
+    UndefinedAttributeType(String),
+    #[error("{0}")]
+    InvalidAttributeSyntax(String),
+    #[error("{0}")]
+    NamingViolation(String),
+    #[error("{0}")]
+    ConstraintViolation(String),
+}
+
+/// Whether operational attributes come from a trusted import or from an LDAP client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Import,
+    Client,
+}
+
+/// Builds the stored form of an entry from its DN and attributes, or says what is wrong.
+pub fn prepare(
+    schema: &Schema,
+    dn: &Dn,
+    attrs: Vec<(String, Vec<Vec<u8>>)>,
+    source: Source,
+) -> Result<Entry, ValidationError> {
+    let mut entry = Entry::new(dn.to_string(), dn.normalize(schema));
+    for (name, values) in attrs {
+        let base = name.split(';').next().unwrap_or(&name);
+        if COMPUTED.iter().any(|c| c.eq_ignore_ascii_case(base)) {
+            if source == Source::Client {
+                return Err(ValidationError::ConstraintViolation(format!(
+                    "{base} is computed by the server and cannot be set"
+                )));
+            }
+            continue;
+        }
+        let Some(at) = schema.attr(base) else {
+            return Err(ValidationError::UndefinedAttributeType(format!(
+                "unknown attribute type '{base}'"
+            )));
+        };
+        if at.no_user_modification || at.usage.is_operational() {
+            let preserved = PRESERVED_ON_IMPORT
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(at.name()));
+            if source == Source::Client || !preserved {
+                if source == Source::Import {
+                    continue;
+                }
+                return Err(ValidationError::ConstraintViolation(format!(
+                    "{} is maintained by the server and cannot be set",
+                    at.name()
+                )));
+            }
+        }
+        if values.is_empty() {
+            continue;
+        }
+        entry.add_values(schema, &name, values);
+    }
+    check(schema, &mut entry, dn)?;
+    Ok(entry)
+}
+
+/// Checks (and completes) an entry against the schema; used after modifications too.
+pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), ValidationError> {
+    // Object classes: known, expanded with their superclasses, one structural chain.
+    let listed: Vec<String> = entry
+        .values("objectClass")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v).trim().to_string())
+        .collect();
+    if listed.is_empty() {
+        return Err(ValidationError::ObjectClassViolation(
+            "entry has no objectClass".into(),
+        ));
+    }
+    let mut classes: Vec<String> = Vec::new();
+    for name in &listed {
+        if schema.class(name).is_none() {
+            return Err(ValidationError::ObjectClassViolation(format!(
+                "unknown object class '{name}'"
+            )));
+        }
+        for c in schema.class_chain(name) {
+            if !classes.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
+                classes.push(c);
+            }
+        }
+    }
+    let structural: Vec<&String> = classes
+        .iter()
+        .filter(|c| {
+            schema
+                .class(c)
+                .is_some_and(|k| k.kind == ClassKind::Structural)
+        })
+        .collect();
+    if structural.is_empty() {
+        return Err(ValidationError::ObjectClassViolation(
+            "entry has no structural object class".into(),
+        ));
+    }
+    entry.set_values(
+        schema,
+        "objectClass",
+        classes.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    );
+
+    // Naming attributes: each RDN value must be among the entry's values.
+    if let Some(rdn) = dn.rdn() {
+        for ava in &rdn.0 {
+            let Some(at) = schema.attr(&ava.attr) else {
+                return Err(ValidationError::NamingViolation(format!(
+                    "unknown naming attribute '{}'",
+                    ava.attr
+                )));
+            };
+            let rule = at.equality.unwrap_or(super::matching::Rule::CaseIgnore);
+            let want = rule.normalize(ava.value.as_bytes(), schema);
+            let present = entry
+                .values(at.name())
+                .iter()
+                .any(|v| rule.normalize(v, schema) == want);
+            if !present {
+                if entry.values(at.name()).is_empty() || !at.single_value {
+                    entry.add_values(schema, at.name(), vec![ava.value.as_bytes().to_vec()]);
+                } else {
+                    return Err(ValidationError::NamingViolation(format!(
+                        "the RDN value {}={} is not among the entry's values",
+                        at.name(),
+                        ava.value
+                    )));
+                }
+            }
+        }
+    }
+
+    // Allowed and required attributes.
+    let extensible = classes
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("extensibleObject"));
+    let mut must: Vec<String> = Vec::new();
+    let mut may: Vec<String> = Vec::new();
+    for c in &classes {
+        if let Some(class) = schema.class(c) {
+            must.extend(class.must.iter().map(|a| schema.canonical_lower(a)));
+            may.extend(class.may.iter().map(|a| schema.canonical_lower(a)));
+        }
+    }
+    for m in &must {
+        if entry.get(schema.canonical_name(m)).is_none() {
+            return Err(ValidationError::ObjectClassViolation(format!(
+                "attribute '{}' is required by the entry's object classes",
+                schema.canonical_name(m)
+            )));
+        }
+    }
+    for attr in &entry.attrs {
+        let Some(at) = schema.attr(&attr.name) else {
+            continue;
+        };
+        let lower = at.name().to_ascii_lowercase();
+        if !extensible
+            && !at.usage.is_operational()
+            && !must.contains(&lower)
+            && !may.contains(&lower)
+        {
+            return Err(ValidationError::ObjectClassViolation(format!(
+                "attribute '{}' is not allowed by the object classes {}",
+                at.name(),
+                listed.join(", ")
+            )));
+        }
+        if at.single_value && attr.values.len() > 1 {
+            return Err(ValidationError::ConstraintViolation(format!(
+                "attribute '{}' is single-valued",
+                at.name()
+            )));
+        }
+        for v in &attr.values {
+            check_syntax(schema, at.name(), v)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_syntax(schema: &Schema, name: &str, value: &[u8]) -> Result<(), ValidationError> {
+    let Some(at) = schema.attr(name) else {
+        return Ok(());
+    };
+    let bad = |why: &str| {
+        Err(ValidationError::InvalidAttributeSyntax(format!(
+            "{name}: {why}"
+        )))
+    };
+    if at.syntax.is_human_readable() && std::str::from_utf8(value).is_err() {
+        return bad("value is not valid UTF-8");
+    }
+    if at.syntax.is_human_readable() && value.iter().all(u8::is_ascii_whitespace) {
+        return bad("empty value");
+    }
+    if let Some(rule) = at.equality {
+        if !matches!(rule, super::matching::Rule::OctetString)
+            && rule.try_normalize(value, schema).is_none()
+        {
+            return bad(&format!(
+                "'{}' is not a valid value",
+                String::from_utf8_lossy(value)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(list: &[(&str, &str)]) -> Vec<(String, Vec<Vec<u8>>)> {
+        list.iter()
+            .map(|(a, v)| ((*a).to_string(), vec![v.as_bytes().to_vec()]))
+            .collect()
+    }
+
+    #[test]
+    fn completes_a_person() {
+        let schema = Schema::builtin().unwrap();
+        let dn = Dn::parse("uid=dewey.rahim@oneid.on.ca,ou=people,dc=x").unwrap();
+        let e = prepare(
+            &schema,
+            &dn,
+            attrs(&[
+                ("objectclass", "inetOrgPerson"),
+                ("CN", "Dewey Rahim"),
+                ("sn", "Rahim"),
+                ("entryCSN", "x"),
+            ]),
+            Source::Import,
+        )
+        .unwrap();
+        assert_eq!(e.values("objectClass").len(), 4);
+        assert_eq!(e.first_str("uid"), Some("dewey.rahim@oneid.on.ca"));
+        assert!(e.get("entryCSN").is_none());
+        assert_eq!(e.attrs[0].name, "objectClass");
+        assert_eq!(e.attrs[1].name, "cn");
+    }
+
+    #[test]
+    fn rejects_what_the_schema_forbids() {
+        let schema = Schema::builtin().unwrap();
+        let dn = Dn::parse("cn=x,dc=x").unwrap();
+        let cases = [
+            vec![("objectClass", "person"), ("sn", "x"), ("mail", "x@y")],
+            vec![("objectClass", "nosuchclass"), ("sn", "x")],
+            vec![("objectClass", "person")],
+            vec![("objectClass", "person"), ("sn", "x"), ("bogus", "1")],
+            vec![("objectClass", "onePagesPerson"), ("sn", "x")],
+        ];
+        for c in cases {
+            assert!(
+                prepare(&schema, &dn, attrs(&c), Source::Client).is_err(),
+                "{c:?}"
+            );
+        }
+        let r = prepare(
+            &schema,
+            &dn,
+            attrs(&[
+                ("objectClass", "person"),
+                ("sn", "x"),
+                ("createTimestamp", "20260101000000Z"),
+            ]),
+            Source::Client,
+        );
+        assert!(matches!(r, Err(ValidationError::ConstraintViolation(_))));
+    }
+}

@@ -1,0 +1,469 @@
+//! The search index: tantivy, derived from the store and rebuildable at any time.
+//!
+//! One document per entry: its id (fast field) and its terms ([`terms`]). A single indexer
+//! thread owns the `IndexWriter` and is fed entry ids through a channel after each store write;
+//! it re-reads those entries from the store, commits with the store generation as payload, and
+//! reloads the one reader. Until then the ids are *dirty*: searches skip them in index results
+//! and evaluate them straight from the store, so a lagging index can neither hide a new entry
+//! nor show a deleted one.
+//!
+//! On open, the commit payload says which store generation the index reflects; the store's
+//! change log supplies what it missed (after a crash), or the index is rebuilt when it is
+//! missing, unreadable or of another layout.
+
+pub mod plan;
+pub mod terms;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tantivy::query::{EnableScoring, Query};
+use tantivy::schema::{IndexRecordOption, NumericOptions, TextFieldIndexing, TextOptions};
+use tantivy::{
+    DocSet, Index as TantivyIndex, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
+    TERMINATED,
+};
+
+use crate::directory::filter::Filter;
+use crate::directory::schema::Schema;
+use crate::store::{EntryId, Store, StoreError};
+use plan::{Plan, Planner};
+use terms::{entry_terms, IndexSpec};
+
+/// Bumped whenever terms change meaning; an index of another layout is rebuilt.
+const LAYOUT: &str = "onepages-index-3";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("search index: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the indexer thread has stopped")]
+    Stopped,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: tantivy::schema::Field,
+    terms: tantivy::schema::Field,
+}
+
+enum Job {
+    Changed(Vec<(u64, EntryId)>),
+    Flush(mpsc::Sender<()>),
+}
+
+struct Shared {
+    reader: IndexReader,
+    fields: Fields,
+    /// Entries written to the store but not yet visible in the index, with the generation of
+    /// their latest write.
+    dirty: Mutex<HashMap<EntryId, u64>>,
+}
+
+/// Handle to the index: searches from any thread, changes through the indexer thread.
+pub struct Index {
+    shared: Arc<Shared>,
+    spec: IndexSpec,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Statistics of a catch-up or rebuild.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CatchUp {
+    pub rebuilt: bool,
+    pub entries: usize,
+}
+
+fn open_tantivy(path: &Path) -> Result<(TantivyIndex, Fields, bool), IndexError> {
+    let mut builder = tantivy::schema::Schema::builder();
+    let id = builder.add_u64_field("id", NumericOptions::default().set_indexed().set_fast());
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic),
+    );
+    let terms = builder.add_text_field("t", text);
+    let schema = builder.build();
+    std::fs::create_dir_all(path)?;
+    let existing = TantivyIndex::open_in_dir(path).ok().filter(|idx| {
+        idx.schema() == schema
+            && idx
+                .load_metas()
+                .ok()
+                .and_then(|m| m.payload)
+                .is_some_and(|p| p.starts_with(LAYOUT))
+    });
+    let (index, fresh) = match existing {
+        Some(i) => (i, false),
+        None => {
+            // Missing, unreadable or of another layout: start again from the store.
+            for item in std::fs::read_dir(path)? {
+                let p = item?.path();
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p)?;
+                } else {
+                    std::fs::remove_file(&p)?;
+                }
+            }
+            (TantivyIndex::create_in_dir(path, schema)?, true)
+        }
+    };
+    Ok((index, Fields { id, terms }, fresh))
+}
+
+fn payload_generation(index: &TantivyIndex) -> Option<u64> {
+    let payload = index.load_metas().ok()?.payload?;
+    payload
+        .strip_prefix(LAYOUT)?
+        .strip_prefix(':')?
+        .parse()
+        .ok()
+}
+
+fn make_doc(
+    fields: Fields,
+    id: EntryId,
+    entry: &crate::directory::entry::Entry,
+    schema: &Schema,
+    spec: &IndexSpec,
+) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_u64(fields.id, id);
+    for t in entry_terms(entry, schema, spec) {
+        doc.add_text(fields.terms, &t);
+    }
+    doc
+}
+
+fn commit(writer: &mut IndexWriter, generation: u64) -> Result<(), IndexError> {
+    let mut prepared = writer.prepare_commit()?;
+    prepared.set_payload(&format!("{LAYOUT}:{generation}"));
+    prepared.commit()?;
+    Ok(())
+}
+
+impl Index {
+    /// Opens (or builds) the index next to `store`, brings it up to the store's generation, and
+    /// starts the indexer thread.
+    pub fn open(
+        path: &Path,
+        store: Arc<Store>,
+        schema: Arc<Schema>,
+        spec: IndexSpec,
+        progress: &dyn Fn(usize),
+    ) -> Result<(Index, CatchUp), IndexError> {
+        let (index, fields, fresh) = open_tantivy(path)?;
+        let mut writer: IndexWriter = index.writer_with_num_threads(2, 128 * 1024 * 1024)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let mut stats = CatchUp::default();
+        let indexed = if fresh {
+            None
+        } else {
+            payload_generation(&index)
+        };
+        let store_gen = store.generation();
+        match indexed {
+            Some(g) if g <= store_gen => {
+                let changes = store.changes_since(g)?;
+                stats.entries = changes.len();
+                apply_changes(&mut writer, fields, &store, &schema, &spec, &changes)?;
+                if g < store_gen || !changes.is_empty() {
+                    commit(&mut writer, store_gen)?;
+                }
+            }
+            _ => {
+                stats.rebuilt = true;
+                stats.entries = rebuild(&mut writer, fields, &store, &schema, &spec, progress)?;
+                commit(&mut writer, store_gen)?;
+            }
+        }
+        store.trim_log(store_gen)?;
+        reader.reload()?;
+        let shared = Arc::new(Shared {
+            reader,
+            fields,
+            dirty: Mutex::new(HashMap::new()),
+        });
+        let (tx, rx) = mpsc::channel();
+        let thread = {
+            let shared = Arc::clone(&shared);
+            let spec = spec.clone();
+            std::thread::Builder::new()
+                .name("indexer".into())
+                .spawn(move || indexer_loop(rx, writer, shared, store, schema, spec))?
+        };
+        Ok((
+            Index {
+                shared,
+                spec,
+                jobs: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            },
+            stats,
+        ))
+    }
+
+    pub fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    /// Marks entries as changed in the store (before the store write, so no search can miss
+    /// them) — see [`Index::changed`] for after.
+    pub fn mark_dirty(&self, ids: &[EntryId]) {
+        if let Ok(mut d) = self.shared.dirty.lock() {
+            for id in ids {
+                d.insert(*id, u64::MAX);
+            }
+        }
+    }
+
+    /// Queues entries written under `generation` for indexing.
+    pub fn changed(&self, generation: u64, ids: &[EntryId]) -> Result<(), IndexError> {
+        if let Ok(mut d) = self.shared.dirty.lock() {
+            for id in ids {
+                d.insert(*id, generation);
+            }
+        }
+        let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
+        let tx = jobs.as_ref().ok_or(IndexError::Stopped)?;
+        tx.send(Job::Changed(
+            ids.iter().map(|id| (generation, *id)).collect(),
+        ))
+        .map_err(|_| IndexError::Stopped)
+    }
+
+    /// Waits until everything queued so far is committed and visible.
+    pub fn flush(&self) -> Result<(), IndexError> {
+        let (tx, rx) = mpsc::channel();
+        {
+            let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
+            let sender = jobs.as_ref().ok_or(IndexError::Stopped)?;
+            sender
+                .send(Job::Flush(tx))
+                .map_err(|_| IndexError::Stopped)?;
+        }
+        rx.recv().map_err(|_| IndexError::Stopped)
+    }
+
+    /// Stops the indexer thread after it has committed everything queued.
+    pub fn shutdown(&self) {
+        let _ = self.flush();
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Ok(mut t) = self.thread.lock() {
+            if let Some(handle) = t.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    pub fn dirty_count(&self) -> usize {
+        self.shared.dirty.lock().map(|d| d.len()).unwrap_or(0)
+    }
+
+    /// Calls `visit` with every candidate id for `filter` until it breaks: dirty entries
+    /// first, then index hits that are not dirty. `None` from the plan means "scan".
+    pub fn candidates(
+        &self,
+        schema: &Schema,
+        filter: &Filter,
+        visit: &mut dyn FnMut(EntryId) -> ControlFlow<()>,
+    ) -> Result<CandidateOutcome, IndexError> {
+        let planner = Planner {
+            schema,
+            spec: &self.spec,
+            field: self.shared.fields.terms,
+        };
+        let plan = planner.plan(filter);
+        let query = match plan {
+            Plan::All => return Ok(CandidateOutcome::Scan),
+            Plan::Nothing => None,
+            Plan::Query(q) => Some(q),
+        };
+        // Dirty set first, searcher second: a commit that lands in between is then visible
+        // through the searcher (see the module docs).
+        let dirty: Vec<EntryId> = self
+            .shared
+            .dirty
+            .lock()
+            .map(|d| d.keys().copied().collect())
+            .unwrap_or_default();
+        for id in &dirty {
+            if visit(*id).is_break() {
+                return Ok(CandidateOutcome::Stopped);
+            }
+        }
+        let Some(query) = query else {
+            return Ok(CandidateOutcome::Done);
+        };
+        let searcher = self.shared.reader.searcher();
+        let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        let is_dirty = |id: &EntryId| !dirty.is_empty() && dirty.contains(id);
+        for segment in searcher.segment_readers() {
+            let ids = segment.fast_fields().u64("id")?;
+            let alive = segment.alive_bitset();
+            let mut scorer = weight.scorer(segment, 1.0)?;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    if let Some(id) = ids.first(doc) {
+                        if !is_dirty(&id) && visit(id).is_break() {
+                            return Ok(CandidateOutcome::Stopped);
+                        }
+                    }
+                }
+                doc = scorer.advance();
+            }
+        }
+        Ok(CandidateOutcome::Done)
+    }
+
+    /// Counts the documents in the index (for checks and tests).
+    pub fn doc_count(&self) -> u64 {
+        self.shared.reader.searcher().num_docs()
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateOutcome {
+    /// The index cannot narrow this filter: the caller scans.
+    Scan,
+    Done,
+    Stopped,
+}
+
+fn id_term(fields: Fields, id: EntryId) -> Term {
+    Term::from_field_u64(fields.id, id)
+}
+
+fn apply_changes(
+    writer: &mut IndexWriter,
+    fields: Fields,
+    store: &Store,
+    schema: &Schema,
+    spec: &IndexSpec,
+    changes: &[(u64, EntryId)],
+) -> Result<(), IndexError> {
+    let mut seen = std::collections::HashSet::new();
+    for (_, id) in changes {
+        if !seen.insert(*id) {
+            continue;
+        }
+        writer.delete_term(id_term(fields, *id));
+        if let Some(entry) = store.get(*id)? {
+            writer.add_document(make_doc(fields, *id, &entry, schema, spec))?;
+        }
+    }
+    Ok(())
+}
+
+fn rebuild(
+    writer: &mut IndexWriter,
+    fields: Fields,
+    store: &Store,
+    schema: &Schema,
+    spec: &IndexSpec,
+    progress: &dyn Fn(usize),
+) -> Result<usize, IndexError> {
+    writer.delete_all_documents()?;
+    let mut n = 0;
+    for item in store.scan() {
+        let (id, entry) = item?;
+        writer.add_document(make_doc(fields, id, &entry, schema, spec))?;
+        n += 1;
+        if n % 10_000 == 0 {
+            progress(n);
+        }
+    }
+    progress(n);
+    Ok(n)
+}
+
+fn indexer_loop(
+    rx: mpsc::Receiver<Job>,
+    mut writer: IndexWriter,
+    shared: Arc<Shared>,
+    store: Arc<Store>,
+    schema: Arc<Schema>,
+    spec: IndexSpec,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut changes = Vec::new();
+        let mut waiters = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Changed(c) => changes.extend(c),
+                Job::Flush(w) => waiters.push(w),
+            }
+            if changes.len() <= 50_000 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !changes.is_empty() {
+            let top = changes.iter().map(|(g, _)| *g).max().unwrap_or(0);
+            let result =
+                apply_changes(&mut writer, shared.fields, &store, &schema, &spec, &changes)
+                    .and_then(|()| commit(&mut writer, top))
+                    .and_then(|()| shared.reader.reload().map_err(IndexError::from));
+            match result {
+                Ok(()) => {
+                    if let Ok(mut d) = shared.dirty.lock() {
+                        d.retain(|_, g| *g > top);
+                    }
+                    if let Err(e) = store.trim_log(top) {
+                        tracing::warn!(error = %e, "could not trim the change log");
+                    }
+                }
+                Err(e) => {
+                    // The entries stay dirty (searched straight from the store) and in the
+                    // change log, so the next start replays them.
+                    tracing::error!(error = %e, "index update failed; entries stay dirty");
+                    let _ = writer.rollback();
+                }
+            }
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+    let _ = writer.wait_merging_threads();
+}
+
+/// Rebuilds the index of a data directory from its store (the `reindex` command).
+pub fn rebuild_offline(
+    path: &Path,
+    store: &Store,
+    schema: &Schema,
+    spec: &IndexSpec,
+    progress: &dyn Fn(usize),
+) -> Result<usize, IndexError> {
+    if path.exists() {
+        std::fs::remove_dir_all(path)?;
+    }
+    let (index, fields, _) = open_tantivy(path)?;
+    let mut writer: IndexWriter = index.writer_with_num_threads(2, 256 * 1024 * 1024)?;
+    let n = rebuild(&mut writer, fields, store, schema, spec, progress)?;
+    commit(&mut writer, store.generation())?;
+    store.trim_log(store.generation())?;
+    let _ = writer.wait_merging_threads();
+    Ok(n)
+}

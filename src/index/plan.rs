@@ -1,0 +1,163 @@
+//! From a compiled filter to an index query that returns a superset of its matches.
+//!
+//! Three-valued logic makes this simple: an item that is Undefined for every entry plans to
+//! [`Plan::Nothing`]; an item the index cannot narrow plans to [`Plan::All`] (scan); AND keeps
+//! the narrowest children, OR needs every child narrowed, NOT is never narrowed.
+
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::Term;
+
+use super::terms::{
+    equality_term, gram_term, piece_grams, prefix_term, presence_term, substring_rule, IndexSpec,
+};
+use crate::directory::filter::{Filter, Target};
+use crate::directory::matching::fold;
+use crate::directory::schema::Schema;
+
+pub enum Plan {
+    /// The index cannot narrow: every entry in scope is a candidate.
+    All,
+    /// No entry can match.
+    Nothing,
+    Query(Box<dyn Query>),
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Plan::All => f.write_str("All"),
+            Plan::Nothing => f.write_str("Nothing"),
+            Plan::Query(q) => write!(f, "Query({q:?})"),
+        }
+    }
+}
+
+pub struct Planner<'a> {
+    pub schema: &'a Schema,
+    pub spec: &'a IndexSpec,
+    pub field: Field,
+}
+
+impl Planner<'_> {
+    pub fn plan(&self, filter: &Filter) -> Plan {
+        match filter {
+            Filter::Undefined => Plan::Nothing,
+            Filter::Everything | Filter::Not(_) => Plan::All,
+            Filter::Ordering { .. } | Filter::Approx { .. } | Filter::Extensible { .. } => {
+                Plan::All
+            }
+            Filter::And(items) => {
+                let mut queries: Vec<Box<dyn Query>> = Vec::new();
+                for i in items {
+                    match self.plan(i) {
+                        Plan::Nothing => return Plan::Nothing,
+                        Plan::All => {}
+                        Plan::Query(q) => queries.push(q),
+                    }
+                }
+                combine(queries, Occur::Must).map_or(Plan::All, Plan::Query)
+            }
+            Filter::Or(items) => {
+                let mut queries: Vec<Box<dyn Query>> = Vec::new();
+                for i in items {
+                    match self.plan(i) {
+                        Plan::Nothing => {}
+                        Plan::All => return Plan::All,
+                        Plan::Query(q) => queries.push(q),
+                    }
+                }
+                combine(queries, Occur::Should).map_or(Plan::Nothing, Plan::Query)
+            }
+            Filter::Present(target) => self.per_name(target, |name| {
+                self.indexable(name)
+                    .then(|| vec![presence_term(&name.to_ascii_lowercase())])
+            }),
+            Filter::Equality {
+                target,
+                rule,
+                value,
+            } => self.per_name(target, |name| {
+                let at = self.schema.attr(name)?;
+                // Terms are normalised by the attribute's own rule; only use them when the filter
+                // normalised its value the same way.
+                if !self.indexable(name) || at.equality != Some(*rule) {
+                    return None;
+                }
+                Some(vec![equality_term(&name.to_ascii_lowercase(), value)])
+            }),
+            Filter::Substring {
+                target,
+                rule,
+                initial,
+                any,
+                last,
+            } => self.per_name(target, |name| {
+                let key = name.to_ascii_lowercase();
+                if !self.indexable(name)
+                    || !self.spec.has_substrings(&key)
+                    || substring_rule(self.schema, name) != Some(*rule)
+                {
+                    return None;
+                }
+                let mut terms = Vec::new();
+                if let Some(i) = initial {
+                    let f = fold(i);
+                    if !f.is_empty() {
+                        terms.push(prefix_term(&key, &f));
+                        if f.chars().count() > super::terms::PREFIX_CHARS {
+                            terms.extend(piece_grams(&f).iter().map(|g| gram_term(&key, g)));
+                        }
+                    }
+                }
+                for piece in any.iter().chain(last.iter()) {
+                    let f = fold(piece);
+                    terms.extend(piece_grams(&f).iter().map(|g| gram_term(&key, g)));
+                }
+                // A filter like (cn=*) with only empty pieces is a presence test.
+                if terms.is_empty() {
+                    terms.push(presence_term(&key));
+                }
+                Some(terms)
+            }),
+        }
+    }
+
+    fn indexable(&self, name: &str) -> bool {
+        super::terms::is_indexed(self.schema, name)
+    }
+
+    /// ORs, over the target type and its subtypes, the AND of each one's terms; any type the
+    /// index cannot answer for makes the whole item a scan.
+    fn per_name(&self, target: &Target, terms_for: impl Fn(&str) -> Option<Vec<String>>) -> Plan {
+        let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
+        for name in &target.names {
+            let Some(terms) = terms_for(name) else {
+                return Plan::All;
+            };
+            let queries: Vec<Box<dyn Query>> = terms
+                .into_iter()
+                .map(|t| -> Box<dyn Query> {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.field, &t),
+                        IndexRecordOption::Basic,
+                    ))
+                })
+                .collect();
+            if let Some(q) = combine(queries, Occur::Must) {
+                alternatives.push(q);
+            }
+        }
+        combine(alternatives, Occur::Should).map_or(Plan::Nothing, Plan::Query)
+    }
+}
+
+fn combine(mut queries: Vec<Box<dyn Query>>, occur: Occur) -> Option<Box<dyn Query>> {
+    match queries.len() {
+        0 => None,
+        1 => queries.pop(),
+        _ => Some(Box::new(BooleanQuery::new(
+            queries.into_iter().map(|q| (occur, q)).collect(),
+        ))),
+    }
+}

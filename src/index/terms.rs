@@ -1,0 +1,176 @@
+//! The index terms of an entry, and of the filter items that look them up.
+//!
+//! Both sides are produced here so that they cannot drift apart: a filter item asks only for
+//! terms that every entry matching it is guaranteed to carry. Terms are plain strings in one
+//! raw (untokenised) field:
+//!
+//! | term | meaning |
+//! | --- | --- |
+//! | `h␟attr` | the entry has the attribute |
+//! | `e␟attr␟value` | a value, normalised by the attribute's equality rule |
+//! | `p␟attr␟prefix` | a prefix (1 to [`PREFIX_CHARS`] characters) of a folded value |
+//! | `g␟attr␟gram` | a 1-, 2- or 3-character piece of a folded value |
+//!
+//! "Folded" is [`fold`] applied to the value normalised by the attribute's substring rule:
+//! coarser than any string rule, so substring items that match must find their terms.
+
+use std::collections::BTreeSet;
+
+use crate::directory::entry::Entry;
+use crate::directory::matching::{fold, Rule};
+use crate::directory::schema::Schema;
+
+pub const SEP: char = '\u{1f}';
+/// Longest prefix indexed, in characters.
+pub const PREFIX_CHARS: usize = 8;
+/// Longest value indexed whole, in bytes; longer values are cut (a wider match, never a miss).
+pub const MAX_TERM_BYTES: usize = 256;
+
+/// Which attributes are indexed for what.
+#[derive(Clone, Debug)]
+pub struct IndexSpec {
+    /// Lower-case canonical names that get prefix and n-gram terms.
+    pub substring_attrs: BTreeSet<String>,
+}
+
+impl IndexSpec {
+    pub fn new(names: &[String], schema: &Schema) -> IndexSpec {
+        IndexSpec {
+            substring_attrs: names.iter().map(|n| schema.canonical_lower(n)).collect(),
+        }
+    }
+
+    pub fn has_substrings(&self, attr_lower: &str) -> bool {
+        self.substring_attrs.contains(attr_lower)
+    }
+}
+
+/// Attributes never indexed: secrets, and binary values nobody searches by.
+pub fn is_indexed(schema: &Schema, name: &str) -> bool {
+    if crate::directory::filter::is_virtual(name) {
+        return false;
+    }
+    match schema.attr(name) {
+        Some(a) => a.syntax.is_human_readable() && !a.name().eq_ignore_ascii_case("userPassword"),
+        None => false,
+    }
+}
+
+pub fn cut(s: &str, max_bytes: usize) -> &str {
+    if s.len() <= max_bytes {
+        return s;
+    }
+    let mut end = max_bytes;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+pub fn presence_term(attr: &str) -> String {
+    format!("h{SEP}{attr}")
+}
+
+pub fn equality_term(attr: &str, normalized: &[u8]) -> String {
+    let v = String::from_utf8_lossy(normalized);
+    format!("e{SEP}{attr}{SEP}{}", cut(&v, MAX_TERM_BYTES))
+}
+
+pub fn prefix_term(attr: &str, folded_prefix: &str) -> String {
+    let p: String = folded_prefix.chars().take(PREFIX_CHARS).collect();
+    format!("p{SEP}{attr}{SEP}{p}")
+}
+
+pub fn gram_term(attr: &str, gram: &str) -> String {
+    format!("g{SEP}{attr}{SEP}{gram}")
+}
+
+/// The grams that any text containing `piece` (folded) must carry: its trigrams, or the piece
+/// itself when it is shorter than three characters.
+pub fn piece_grams(piece: &str) -> Vec<String> {
+    let chars: Vec<char> = piece.chars().collect();
+    if chars.is_empty() {
+        return Vec::new();
+    }
+    if chars.len() < 3 {
+        return vec![piece.to_string()];
+    }
+    let mut out: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The rule substring terms of an attribute are built with (the same one filters use).
+pub fn substring_rule(schema: &Schema, name: &str) -> Option<Rule> {
+    let a = schema.attr(name)?;
+    a.substr.or(a.equality).filter(|r| r.is_string())
+}
+
+/// Every term of an entry.
+pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> BTreeSet<String> {
+    let mut terms = BTreeSet::new();
+    for attr in &entry.attrs {
+        if !is_indexed(schema, &attr.name) {
+            continue;
+        }
+        let key = attr.name.to_ascii_lowercase();
+        terms.insert(presence_term(&key));
+        let eq_rule = schema.attr(&attr.name).and_then(|a| a.equality);
+        let sub_rule = if spec.has_substrings(&key) {
+            substring_rule(schema, &attr.name)
+        } else {
+            None
+        };
+        for v in &attr.values {
+            if let Some(rule) = eq_rule {
+                terms.insert(equality_term(&key, &rule.normalize(v, schema)));
+            }
+            if let Some(rule) = sub_rule {
+                let Some(n) = rule.try_normalize(v, schema) else {
+                    continue;
+                };
+                let folded = fold(&String::from_utf8_lossy(&n));
+                let chars: Vec<char> = folded.chars().collect();
+                let mut prefix = String::new();
+                for c in chars.iter().take(PREFIX_CHARS) {
+                    prefix.push(*c);
+                    terms.insert(prefix_term(&key, &prefix));
+                }
+                for len in 1..=3usize {
+                    for w in chars.windows(len) {
+                        let gram: String = w.iter().collect();
+                        terms.insert(gram_term(&key, &gram));
+                    }
+                }
+            }
+        }
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grams_of_pieces() {
+        assert_eq!(piece_grams("ab"), vec!["ab"]);
+        assert_eq!(piece_grams("abcd"), vec!["abc", "bcd"]);
+        assert!(piece_grams("").is_empty());
+    }
+
+    #[test]
+    fn entry_terms_cover_prefixes_and_grams() {
+        let schema = Schema::builtin().unwrap();
+        let spec = IndexSpec::new(&["cn".into()], &schema);
+        let mut e = Entry::new("cn=x".into(), "cn=x".into());
+        e.add_values(&schema, "cn", vec!["Côté".as_bytes().to_vec()]);
+        e.add_values(&schema, "userPassword", vec![b"secret".to_vec()]);
+        let t = entry_terms(&e, &schema, &spec);
+        assert!(t.contains(&prefix_term("cn", "co")));
+        assert!(t.contains(&gram_term("cn", "ote")));
+        assert!(t.contains(&equality_term("cn", "côté".as_bytes())));
+        assert!(!t.iter().any(|x| x.contains("userpassword")));
+    }
+}

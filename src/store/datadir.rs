@@ -1,0 +1,97 @@
+//! The data directory: where the store and the index live, and who holds them.
+//!
+//! A process that opens a data directory takes an exclusive lock on `LOCK` and writes who it
+//! is into that file. A second process fails at once with that description ("held by onepages
+//! serve, pid 1234, listening on 127.0.0.1:3389") instead of a lock error from sled or a hang.
+//! The operating system drops the lock when the process dies, even on SIGKILL.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("data directory {dir} is in use by another process: {holder}")]
+    Busy { dir: String, holder: String },
+    #[error("data directory {dir}: {source}")]
+    Io {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An open, locked data directory. The lock is held until this value is dropped.
+pub struct DataDir {
+    root: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates the directory if needed and locks it for this process, described by `holder`.
+    pub fn open(root: &Path, holder: &str) -> Result<DataDir, DataDirError> {
+        let io = |source| DataDirError::Io {
+            dir: root.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(root).map_err(io)?;
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(root.join("LOCK"))
+            .map_err(io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = lock.read_to_string(&mut text);
+                let holder = if text.trim().is_empty() {
+                    "unknown process".to_string()
+                } else {
+                    text.trim().to_string()
+                };
+                return Err(DataDirError::Busy {
+                    dir: root.display().to_string(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        lock.set_len(0).map_err(io)?;
+        lock.seek(SeekFrom::Start(0)).map_err(io)?;
+        writeln!(lock, "{holder}, pid {}", std::process::id()).map_err(io)?;
+        lock.sync_all().map_err(io)?;
+        Ok(DataDir {
+            root: root.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join("index")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_opener_is_told_who_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = DataDir::open(dir.path(), "onepages serve on 127.0.0.1:3389").unwrap();
+        let err = DataDir::open(dir.path(), "onepages import").err().unwrap();
+        let text = err.to_string();
+        assert!(text.contains("onepages serve on 127.0.0.1:3389"), "{text}");
+    }
+}
