@@ -1,0 +1,261 @@
+//! Configuration: defaults < TOML file < `ONEPAGES_*` environment < command-line flags.
+//!
+//! The three sources are merged as TOML tables and deserialised once into [`RawConfig`], which
+//! rejects unknown keys (a typo must not silently fall back to a default), then checked into
+//! [`Settings`], the only form the rest of the server sees. An environment variable
+//! `ONEPAGES_SIZE_LIMIT=500` sets the key `size_limit`; its value is read as TOML when it
+//! parses as such (numbers, booleans, lists) and as a string otherwise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::directory::dn::Dn;
+use crate::directory::filter::FilterLimits;
+use crate::directory::password::Argon2Cost;
+
+pub const DEFAULT_SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3389";
+
+/// Attributes that get prefix and substring terms by default: the ones address books search.
+pub const DEFAULT_SUBSTRING_ATTRIBUTES: &[&str] = &[
+    "cn",
+    "sn",
+    "givenName",
+    "displayName",
+    "mail",
+    "uid",
+    "o",
+    "ou",
+    "company",
+    "department",
+    "title",
+    "telephoneNumber",
+    "mobile",
+    "l",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub suffix: Option<String>,
+    pub schema_dir: Option<PathBuf>,
+    pub anonymous_read: Option<bool>,
+    pub admins: Option<Vec<String>>,
+    pub max_pdu_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub idle_timeout_secs: Option<u64>,
+    pub size_limit: Option<usize>,
+    pub time_limit_secs: Option<u64>,
+    pub max_filter_depth: Option<usize>,
+    pub max_filter_elements: Option<usize>,
+    pub substring_attributes: Option<Vec<String>>,
+    pub argon2: Option<Argon2Cost>,
+}
+
+/// Checked settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// The naming context, as configured (display form).
+    pub suffix: String,
+    pub schema_dir: Option<PathBuf>,
+    pub anonymous_read: bool,
+    /// DNs with write access besides entries carrying `onePagesRole: admin`.
+    pub admins: Vec<String>,
+    pub limits: Limits,
+    pub substring_attributes: Vec<String>,
+    pub argon2: Argon2Cost,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request PDU accepted; a larger one ends the connection.
+    pub max_pdu_bytes: usize,
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Server cap on entries per search (0 = none).
+    pub size_limit: usize,
+    /// Server cap on the duration of a search.
+    pub time_limit: Duration,
+    pub filter: FilterLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0}: {1}")]
+    Parse(String, String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line (the last layer).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub suffix: Option<String>,
+}
+
+impl Settings {
+    /// Loads and checks the configuration from its sources.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Settings::load_from(file, &env, overrides)
+    }
+
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse(path.display().to_string(), e.to_string()))?;
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("ONEPAGES_") else {
+                continue;
+            };
+            if matches!(key, "CONFIG" | "LOG") {
+                continue;
+            }
+            let key = key.to_ascii_lowercase();
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(value.clone()));
+            table.insert(key, parsed);
+        }
+        if let Some(d) = &overrides.data_dir {
+            table.insert(
+                "data_dir".into(),
+                toml::Value::String(d.display().to_string()),
+            );
+        }
+        if let Some(l) = &overrides.listen {
+            table.insert("listen".into(), toml::Value::String(l.clone()));
+        }
+        if let Some(s) = &overrides.suffix {
+            table.insert("suffix".into(), toml::Value::String(s.clone()));
+        }
+        let raw: RawConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    ConfigError::Parse("configuration".into(), e.to_string())
+                })?;
+        Settings::check(raw)
+    }
+
+    fn check(raw: RawConfig) -> Result<Settings, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| invalid(format!("listen = '{listen_text}' is not HOST:PORT")))?;
+        let suffix = raw.suffix.unwrap_or_else(|| DEFAULT_SUFFIX.to_string());
+        let parsed = Dn::parse(&suffix).map_err(|e| invalid(format!("suffix: {e}")))?;
+        if parsed.is_root() {
+            return Err(invalid("suffix must not be empty".into()));
+        }
+        for a in raw.admins.iter().flatten() {
+            Dn::parse(a).map_err(|e| invalid(format!("admins: {e}")))?;
+        }
+        let max_pdu_bytes = raw.max_pdu_bytes.unwrap_or(1024 * 1024);
+        if !(1024..=64 * 1024 * 1024).contains(&max_pdu_bytes) {
+            return Err(invalid(
+                "max_pdu_bytes must be between 1024 and 67108864".into(),
+            ));
+        }
+        let max_connections = raw.max_connections.unwrap_or(4096);
+        if max_connections == 0 {
+            return Err(invalid("max_connections must be at least 1".into()));
+        }
+        let argon2 = raw.argon2.unwrap_or_default();
+        if argon2.memory_kib < 8 * argon2.parallelism.max(1) || argon2.iterations == 0 {
+            return Err(invalid("argon2: memory_kib or iterations too small".into()));
+        }
+        Ok(Settings {
+            data_dir: raw
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("onepages-data")),
+            listen,
+            suffix: parsed.to_string(),
+            schema_dir: raw.schema_dir,
+            anonymous_read: raw.anonymous_read.unwrap_or(false),
+            admins: raw.admins.unwrap_or_default(),
+            limits: Limits {
+                max_pdu_bytes,
+                max_connections,
+                idle_timeout: Duration::from_secs(raw.idle_timeout_secs.unwrap_or(900)),
+                size_limit: raw.size_limit.unwrap_or(1000),
+                time_limit: Duration::from_secs(raw.time_limit_secs.unwrap_or(60)),
+                filter: FilterLimits {
+                    max_depth: raw.max_filter_depth.unwrap_or(32),
+                    max_elements: raw.max_filter_elements.unwrap_or(1024),
+                },
+            },
+            substring_attributes: raw.substring_attributes.unwrap_or_else(|| {
+                DEFAULT_SUBSTRING_ATTRIBUTES
+                    .iter()
+                    .map(|s| (*s).to_string())
+                    .collect()
+            }),
+            argon2,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("onepages.toml");
+        std::fs::write(
+            &file,
+            "size_limit = 10\nlisten = \"127.0.0.1:1\"\nsuffix = \"dc=a\"\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("ONEPAGES_SIZE_LIMIT".to_string(), "20".to_string()),
+            ("ONEPAGES_ANONYMOUS_READ".to_string(), "true".to_string()),
+            ("ONEPAGES_SUFFIX".to_string(), "dc=b".to_string()),
+        ];
+        let flags = Overrides {
+            suffix: Some("dc=c".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::load_from(Some(&file), &env, &flags).unwrap();
+        assert_eq!(s.limits.size_limit, 20);
+        assert!(s.anonymous_read);
+        assert_eq!(s.suffix, "dc=c");
+        assert_eq!(s.listen.port(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        let env = vec![("ONEPAGES_SIZE_LIMTI".to_string(), "20".to_string())];
+        assert!(Settings::load_from(None, &env, &Overrides::default()).is_err());
+        let env = vec![("ONEPAGES_LISTEN".to_string(), "nowhere".to_string())];
+        assert!(Settings::load_from(None, &env, &Overrides::default()).is_err());
+        let env = vec![("ONEPAGES_SUFFIX".to_string(), "cn".to_string())];
+        assert!(Settings::load_from(None, &env, &Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,450 @@
+//! The directory system agent: one open data directory with its schema, store and index, and
+//! the single writer path through which every change goes.
+//!
+//! A write takes the writer lock, checks what it depends on (the DN is free, the parent exists,
+//! the entry is a leaf), marks the entries dirty in the index, applies one atomic, flushed store
+//! batch and queues the ids for indexing. Only then is it acknowledged. Reads never take the
+//! lock.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::Settings;
+use crate::directory::dn::{is_within, parent_of, Dn};
+use crate::directory::entry::Entry;
+use crate::directory::matching::generalized_time_now;
+use crate::directory::password::DecoyHash;
+use crate::directory::schema::{Schema, SchemaError};
+use crate::index::terms::IndexSpec;
+use crate::index::{CatchUp, Index, IndexError};
+use crate::store::datadir::{DataDir, DataDirError};
+use crate::store::{EntryId, Previous, Store, StoreError, Write};
+
+/// Attributes with store-level equality keys: the bind names and the mail address.
+pub const KEYED_ATTRIBUTES: &[&str] = &["uid", "mail"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DsaError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("schema: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("password hashing: {0}")]
+    Password(#[from] crate::directory::password::PasswordError),
+    #[error("the writer lock is poisoned")]
+    Poisoned,
+}
+
+/// Why a write was refused (expected outcomes, mapped to LDAP result codes by the caller).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WriteRefusal {
+    #[error("an entry named {0} already exists")]
+    AlreadyExists(String),
+    #[error("no entry named {0}")]
+    NoSuchObject(String),
+    #[error("the parent entry {0} does not exist")]
+    NoParent(String),
+    #[error("{0} is outside the naming context {1}")]
+    OutsideSuffix(String, String),
+    #[error("{0} has subordinate entries")]
+    NotLeaf(String),
+}
+
+/// One change of a write batch.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Creates the entry, or replaces the entry of the same DN.
+    Upsert(Entry),
+    /// Creates the entry; refused if it exists.
+    Add(Entry),
+    /// Replaces an existing entry (possibly under a new DN).
+    Replace {
+        id: EntryId,
+        old: Entry,
+        new: Entry,
+    },
+    Delete {
+        id: EntryId,
+        old: Entry,
+    },
+}
+
+pub struct Dsa {
+    pub schema: Arc<Schema>,
+    pub store: Arc<Store>,
+    pub index: Index,
+    pub settings: Settings,
+    /// Normalised suffix DN.
+    pub suffix_ndn: String,
+    admins_ndn: Vec<String>,
+    writer: Mutex<()>,
+    decoy: DecoyHash,
+    _data_dir: DataDir,
+}
+
+impl Dsa {
+    /// Opens the data directory for `holder` (a description of this process, shown to anyone
+    /// else who tries to open it) and brings the index up to date.
+    pub fn open(
+        settings: Settings,
+        holder: &str,
+        progress: &dyn Fn(usize),
+    ) -> Result<(Dsa, CatchUp), DsaError> {
+        let schema = Arc::new(match &settings.schema_dir {
+            Some(dir) => Schema::from_dir(dir)?,
+            None => Schema::builtin()?,
+        });
+        let data_dir = DataDir::open(&settings.data_dir, holder)?;
+        let store = Arc::new(Store::open(&data_dir.store_path())?);
+        let spec = IndexSpec::new(&settings.substring_attributes, &schema);
+        let (index, catch_up) = Index::open(
+            &data_dir.index_path(),
+            Arc::clone(&store),
+            Arc::clone(&schema),
+            spec,
+            progress,
+        )?;
+        let suffix_ndn = Dn::parse(&settings.suffix)
+            .map(|d| d.normalize(&schema))
+            .unwrap_or_default();
+        let admins_ndn = settings
+            .admins
+            .iter()
+            .filter_map(|a| Dn::parse(a).ok())
+            .map(|d| d.normalize(&schema))
+            .collect();
+        let decoy = DecoyHash::new(settings.argon2)?;
+        Ok((
+            Dsa {
+                schema,
+                store,
+                index,
+                settings,
+                suffix_ndn,
+                admins_ndn,
+                writer: Mutex::new(()),
+                decoy,
+                _data_dir: data_dir,
+            },
+            catch_up,
+        ))
+    }
+
+    pub fn decoy(&self) -> &DecoyHash {
+        &self.decoy
+    }
+
+    pub fn normalize_dn(&self, dn: &Dn) -> String {
+        dn.normalize(&self.schema)
+    }
+
+    /// Store keys of an entry: `attr\0normalised value` for [`KEYED_ATTRIBUTES`].
+    pub fn keys_of(&self, entry: &Entry) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for attr in KEYED_ATTRIBUTES {
+            for v in entry.values(attr) {
+                keys.push(self.key(attr, v));
+            }
+        }
+        keys
+    }
+
+    fn key(&self, attr: &str, value: &[u8]) -> Vec<u8> {
+        let mut k = attr.as_bytes().to_vec();
+        k.push(0);
+        k.extend(self.schema.normalize_value(attr, value));
+        k
+    }
+
+    /// Entries whose keyed attribute (`uid` or `mail`) has this value.
+    pub fn find_by_key(&self, attr: &str, value: &[u8]) -> Result<Vec<(EntryId, Entry)>, DsaError> {
+        let mut out = Vec::new();
+        for id in self.store.lookup_key(&self.key(attr, value))? {
+            if let Some(e) = self.store.get(id)? {
+                out.push((id, e));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_admin(&self, ndn: &str, entry: &Entry) -> bool {
+        self.admins_ndn.iter().any(|a| a == ndn) || entry.has_value_ci("onePagesRole", "admin")
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, ()>, DsaError> {
+        self.writer.lock().map_err(|_| DsaError::Poisoned)
+    }
+
+    /// Applies changes as one atomic, durable batch. Changes that are refused are reported with
+    /// their position and left out; the rest are applied together (or, on an I/O error, none).
+    pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<(usize, WriteRefusal)>, DsaError> {
+        let _guard = self.lock()?;
+        let mut writes = Vec::with_capacity(changes.len());
+        let mut refused = Vec::new();
+        // DNs created or removed earlier in this batch, so later changes can depend on them.
+        let mut created: std::collections::HashMap<String, EntryId> = Default::default();
+        let mut removed: std::collections::HashSet<String> = Default::default();
+        for (pos, change) in changes.into_iter().enumerate() {
+            match self.plan_change(change, &created, &removed) {
+                Ok(w) => {
+                    match &w {
+                        Write::Put {
+                            id,
+                            entry,
+                            previous,
+                            ..
+                        } => {
+                            if let Some(p) = previous {
+                                if p.ndn != entry.ndn {
+                                    created.remove(&p.ndn);
+                                    removed.insert(p.ndn.clone());
+                                }
+                            }
+                            removed.remove(&entry.ndn);
+                            created.insert(entry.ndn.clone(), *id);
+                        }
+                        Write::Delete { previous, .. } => {
+                            created.remove(&previous.ndn);
+                            removed.insert(previous.ndn.clone());
+                        }
+                    }
+                    writes.push(w);
+                }
+                Err(Refused(r)) => refused.push((pos, r)),
+                Err(Failed(e)) => return Err(e),
+            }
+        }
+        if writes.is_empty() {
+            return Ok(refused);
+        }
+        let ids: Vec<EntryId> = writes
+            .iter()
+            .map(|w| match w {
+                Write::Put { id, .. } | Write::Delete { id, .. } => *id,
+            })
+            .collect();
+        self.index.mark_dirty(&ids);
+        let generation = self.store.apply(&writes)?;
+        self.index.changed(generation, &ids)?;
+        Ok(refused)
+    }
+
+    fn exists(
+        &self,
+        ndn: &str,
+        created: &std::collections::HashMap<String, EntryId>,
+        removed: &std::collections::HashSet<String>,
+    ) -> Result<Option<EntryId>, DsaError> {
+        if let Some(id) = created.get(ndn) {
+            return Ok(Some(*id));
+        }
+        if removed.contains(ndn) {
+            return Ok(None);
+        }
+        Ok(self.store.id_of(ndn)?)
+    }
+
+    fn check_place(
+        &self,
+        entry: &Entry,
+        created: &std::collections::HashMap<String, EntryId>,
+        removed: &std::collections::HashSet<String>,
+    ) -> Result<(), Outcome> {
+        if !is_within(&entry.ndn, &self.suffix_ndn) {
+            return Err(Refused(WriteRefusal::OutsideSuffix(
+                entry.dn.clone(),
+                self.settings.suffix.clone(),
+            )));
+        }
+        if entry.ndn != self.suffix_ndn {
+            let parent = parent_of(&entry.ndn);
+            if self
+                .exists(parent, created, removed)
+                .map_err(Failed)?
+                .is_none()
+            {
+                let shown = Dn::parse(&entry.dn)
+                    .ok()
+                    .and_then(|d| d.parent())
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| parent.to_string());
+                return Err(Refused(WriteRefusal::NoParent(shown)));
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_change(
+        &self,
+        change: Change,
+        created: &std::collections::HashMap<String, EntryId>,
+        removed: &std::collections::HashSet<String>,
+    ) -> Result<Write, Outcome> {
+        match change {
+            Change::Add(entry) => {
+                if self
+                    .exists(&entry.ndn, created, removed)
+                    .map_err(Failed)?
+                    .is_some()
+                {
+                    return Err(Refused(WriteRefusal::AlreadyExists(entry.dn)));
+                }
+                self.check_place(&entry, created, removed)?;
+                let id = self.store.new_id().map_err(|e| Failed(e.into()))?;
+                let keys = self.keys_of(&entry);
+                Ok(Write::Put {
+                    id,
+                    entry,
+                    keys,
+                    previous: None,
+                })
+            }
+            Change::Upsert(mut entry) => {
+                self.check_place(&entry, created, removed)?;
+                let existing = self.exists(&entry.ndn, created, removed).map_err(Failed)?;
+                let (id, previous) = match existing {
+                    Some(id) => {
+                        let old = self.store.get(id).map_err(|e| Failed(e.into()))?;
+                        if let Some(old) = &old {
+                            carry_creation(&self.schema, old, &mut entry);
+                        }
+                        let previous = old.map(|o| Previous {
+                            keys: self.keys_of(&o),
+                            ndn: o.ndn,
+                        });
+                        (id, previous)
+                    }
+                    None => (self.store.new_id().map_err(|e| Failed(e.into()))?, None),
+                };
+                let keys = self.keys_of(&entry);
+                Ok(Write::Put {
+                    id,
+                    entry,
+                    keys,
+                    previous,
+                })
+            }
+            Change::Replace { id, old, new } => {
+                if new.ndn != old.ndn {
+                    if self
+                        .exists(&new.ndn, created, removed)
+                        .map_err(Failed)?
+                        .is_some()
+                    {
+                        return Err(Refused(WriteRefusal::AlreadyExists(new.dn)));
+                    }
+                    if self
+                        .store
+                        .has_children(&old.ndn)
+                        .map_err(|e| Failed(e.into()))?
+                    {
+                        return Err(Refused(WriteRefusal::NotLeaf(old.dn)));
+                    }
+                    self.check_place(&new, created, removed)?;
+                }
+                let keys = self.keys_of(&new);
+                Ok(Write::Put {
+                    id,
+                    keys,
+                    previous: Some(Previous {
+                        keys: self.keys_of(&old),
+                        ndn: old.ndn,
+                    }),
+                    entry: new,
+                })
+            }
+            Change::Delete { id, old } => {
+                if self
+                    .store
+                    .has_children(&old.ndn)
+                    .map_err(|e| Failed(e.into()))?
+                {
+                    return Err(Refused(WriteRefusal::NotLeaf(old.dn)));
+                }
+                Ok(Write::Delete {
+                    id,
+                    previous: Previous {
+                        keys: self.keys_of(&old),
+                        ndn: old.ndn,
+                    },
+                })
+            }
+        }
+    }
+
+    /// Commits everything queued to the index and flushes the store (clean shutdown).
+    pub fn shutdown(&self) -> Result<(), DsaError> {
+        self.index.flush()?;
+        self.store.flush()?;
+        self.index.shutdown();
+        Ok(())
+    }
+}
+
+enum Outcome {
+    Refused(WriteRefusal),
+    Failed(DsaError),
+}
+use Outcome::{Failed, Refused};
+
+/// Keeps the creation stamps of the entry being replaced by an upsert.
+fn carry_creation(schema: &Schema, old: &Entry, new: &mut Entry) {
+    for attr in ["createTimestamp", "creatorsName", "entryUUID"] {
+        if new.get(attr).is_none() {
+            let values = old.values(attr).to_vec();
+            if !values.is_empty() {
+                new.set_values(schema, attr, values);
+            }
+        }
+    }
+}
+
+/// Sets the operational attributes of a new entry (keeping those an import carried over).
+pub fn stamp_created(schema: &Schema, entry: &mut Entry, by: &str) {
+    let now = generalized_time_now();
+    if entry.get("createTimestamp").is_none() {
+        entry.set_values(schema, "createTimestamp", vec![now.clone().into_bytes()]);
+    }
+    if entry.get("creatorsName").is_none() {
+        entry.set_values(schema, "creatorsName", vec![by.as_bytes().to_vec()]);
+    }
+    if entry.get("entryUUID").is_none() {
+        entry.set_values(schema, "entryUUID", vec![new_uuid().into_bytes()]);
+    }
+    if entry.get("modifyTimestamp").is_none() {
+        entry.set_values(schema, "modifyTimestamp", vec![now.into_bytes()]);
+    }
+    if entry.get("modifiersName").is_none() {
+        entry.set_values(schema, "modifiersName", vec![by.as_bytes().to_vec()]);
+    }
+}
+
+pub fn stamp_modified(schema: &Schema, entry: &mut Entry, by: &str) {
+    entry.set_values(
+        schema,
+        "modifyTimestamp",
+        vec![generalized_time_now().into_bytes()],
+    );
+    entry.set_values(schema, "modifiersName", vec![by.as_bytes().to_vec()]);
+}
+
+/// A random (version 4) UUID in its text form.
+pub fn new_uuid() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or(""),
+        hex.get(8..12).unwrap_or(""),
+        hex.get(12..16).unwrap_or(""),
+        hex.get(16..20).unwrap_or(""),
+        hex.get(20..32).unwrap_or("")
+    )
+}

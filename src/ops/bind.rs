@@ -1,0 +1,120 @@
+//! Bind (RFC 4511 §4.2, RFC 4513 §5).
+//!
+//! A simple bind names the user by full DN or by bare ONE ID username (`uid`), as Active
+//! Directory accepts a UPN. Unknown users, wrong passwords and disabled accounts all get the
+//! same invalidCredentials answer after the same amount of hashing work; only a name that looks
+//! like a mail address (and is not a ONE ID) gets the hint to use the ONE ID instead, which
+//! reveals nothing about which addresses exist. Anonymous and unauthenticated binds succeed but
+//! leave the connection anonymous.
+
+use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapResultCode};
+
+use super::{OpError, OpResult};
+use crate::directory::access::Identity;
+use crate::directory::dn::Dn;
+use crate::directory::entry::Entry;
+use crate::directory::password;
+use crate::dsa::Dsa;
+use crate::store::EntryId;
+
+/// The domain of ONE ID usernames.
+pub const ONE_ID_DOMAIN: &str = "oneid.on.ca";
+
+const BAD_CREDENTIALS: &str = "invalid credentials";
+
+pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Identity> {
+    if req.version != 3 {
+        return Err(OpError::new(
+            LdapResultCode::ProtocolError,
+            format!(
+                "LDAP version {} is not supported; use version 3",
+                req.version
+            ),
+        ));
+    }
+    let password =
+        match &req.cred {
+            LdapBindCred::Simple(p) => p.as_bytes(),
+            LdapBindCred::SASL(_) | LdapBindCred::Unsupported => return Err(OpError::new(
+                LdapResultCode::AuthMethodNotSupported,
+                "SASL is not supported; use a simple bind with your ONE ID username and password",
+            )),
+        };
+    let name = req.dn.trim();
+    if password.is_empty() {
+        // RFC 4513 §5.1.1 (anonymous) and §5.1.2 (unauthenticated): a bind, but no identity.
+        return Ok(Identity::Anonymous);
+    }
+    if name.is_empty() {
+        return Err(OpError::new(
+            LdapResultCode::InvalidCredentials,
+            "a password was given without a user name",
+        ));
+    }
+    let found = resolve(dsa, name)?;
+    let Some((_, entry)) = found else {
+        dsa.decoy().burn(password);
+        return Err(OpError::new(
+            LdapResultCode::InvalidCredentials,
+            hint_for(name),
+        ));
+    };
+    let stored = entry.values("userPassword");
+    let mut ok = false;
+    if stored.is_empty() {
+        dsa.decoy().burn(password);
+    }
+    for v in stored {
+        if password::verify(password, v) {
+            ok = true;
+            break;
+        }
+    }
+    let disabled = entry.has_value_ci("onePagesStatus", "disabled");
+    if !ok || disabled {
+        return Err(OpError::new(
+            LdapResultCode::InvalidCredentials,
+            BAD_CREDENTIALS,
+        ));
+    }
+    let is_admin = dsa.is_admin(&entry.ndn, &entry);
+    Ok(Identity::User {
+        dn: entry.dn,
+        ndn: entry.ndn,
+        is_admin,
+    })
+}
+
+fn hint_for(name: &str) -> String {
+    let looks_like_mail = name.contains('@')
+        && !name.contains('=')
+        && !name
+            .to_ascii_lowercase()
+            .ends_with(&format!("@{ONE_ID_DOMAIN}"));
+    if looks_like_mail {
+        format!(
+            "{BAD_CREDENTIALS}: sign in with your ONE ID username \
+             (firstname.lastname@{ONE_ID_DOMAIN}), not your mail address"
+        )
+    } else {
+        BAD_CREDENTIALS.to_string()
+    }
+}
+
+/// Finds the entry a bind name designates: a DN, or else a ONE ID username.
+pub fn resolve(dsa: &Dsa, name: &str) -> OpResult<Option<(EntryId, Entry)>> {
+    if name.contains('=') {
+        if let Ok(dn) = Dn::parse(name) {
+            if !dn.is_root() {
+                return Ok(dsa.store.get_by_ndn(&dn.normalize(&dsa.schema))?);
+            }
+        }
+    }
+    let mut matches = dsa.find_by_key("uid", name.as_bytes())?;
+    // A username must name exactly one account.
+    if matches.len() == 1 {
+        Ok(matches.pop())
+    } else {
+        Ok(None)
+    }
+}

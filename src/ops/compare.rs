@@ -1,0 +1,75 @@
+//! Compare (RFC 4511 §4.10): does the entry hold this value, by the attribute's equality rule?
+
+use ldap3_proto::proto::{LdapCompareRequest, LdapResultCode};
+
+use super::{no_such_object, parse_dn, OpError, OpResult};
+use crate::directory::access::{AccessPolicy, Identity};
+use crate::dsa::Dsa;
+
+pub fn compare(dsa: &Dsa, who: &Identity, req: &LdapCompareRequest) -> OpResult<bool> {
+    let policy = AccessPolicy {
+        anonymous_read: dsa.settings.anonymous_read,
+    };
+    if !policy.may_read(who) {
+        return Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "anonymous reading is not allowed: bind with your ONE ID username and password",
+        ));
+    }
+    let dn = parse_dn(&req.dn)?;
+    let schema = &dsa.schema;
+    let Some(at) = schema.attr(&req.atype) else {
+        return Err(OpError::new(
+            LdapResultCode::UndefinedAttributeType,
+            format!("unknown attribute type '{}'", req.atype),
+        ));
+    };
+    if !policy.may_read_attribute(who, at.name()) {
+        return Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            format!("{} cannot be compared", at.name()),
+        ));
+    }
+    let Some(rule) = at.equality else {
+        return Err(OpError::new(
+            LdapResultCode::InappropriateMatching,
+            format!("{} has no equality matching rule", at.name()),
+        ));
+    };
+    let Some((_, entry)) = dsa.store.get_by_ndn(&dn.normalize(schema))? else {
+        return Err(no_such_object(dsa, &dn));
+    };
+    let Some(assertion) = rule.try_normalize(&req.val, schema) else {
+        return Err(OpError::new(
+            LdapResultCode::InvalidAttributeSyntax,
+            format!("the value is not valid for {}", at.name()),
+        ));
+    };
+    let id = schema.attr_id(at.name());
+    let names: Vec<&str> = id
+        .map(|i| schema.with_subtypes(i))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| schema.attr_by_id(*i))
+        .map(|a| a.name())
+        .collect();
+    let mut present = false;
+    for name in names {
+        for v in entry.values(name) {
+            present = true;
+            if rule
+                .try_normalize(v, schema)
+                .is_some_and(|n| n == assertion)
+            {
+                return Ok(true);
+            }
+        }
+    }
+    if !present {
+        return Err(OpError::new(
+            LdapResultCode::NoSuchAttribute,
+            format!("the entry has no {} attribute", at.name()),
+        ));
+    }
+    Ok(false)
+}

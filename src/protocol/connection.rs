@@ -1,0 +1,444 @@
+//! One client connection: read PDUs, dispatch operations, write responses in order.
+//!
+//! Reading and writing are separate tasks joined by a bounded channel, so a search streams its
+//! entries while the reader keeps taking requests (an Abandon must get through). Searches run
+//! on the blocking pool, a few at a time per connection; every other operation runs to
+//! completion before the next request is read, which keeps their effects in request order.
+//! A PDU that cannot be framed or decoded ends the connection with a Notice of Disconnection;
+//! nothing a client sends can affect another connection.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::{debug, info, Instrument};
+
+use super::encode::{encode, notice_of_disconnection, response_for};
+use super::frame::{decode, frame_len, Control, Request};
+use crate::directory::access::Identity;
+use crate::dsa::Dsa;
+use crate::ops::{self, search::SearchEnd, OpError};
+
+/// BER nesting allowed in a request; deep filters are refused later, with a result code.
+const MAX_BER_DEPTH: usize = 256;
+/// Searches one connection may run at once; further requests wait to be read.
+const SEARCHES_PER_CONNECTION: usize = 8;
+
+enum Out {
+    Pdu(Bytes),
+    Close,
+}
+
+struct Conn {
+    dsa: Arc<Dsa>,
+    identity: RwLock<Identity>,
+    running: Mutex<HashMap<i32, Arc<AtomicBool>>>,
+    tx: mpsc::Sender<Out>,
+    searches: Arc<Semaphore>,
+}
+
+impl Conn {
+    fn identity(&self) -> Identity {
+        self.identity.read().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    async fn send(&self, msg: LdapMsg) {
+        let _ = self.tx.send(Out::Pdu(encode(msg).freeze())).await;
+    }
+
+    async fn reply(&self, msgid: i32, op_tag: u64, result: LdapResult) {
+        if let Some(op) = response_for(op_tag, result) {
+            self.send(LdapMsg::new(msgid, op)).await;
+        }
+    }
+
+    async fn disconnect(&self, code: LdapResultCode, message: &str) {
+        let _ = self
+            .tx
+            .send(Out::Pdu(notice_of_disconnection(code, message).freeze()))
+            .await;
+        let _ = self.tx.send(Out::Close).await;
+    }
+
+    fn abandon_all(&self) {
+        if let Ok(map) = self.running.lock() {
+            for flag in map.values() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Serves one connection until the client leaves, misbehaves, idles out, or the server stops.
+pub async fn serve(stream: TcpStream, dsa: Arc<Dsa>, mut shutdown: watch::Receiver<bool>, id: u64) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let span = tracing::info_span!("conn", id, %peer);
+    async move {
+        debug!("connected");
+        let _ = stream.set_nodelay(true);
+        let (mut rd, wr) = stream.into_split();
+        let (tx, rx) = mpsc::channel::<Out>(128);
+        let writer = tokio::spawn(write_loop(wr, rx));
+        let conn = Arc::new(Conn {
+            dsa: Arc::clone(&dsa),
+            identity: RwLock::new(Identity::Anonymous),
+            running: Mutex::new(HashMap::new()),
+            tx,
+            searches: Arc::new(Semaphore::new(SEARCHES_PER_CONNECTION)),
+        });
+        let limits = dsa.settings.limits;
+        let mut buf = BytesMut::with_capacity(4096);
+        'outer: loop {
+            loop {
+                match frame_len(&buf, limits.max_pdu_bytes) {
+                    Ok(Some(n)) => {
+                        let pdu = buf.split_to(n);
+                        match decode(&pdu, MAX_BER_DEPTH) {
+                            Ok(req) => {
+                                if dispatch(&conn, req).await.is_break() {
+                                    break 'outer;
+                                }
+                            }
+                            Err(e) => {
+                                info!(error = %e, "undecodable request; disconnecting");
+                                conn.disconnect(LdapResultCode::ProtocolError, &e.to_string())
+                                    .await;
+                                break 'outer;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        info!(error = %e, "bad PDU framing; disconnecting");
+                        conn.disconnect(LdapResultCode::ProtocolError, &e.to_string())
+                            .await;
+                        break 'outer;
+                    }
+                }
+            }
+            tokio::select! {
+                read = tokio::time::timeout(limits.idle_timeout, rd.read_buf(&mut buf)) => {
+                    match read {
+                        Ok(Ok(0)) | Ok(Err(_)) => break,
+                        Ok(Ok(_)) => {}
+                        Err(_) => {
+                            let busy = conn.running.lock().map(|m| !m.is_empty()).unwrap_or(false);
+                            if !busy {
+                                debug!("idle timeout");
+                                conn.disconnect(LdapResultCode::Unavailable, "idle timeout").await;
+                                break;
+                            }
+                        }
+                    }
+                }
+                _ = shutdown.changed() => {
+                    conn.abandon_all();
+                    conn.disconnect(LdapResultCode::Unavailable, "the server is shutting down").await;
+                    break;
+                }
+            }
+        }
+        conn.abandon_all();
+        // Let running searches notice the abandon; a client that stopped reading cannot hold
+        // them up: past the grace period the writer goes, and their sends fail.
+        let all = u32::try_from(SEARCHES_PER_CONNECTION).unwrap_or(u32::MAX);
+        let searches = Arc::clone(&conn.searches);
+        let drained = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            searches.acquire_many(all),
+        )
+        .await;
+        if drained.is_err() {
+            writer.abort();
+        } else {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                conn.tx.send(Out::Close),
+            )
+            .await;
+        }
+        drop(conn);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+        debug!("closed");
+    }
+    .instrument(span)
+    .await
+}
+
+async fn write_loop(wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Out>) {
+    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(out) = rx.recv().await {
+        let mut close = false;
+        let mut next = Some(out);
+        while let Some(item) = next.take() {
+            match item {
+                Out::Pdu(b) => {
+                    if w.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+                Out::Close => {
+                    close = true;
+                    break;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if w.flush().await.is_err() {
+            return;
+        }
+        if close {
+            let _ = w.shutdown().await;
+            return;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+/// Controls each operation understands. Any other critical control is refused
+/// (RFC 4511 §4.1.11); non-critical ones are ignored.
+fn supported_control(op_tag: u64, oid: &str) -> bool {
+    let _ = op_tag;
+    oid == ops::search::MANAGE_DSA_IT_OID
+}
+
+fn unsupported_critical(op_tag: u64, controls: &[Control]) -> Option<&Control> {
+    controls
+        .iter()
+        .find(|c| c.critical && !supported_control(op_tag, &c.oid))
+}
+
+fn op_name(tag: u64) -> &'static str {
+    match tag {
+        0 => "bind",
+        2 => "unbind",
+        3 => "search",
+        6 => "modify",
+        8 => "add",
+        10 => "delete",
+        12 => "modrdn",
+        14 => "compare",
+        16 => "abandon",
+        23 => "extended",
+        _ => "unknown",
+    }
+}
+
+async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
+    let Request {
+        msgid,
+        op_tag,
+        op,
+        controls,
+    } = req;
+    let op = match op {
+        Ok(op) => op,
+        Err(why) => {
+            if response_for(op_tag, ops::success()).is_some() {
+                debug!(msgid, op = op_name(op_tag), %why, "malformed request");
+                let e = OpError::new(
+                    LdapResultCode::ProtocolError,
+                    format!("malformed {} request", op_name(op_tag)),
+                );
+                conn.reply(msgid, op_tag, e.into_result()).await;
+                return ControlFlow::Continue(());
+            }
+            conn.disconnect(
+                LdapResultCode::ProtocolError,
+                &format!("unknown or malformed operation (tag {op_tag})"),
+            )
+            .await;
+            return ControlFlow::Break(());
+        }
+    };
+    match &op {
+        LdapOp::UnbindRequest => return ControlFlow::Break(()),
+        LdapOp::AbandonRequest(id) => {
+            if let Ok(map) = conn.running.lock() {
+                if let Some(flag) = map.get(id) {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            return ControlFlow::Continue(());
+        }
+        _ => {}
+    }
+    if let Some(c) = unsupported_critical(op_tag, &controls) {
+        let e = OpError::new(
+            LdapResultCode::UnavailableCriticalExtension,
+            format!("critical control {} is not supported", c.oid),
+        );
+        conn.reply(msgid, op_tag, e.into_result()).await;
+        return ControlFlow::Continue(());
+    }
+    let who = conn.identity();
+    let started = Instant::now();
+    match op {
+        LdapOp::SearchRequest(search) => {
+            let flag = Arc::new(AtomicBool::new(false));
+            if let Ok(mut map) = conn.running.lock() {
+                map.insert(msgid, Arc::clone(&flag));
+            }
+            let Ok(permit) = Arc::clone(&conn.searches).acquire_owned().await else {
+                return ControlFlow::Break(());
+            };
+            let conn2 = Arc::clone(conn);
+            tokio::spawn(
+                async move {
+                    let tx = conn2.tx.clone();
+                    let dsa = Arc::clone(&conn2.dsa);
+                    let flag2 = Arc::clone(&flag);
+                    let joined = tokio::task::spawn_blocking(move || {
+                        let mut count = 0usize;
+                        let end = ops::search::search(&dsa, &who, &search, &flag2, &mut |entry| {
+                            count += 1;
+                            let pdu = encode(LdapMsg::new(msgid, LdapOp::SearchResultEntry(entry)));
+                            match tx.blocking_send(Out::Pdu(pdu.freeze())) {
+                                Ok(()) => ControlFlow::Continue(()),
+                                Err(_) => ControlFlow::Break(()),
+                            }
+                        });
+                        (end, count)
+                    })
+                    .await;
+                    match joined {
+                        Ok((SearchEnd::Done(result), count)) => {
+                            debug!(msgid, op = "search", code = ?result.code, entries = count,
+                                   ms = started.elapsed().as_millis() as u64, "done");
+                            if !flag.load(Ordering::Relaxed) {
+                                conn2
+                                    .send(LdapMsg::new(msgid, LdapOp::SearchResultDone(result)))
+                                    .await;
+                            }
+                        }
+                        Ok((SearchEnd::Silent, count)) => {
+                            debug!(msgid, op = "search", entries = count, "abandoned");
+                        }
+                        Err(e) => {
+                            let err = ops::internal(e);
+                            conn2
+                                .send(LdapMsg::new(
+                                    msgid,
+                                    LdapOp::SearchResultDone(err.into_result()),
+                                ))
+                                .await;
+                        }
+                    }
+                    if let Ok(mut map) = conn2.running.lock() {
+                        map.remove(&msgid);
+                    }
+                    drop(permit);
+                }
+                .in_current_span(),
+            );
+            ControlFlow::Continue(())
+        }
+        LdapOp::BindRequest(bind) => {
+            conn.abandon_all();
+            let dsa = Arc::clone(&conn.dsa);
+            let outcome = tokio::task::spawn_blocking(move || ops::bind::bind(&dsa, &bind))
+                .await
+                .unwrap_or_else(|e| Err(ops::internal(e)));
+            let result = match outcome {
+                Ok(identity) => {
+                    debug!(
+                        msgid,
+                        op = "bind",
+                        authenticated = identity.is_authenticated(),
+                        "ok"
+                    );
+                    if let Ok(mut id) = conn.identity.write() {
+                        *id = identity;
+                    }
+                    ops::success()
+                }
+                Err(e) => {
+                    // RFC 4511 §4.2.1: a failed bind leaves the connection anonymous.
+                    if let Ok(mut id) = conn.identity.write() {
+                        *id = Identity::Anonymous;
+                    }
+                    debug!(msgid, op = "bind", code = ?e.code, "refused");
+                    e.into_result()
+                }
+            };
+            conn.reply(msgid, op_tag, result).await;
+            ControlFlow::Continue(())
+        }
+        other => {
+            let dsa = Arc::clone(&conn.dsa);
+            let response = tokio::task::spawn_blocking(move || run_other(&dsa, &who, other))
+                .await
+                .unwrap_or_else(|e| {
+                    response_for(op_tag, ops::internal(e).into_result())
+                        .unwrap_or(LdapOp::UnbindRequest)
+                });
+            if let LdapOp::UnbindRequest = response {
+                conn.disconnect(
+                    LdapResultCode::ProtocolError,
+                    "clients may not send response operations",
+                )
+                .await;
+                return ControlFlow::Break(());
+            }
+            debug!(
+                msgid,
+                op = op_name(op_tag),
+                ms = started.elapsed().as_millis() as u64,
+                "done"
+            );
+            conn.send(LdapMsg::new(msgid, response)).await;
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// Runs an operation that is not a search or bind, returning its response.
+fn run_other(dsa: &Dsa, who: &Identity, op: LdapOp) -> LdapOp {
+    let done = |r: Result<(), OpError>| match r {
+        Ok(()) => ops::success(),
+        Err(e) => e.into_result(),
+    };
+    match op {
+        LdapOp::CompareRequest(req) => {
+            LdapOp::CompareResult(match ops::compare::compare(dsa, who, &req) {
+                Ok(true) => LdapResult {
+                    code: LdapResultCode::CompareTrue,
+                    ..ops::success()
+                },
+                Ok(false) => LdapResult {
+                    code: LdapResultCode::CompareFalse,
+                    ..ops::success()
+                },
+                Err(e) => e.into_result(),
+            })
+        }
+        LdapOp::AddRequest(req) => LdapOp::AddResponse(done(ops::add::add(dsa, who, &req))),
+        LdapOp::ModifyRequest(req) => {
+            LdapOp::ModifyResponse(done(ops::modify::modify(dsa, who, &req)))
+        }
+        LdapOp::DelRequest(dn) => LdapOp::DelResponse(done(ops::delete::delete(dsa, who, &dn))),
+        LdapOp::ModifyDNRequest(req) => {
+            LdapOp::ModifyDNResponse(done(ops::modify_dn::modify_dn(dsa, who, &req)))
+        }
+        LdapOp::ExtendedRequest(req) => match ops::extended::extended(dsa, who, &req) {
+            Ok(resp) => LdapOp::ExtendedResponse(resp),
+            Err(e) => LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
+                res: e.into_result(),
+                name: None,
+                value: None,
+            }),
+        },
+        // Responses sent by a client are a protocol violation: end the connection.
+        _ => LdapOp::UnbindRequest,
+    }
+}

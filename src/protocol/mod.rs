@@ -1,0 +1,6 @@
+//! The LDAP wire: listener, connection loop, framing and decoding, response encoding.
+
+pub mod connection;
+pub mod encode;
+pub mod frame;
+pub mod listener;
