@@ -403,12 +403,13 @@ fn carry_creation(schema: &Schema, old: &Entry, new: &mut Entry) {
 }
 
 /// Sets the operational attributes of a new entry (keeping those an import carried over).
+/// `by` is the writer's DN; empty for offline imports, which record no creator.
 pub fn stamp_created(schema: &Schema, entry: &mut Entry, by: &str) {
     let now = generalized_time_now();
     if entry.get("createTimestamp").is_none() {
         entry.set_values(schema, "createTimestamp", vec![now.clone().into_bytes()]);
     }
-    if entry.get("creatorsName").is_none() {
+    if entry.get("creatorsName").is_none() && !by.is_empty() {
         entry.set_values(schema, "creatorsName", vec![by.as_bytes().to_vec()]);
     }
     if entry.get("entryUUID").is_none() {
@@ -417,7 +418,7 @@ pub fn stamp_created(schema: &Schema, entry: &mut Entry, by: &str) {
     if entry.get("modifyTimestamp").is_none() {
         entry.set_values(schema, "modifyTimestamp", vec![now.into_bytes()]);
     }
-    if entry.get("modifiersName").is_none() {
+    if entry.get("modifiersName").is_none() && !by.is_empty() {
         entry.set_values(schema, "modifiersName", vec![by.as_bytes().to_vec()]);
     }
 }

@@ -61,6 +61,19 @@ pub fn hash_password(password: &[u8], cost: Argon2Cost) -> Result<String, Passwo
     Ok(format!("{{ARGON2}}{hash}"))
 }
 
+/// Hashes with a given salt: only for reproducible fixtures (the generator's demo data).
+pub fn hash_password_with_salt(
+    password: &[u8],
+    salt: &[u8],
+    cost: Argon2Cost,
+) -> Result<String, PasswordError> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let hash = argon2(cost)?
+        .hash_password(password, &salt)
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(format!("{{ARGON2}}{hash}"))
+}
+
 /// The scheme tag of a stored value (`SSHA` for `{SSHA}...`), upper-cased.
 pub fn scheme_of(stored: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(stored).ok()?;

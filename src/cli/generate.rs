@@ -1,0 +1,61 @@
+//! `onepages generate`: a deterministic, realistic directory for demos and benchmarks.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GenFormat {
+    Ldif,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of people
+    #[arg(long, default_value_t = 100_000)]
+    pub entries: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "ldif")]
+    pub format: GenFormat,
+    /// The naming context
+    #[arg(long, default_value = crate::config::DEFAULT_SUFFIX)]
+    pub suffix: String,
+    /// Output file (default: standard output)
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Also write sampled query terms to this file
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// How many query terms to sample
+    #[arg(long, default_value_t = 10_000)]
+    pub query_count: usize,
+    /// Write the demo directory (service accounts and named demo people included)
+    #[arg(long)]
+    pub demo: bool,
+}
+
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if args.demo {
+        crate::gen::write_demo(&mut out, args.entries, args.seed, &args.suffix)?;
+    } else {
+        let people = crate::gen::people(args.entries, args.seed);
+        match args.format {
+            GenFormat::Ldif => crate::gen::write_ldif(&mut out, &people, &args.suffix)?,
+            GenFormat::Csv => crate::gen::write_csv(&mut out, &people)?,
+        }
+        if let Some(q) = &args.queries {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(q)?);
+            crate::gen::write_queries(&mut f, &people, args.query_count, args.seed)?;
+            f.flush()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

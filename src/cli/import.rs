@@ -1,0 +1,49 @@
+//! `onepages import FILE...`: load LDIF or CSV into the data directory, offline.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Common;
+use crate::dsa::Dsa;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// .ldif or .csv files
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(args: ImportArgs) -> anyhow::Result<()> {
+    let settings = args.common.settings(None)?;
+    let (dsa, _) = Dsa::open(settings, "onepages import", &|_| {})?;
+    let mut failed = 0usize;
+    for file in &args.files {
+        let bar = super::progress(&format!("importing {}", file.display()));
+        let started = std::time::Instant::now();
+        let report = crate::import::import_file(&dsa, file, &|n| {
+            bar.set_position(u64::try_from(n).unwrap_or(0));
+        })?;
+        bar.finish_and_clear();
+        for issue in &report.issues {
+            eprintln!("{issue}");
+        }
+        failed += report.issues.len();
+        eprintln!(
+            "{}: {} records, {} written, {} deleted, {} refused ({:.1} s)",
+            file.display(),
+            report.records,
+            report.written,
+            report.deleted,
+            report.issues.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    dsa.shutdown()?;
+    if failed > 0 {
+        anyhow::bail!("{failed} records were refused (see above); the others were imported");
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Writing the directory out: LDIF (RFC 2849, parents before children, what `import` and
+//! OpenLDAP's `slapadd` read back) and CSV (the columns address-book administrators use).
+
+use std::io::Write;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use crate::directory::entry::Entry;
+use crate::store::{Store, StoreError};
+
+/// Columns of the CSV export; `import` reads the same layout.
+pub const CSV_COLUMNS: &[&str] = &[
+    "dn",
+    "uid",
+    "cn",
+    "givenName",
+    "sn",
+    "displayName",
+    "o",
+    "ou",
+    "department",
+    "title",
+    "telephoneNumber",
+    "mail",
+    "onePagesStatus",
+    "onePagesAccountType",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// RFC 2849 SAFE-STRING: printable ASCII not starting with space, ':' or '<', no trailing space.
+fn is_safe(v: &[u8]) -> bool {
+    if v.is_empty() {
+        return true;
+    }
+    let first_ok = !matches!(v.first(), Some(b' ' | b':' | b'<'));
+    let last_ok = v.last() != Some(&b' ');
+    first_ok && last_ok && v.iter().all(|b| (0x20..0x7f).contains(b))
+}
+
+/// Writes `name: value` (or `name:: base64`), folded at 76 columns.
+pub fn write_attr<W: Write>(out: &mut W, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let line = if is_safe(value) {
+        format!("{name}: {}", String::from_utf8_lossy(value))
+    } else {
+        format!("{name}:: {}", B64.encode(value))
+    };
+    let bytes = line.as_bytes();
+    let mut start = 0;
+    let mut width = 76;
+    while start < bytes.len() {
+        let end = (start + width).min(bytes.len());
+        if start > 0 {
+            out.write_all(b" ")?;
+        }
+        out.write_all(bytes.get(start..end).unwrap_or_default())?;
+        out.write_all(b"\n")?;
+        start = end;
+        width = 75;
+    }
+    Ok(())
+}
+
+pub fn write_entry<W: Write>(out: &mut W, entry: &Entry) -> std::io::Result<()> {
+    write_attr(out, "dn", entry.dn.as_bytes())?;
+    for a in &entry.attrs {
+        for v in &a.values {
+            write_attr(out, &a.name, v)?;
+        }
+    }
+    out.write_all(b"\n")
+}
+
+/// Depth of a normalised DN: how many RDNs it has.
+fn depth(ndn: &str) -> usize {
+    let mut n = 1;
+    let mut escaped = false;
+    for c in ndn.chars() {
+        match (escaped, c) {
+            (true, _) => escaped = false,
+            (false, '\\') => escaped = true,
+            (false, ',') => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// All entries, parents first.
+fn ordered(store: &Store) -> Result<Vec<Entry>, StoreError> {
+    let mut entries = store
+        .scan()
+        .map(|r| r.map(|(_, e)| e))
+        .collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by_key(|e| depth(&e.ndn));
+    Ok(entries)
+}
+
+pub fn export_ldif<W: Write>(store: &Store, out: &mut W) -> Result<usize, ExportError> {
+    writeln!(out, "version: 1")?;
+    writeln!(out)?;
+    let entries = ordered(store)?;
+    for e in &entries {
+        write_entry(out, e)?;
+    }
+    Ok(entries.len())
+}
+
+pub fn export_csv<W: Write>(store: &Store, out: W) -> Result<usize, ExportError> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_COLUMNS)?;
+    let mut n = 0;
+    for e in ordered(store)? {
+        if e.get("uid").is_none() && e.get("mail").is_none() {
+            continue;
+        }
+        let row: Vec<String> = CSV_COLUMNS
+            .iter()
+            .map(|c| {
+                if *c == "dn" {
+                    e.dn.clone()
+                } else {
+                    e.values(c)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v).to_string())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                }
+            })
+            .collect();
+        w.write_record(&row)?;
+        n += 1;
+    }
+    w.flush()?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_values_are_base64_and_long_lines_fold() {
+        let mut out = Vec::new();
+        write_attr(&mut out, "cn", "Hélène".as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "cn:: SMOpbMOobmU=\n");
+        let mut out = Vec::new();
+        write_attr(&mut out, "description", "x".repeat(200).as_bytes()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.lines().all(|l| l.len() <= 76));
+        assert_eq!(depth("cn=a\\,b,dc=x"), 2);
+    }
+}

@@ -1,0 +1,487 @@
+//! A deterministic generator of realistic ONE Pages directories, for the demo and benchmarks.
+//!
+//! The same seed and size give the same directory, byte for byte: French and English names
+//! with accents, hyphens and apostrophes; hospitals, clinics, laboratories and long-term-care
+//! homes (all fictional), most with their own mail domain; a department on most entries;
+//! titles, phones in the fictional 555-01xx range, ONE IDs; a few disabled accounts and
+//! external contacts. It also samples query terms from what it generated (type-ahead prefixes,
+//! exact addresses, full names, bind credentials), so load tests ask realistic questions.
+
+mod names;
+
+use std::io::Write;
+
+use crate::directory::dn::escape_into;
+use crate::directory::matching::fold;
+use crate::export::write_attr;
+use names::{Org, DEPARTMENTS, FIRST_NAMES, ORGS, SURNAMES, TITLES};
+
+/// The mail domain of the service.
+pub const SERVICE_DOMAIN: &str = "one-mail.on.ca";
+pub const ONE_ID_DOMAIN: &str = "oneid.on.ca";
+/// Passwords of the demo's service accounts (demo data only).
+pub const DEMO_READER: (&str, &str) = ("cn=demo-reader,ou=services", "demo-reader-2026");
+pub const DEMO_ADMIN: (&str, &str) = ("cn=demo-admin,ou=services", "demo-admin-2026");
+
+/// SplitMix64: small, fast, and the same everywhere.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        let n64 = u64::try_from(n.max(1)).unwrap_or(u64::MAX);
+        usize::try_from(self.next_u64() % n64).unwrap_or(0)
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        let i = self.below(items.len());
+        items.get(i)
+    }
+}
+
+/// One generated person or contact.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub given: String,
+    pub sn: String,
+    pub cn: String,
+    /// ONE ID; `None` for external contacts.
+    pub uid: Option<String>,
+    pub mail: String,
+    pub org: &'static Org,
+    pub department: Option<&'static str>,
+    pub title: &'static str,
+    pub phone: String,
+    pub status: &'static str,
+    pub kind: &'static str,
+    /// Password in clear (for benchmarks' binds) and its stored form.
+    pub password: Option<(String, String)>,
+}
+
+/// Lower-case ASCII local part from a name: "Hélène Côté-Tremblay" → "helene.cote-tremblay".
+pub fn local_part(given: &str, sn: &str) -> String {
+    let clean = |s: &str| -> String {
+        fold(s)
+            .chars()
+            .filter_map(|c| match c {
+                'a'..='z' | '0'..='9' | '-' => Some(c),
+                ' ' => Some('-'),
+                _ => None,
+            })
+            .collect()
+    };
+    format!("{}.{}", clean(given), clean(sn))
+}
+
+fn ssha(password: &str, rng: &mut Rng) -> String {
+    use base64::Engine;
+    use sha1::{Digest, Sha1};
+    let salt = rng.next_u64().to_be_bytes();
+    let mut h = Sha1::new();
+    h.update(password.as_bytes());
+    h.update(salt);
+    let mut raw = h.finalize().to_vec();
+    raw.extend_from_slice(&salt);
+    format!(
+        "{{SSHA}}{}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// Generates `n` people (and contacts) deterministically from `seed`.
+pub fn people(n: usize, seed: u64) -> Vec<Person> {
+    let mut rng = Rng::new(seed);
+    let mut taken = std::collections::HashMap::<String, usize>::new();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let given = rng.pick(FIRST_NAMES).copied().unwrap_or("Alex").to_string();
+        let sn = if rng.chance(4) {
+            // Double-barrelled surnames are common in Quebec and Ontario.
+            let a = rng.pick(SURNAMES).copied().unwrap_or("Roy");
+            let b = rng.pick(SURNAMES).copied().unwrap_or("Côté");
+            format!("{a}-{b}")
+        } else {
+            rng.pick(SURNAMES).copied().unwrap_or("Roy").to_string()
+        };
+        let org = rng.pick(ORGS).unwrap_or(&ORGS[0]);
+        let base = local_part(&given, &sn);
+        let count = taken.entry(base.clone()).or_insert(0);
+        *count += 1;
+        let local = if *count == 1 {
+            base
+        } else {
+            format!("{base}{count}")
+        };
+        let external = rng.chance(3);
+        let (uid, mail, kind) = if external {
+            let domain = rng
+                .pick(names::WEBMAIL)
+                .copied()
+                .unwrap_or("webmail.example");
+            (None, format!("{local}@{domain}"), "external")
+        } else {
+            let domain = match org.domain {
+                Some(d) if rng.chance(45) => d,
+                _ => SERVICE_DOMAIN,
+            };
+            (
+                Some(format!("{local}@{ONE_ID_DOMAIN}")),
+                format!("{local}@{domain}"),
+                "user",
+            )
+        };
+        let department = if rng.chance(75) {
+            rng.pick(DEPARTMENTS).copied()
+        } else {
+            None
+        };
+        let title = rng.pick(TITLES).copied().unwrap_or("Physician");
+        let phone = format!("+1 {} 555 01{:02}", org.area_code, rng.below(100));
+        let status = if !external && rng.chance(3) {
+            "disabled"
+        } else {
+            "active"
+        };
+        let password = uid.as_ref().map(|_| {
+            let clear = format!("pw-{seed}-{i}");
+            let stored = ssha(&clear, &mut rng);
+            (clear, stored)
+        });
+        out.push(Person {
+            cn: format!("{given} {sn}"),
+            given,
+            sn,
+            uid,
+            mail,
+            org,
+            department,
+            title,
+            phone,
+            status,
+            kind,
+            password,
+        });
+    }
+    out
+}
+
+/// The DN of a generated person under `suffix`.
+pub fn dn_of(p: &Person, suffix: &str) -> String {
+    let mut rdn = String::new();
+    match &p.uid {
+        Some(uid) => {
+            rdn.push_str("uid=");
+            escape_into(&mut rdn, uid);
+            format!("{rdn},ou=people,{suffix}")
+        }
+        None => {
+            rdn.push_str("mail=");
+            escape_into(&mut rdn, &p.mail);
+            format!("{rdn},ou=contacts,{suffix}")
+        }
+    }
+}
+
+fn write_person<W: Write>(out: &mut W, p: &Person, suffix: &str) -> std::io::Result<()> {
+    write_attr(out, "dn", dn_of(p, suffix).as_bytes())?;
+    for oc in [
+        "top",
+        "person",
+        "organizationalPerson",
+        "inetOrgPerson",
+        "onePagesPerson",
+    ] {
+        write_attr(out, "objectClass", oc.as_bytes())?;
+    }
+    if let Some(uid) = &p.uid {
+        write_attr(out, "uid", uid.as_bytes())?;
+    }
+    write_attr(out, "cn", p.cn.as_bytes())?;
+    write_attr(out, "givenName", p.given.as_bytes())?;
+    write_attr(out, "sn", p.sn.as_bytes())?;
+    write_attr(out, "displayName", p.cn.as_bytes())?;
+    write_attr(out, "mail", p.mail.as_bytes())?;
+    write_attr(out, "o", p.org.name.as_bytes())?;
+    write_attr(out, "company", p.org.name.as_bytes())?;
+    if let Some(d) = p.department {
+        write_attr(out, "ou", d.as_bytes())?;
+        write_attr(out, "department", d.as_bytes())?;
+    }
+    write_attr(out, "title", p.title.as_bytes())?;
+    write_attr(out, "telephoneNumber", p.phone.as_bytes())?;
+    write_attr(out, "l", p.org.city.as_bytes())?;
+    write_attr(out, "onePagesStatus", p.status.as_bytes())?;
+    write_attr(out, "onePagesAccountType", p.kind.as_bytes())?;
+    if let Some((_, stored)) = &p.password {
+        write_attr(out, "userPassword", stored.as_bytes())?;
+    }
+    out.write_all(b"\n")
+}
+
+/// The suffix entry and its organisational units.
+pub fn write_tree<W: Write>(out: &mut W, suffix: &str) -> std::io::Result<()> {
+    let first = suffix
+        .split(',')
+        .next()
+        .and_then(|r| r.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| "one-mail".into());
+    writeln!(out, "version: 1\n")?;
+    write_attr(out, "dn", suffix.as_bytes())?;
+    for oc in ["top", "dcObject", "organization"] {
+        write_attr(out, "objectClass", oc.as_bytes())?;
+    }
+    write_attr(out, "dc", first.as_bytes())?;
+    write_attr(out, "o", b"ONE Pages")?;
+    write_attr(out, "description", "ONE Pages: the directory of the secure health-mail service / l'annuaire du service de courriel sécurisé".as_bytes())?;
+    out.write_all(b"\n")?;
+    for (ou, desc) in [
+        ("people", "Users of the secure mail service"),
+        ("contacts", "External contacts (not secure)"),
+        ("services", "Service accounts"),
+    ] {
+        write_attr(out, "dn", format!("ou={ou},{suffix}").as_bytes())?;
+        for oc in ["top", "organizationalUnit"] {
+            write_attr(out, "objectClass", oc.as_bytes())?;
+        }
+        write_attr(out, "ou", ou.as_bytes())?;
+        write_attr(out, "description", desc.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// A directory of `n` people as LDIF, with the tree entries first.
+pub fn write_ldif<W: Write>(out: &mut W, people: &[Person], suffix: &str) -> std::io::Result<()> {
+    write_tree(out, suffix)?;
+    for p in people {
+        write_person(out, p, suffix)?;
+    }
+    Ok(())
+}
+
+/// The same people as CSV (the layout `import` reads).
+pub fn write_csv<W: Write>(out: W, people: &[Person]) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "uid",
+        "givenName",
+        "sn",
+        "cn",
+        "displayName",
+        "mail",
+        "o",
+        "company",
+        "ou",
+        "department",
+        "title",
+        "telephoneNumber",
+        "l",
+        "onePagesStatus",
+        "onePagesAccountType",
+        "userPassword",
+    ])?;
+    for p in people.iter().filter(|p| p.uid.is_some()) {
+        let dept = p.department.unwrap_or("");
+        w.write_record([
+            p.uid.as_deref().unwrap_or(""),
+            &p.given,
+            &p.sn,
+            &p.cn,
+            &p.cn,
+            &p.mail,
+            p.org.name,
+            p.org.name,
+            dept,
+            dept,
+            p.title,
+            &p.phone,
+            p.org.city,
+            p.status,
+            p.kind,
+            p.password.as_ref().map(|(_, s)| s.as_str()).unwrap_or(""),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Query terms sampled from the data, one per line, tab-separated:
+/// `prefix	<1-6 chars>`, `mail	<address>`, `name	<full name>`, `bind	<uid>	<password>`.
+pub fn write_queries<W: Write>(
+    out: &mut W,
+    people: &[Person],
+    count: usize,
+    seed: u64,
+) -> std::io::Result<()> {
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let active: Vec<&Person> = people
+        .iter()
+        .filter(|p| p.status == "active" && p.uid.is_some())
+        .collect();
+    if active.is_empty() {
+        return Ok(());
+    }
+    for _ in 0..count {
+        let Some(p) = rng.pick(&active) else { break };
+        match rng.below(4) {
+            0 => {
+                let source = if rng.chance(50) { &p.given } else { &p.sn };
+                let len = 1 + rng.below(6);
+                let prefix: String = fold(source).chars().take(len).collect();
+                writeln!(out, "prefix\t{prefix}")?;
+            }
+            1 => writeln!(out, "mail\t{}", p.mail)?,
+            2 => writeln!(out, "name\t{}", p.cn)?,
+            _ => {
+                if let (Some(uid), Some((clear, _))) = (&p.uid, &p.password) {
+                    writeln!(out, "bind\t{uid}\t{clear}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Demo people every demo directory has, with the password each signs in with and how it is
+/// stored (one per imported scheme family, as an OpenLDAP export would carry them).
+pub const DEMO_PEOPLE: &[(&str, &str, &str, &str)] = &[
+    ("Dewey", "Rahim", "dewey-demo-2026", "ssha"),
+    ("Hélène", "Côté-Tremblay", "helene-demo-2026", "crypt"),
+    ("D'Arcy", "O'Neil", "darcy-demo-2026", "argon2"),
+];
+
+fn demo_person(given: &str, sn: &str, org: &'static Org, dept: Option<&'static str>) -> Person {
+    let local = local_part(given, sn);
+    Person {
+        given: given.to_string(),
+        sn: sn.to_string(),
+        cn: format!("{given} {sn}"),
+        uid: Some(format!("{local}@{ONE_ID_DOMAIN}")),
+        mail: format!("{local}@{SERVICE_DOMAIN}"),
+        org,
+        department: dept,
+        title: "Physician",
+        phone: format!("+1 {} 555 0100", org.area_code),
+        status: "active",
+        kind: "user",
+        password: None,
+    }
+}
+
+/// The embedded demo directory: the tree, two service accounts, the named demo people and
+/// `n` generated people.
+pub fn write_demo<W: Write>(out: &mut W, n: usize, seed: u64, suffix: &str) -> std::io::Result<()> {
+    use crate::directory::password::{hash_password_with_salt, Argon2Cost};
+    let mut rng = Rng::new(seed ^ 0xde40);
+    write_tree(out, suffix)?;
+    let hash_err =
+        |e: crate::directory::password::PasswordError| std::io::Error::other(e.to_string());
+    for ((rdn, password), role, description) in [
+        (
+            DEMO_READER,
+            "reader",
+            "Demo directory reader (demo data only)",
+        ),
+        (
+            DEMO_ADMIN,
+            "admin",
+            "Demo directory administrator (demo data only)",
+        ),
+    ] {
+        let salt = rng.next_u64().to_be_bytes();
+        let stored = hash_password_with_salt(password.as_bytes(), &salt, Argon2Cost::default())
+            .map_err(hash_err)?;
+        write_attr(out, "dn", format!("{rdn},{suffix}").as_bytes())?;
+        for oc in [
+            "top",
+            "applicationProcess",
+            "simpleSecurityObject",
+            "onePagesService",
+        ] {
+            write_attr(out, "objectClass", oc.as_bytes())?;
+        }
+        let cn = rdn
+            .trim_start_matches("cn=")
+            .split(',')
+            .next()
+            .unwrap_or("demo");
+        write_attr(out, "cn", cn.as_bytes())?;
+        write_attr(out, "description", description.as_bytes())?;
+        write_attr(out, "onePagesRole", role.as_bytes())?;
+        write_attr(out, "userPassword", stored.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    for (i, (given, sn, password, scheme)) in DEMO_PEOPLE.iter().enumerate() {
+        let org = ORGS.get(i * 5 % ORGS.len()).unwrap_or(&ORGS[0]);
+        let mut p = demo_person(
+            given,
+            sn,
+            org,
+            if i == 1 {
+                None
+            } else {
+                Some("Family Medicine")
+            },
+        );
+        let salt = rng.next_u64().to_be_bytes();
+        let stored = match *scheme {
+            "crypt" => {
+                let s: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+                let h = pwhash::sha512_crypt::hash_with(format!("$6${s}").as_str(), password)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                format!("{{CRYPT}}{h}")
+            }
+            "argon2" => hash_password_with_salt(password.as_bytes(), &salt, Argon2Cost::default())
+                .map_err(hash_err)?,
+            _ => ssha(password, &mut rng),
+        };
+        p.password = Some(((*password).to_string(), stored));
+        write_person(out, &p, suffix)?;
+    }
+    for p in people(n, seed) {
+        write_person(out, &p, suffix)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_realistic() {
+        let a = people(500, 7);
+        let b = people(500, 7);
+        assert_eq!(
+            a.iter().map(|p| p.mail.clone()).collect::<Vec<_>>(),
+            b.iter().map(|p| p.mail.clone()).collect::<Vec<_>>()
+        );
+        assert!(a.iter().any(|p| !p.cn.is_ascii()));
+        assert!(a.iter().any(|p| p.department.is_none()));
+        assert!(a.iter().any(|p| p.kind == "external"));
+        let uids: std::collections::HashSet<_> = a.iter().filter_map(|p| p.uid.clone()).collect();
+        assert_eq!(uids.len(), a.iter().filter(|p| p.uid.is_some()).count());
+        assert_eq!(
+            local_part("Hélène", "Côté-Tremblay"),
+            "helene.cote-tremblay"
+        );
+        assert_eq!(local_part("D'Arcy", "O'Neil"), "darcy.oneil");
+    }
+}
