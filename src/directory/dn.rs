@@ -238,7 +238,7 @@ fn parse_value(chars: &[char], pos: &mut usize) -> Result<String, DnError> {
             *pos += 1;
         }
         let hex: String = chars.get(start..*pos).unwrap_or_default().iter().collect();
-        if hex.is_empty() || hex.len() % 2 != 0 {
+        if hex.is_empty() || !hex.len().is_multiple_of(2) {
             return Err(syntax("bad hex string value"));
         }
         let bytes = decode_hex(&hex).ok_or_else(|| syntax("bad hex string value"))?;

@@ -119,7 +119,7 @@ pub fn people(n: usize, seed: u64) -> Vec<Person> {
         } else {
             rng.pick(SURNAMES).copied().unwrap_or("Roy").to_string()
         };
-        let org = rng.pick(ORGS).unwrap_or(&ORGS[0]);
+        let Some(org) = rng.pick(ORGS) else { break };
         let base = local_part(&given, &sn);
         let count = taken.entry(base.clone()).or_insert(0);
         *count += 1;
@@ -323,7 +323,8 @@ pub fn write_csv<W: Write>(out: W, people: &[Person]) -> Result<(), csv::Error> 
 }
 
 /// Query terms sampled from the data, one per line, tab-separated:
-/// `prefix	<1-6 chars>`, `mail	<address>`, `name	<full name>`, `bind	<uid>	<password>`.
+/// `prefix TAB <1-6 chars>`, `mail TAB <address>`, `name TAB <full name>`,
+/// `bind TAB <uid> TAB <password>`.
 pub fn write_queries<W: Write>(
     out: &mut W,
     people: &[Person],
@@ -429,7 +430,9 @@ pub fn write_demo<W: Write>(out: &mut W, n: usize, seed: u64, suffix: &str) -> s
         out.write_all(b"\n")?;
     }
     for (i, (given, sn, password, scheme)) in DEMO_PEOPLE.iter().enumerate() {
-        let org = ORGS.get(i * 5 % ORGS.len()).unwrap_or(&ORGS[0]);
+        let Some(org) = ORGS.get(i * 5 % ORGS.len()) else {
+            continue;
+        };
         let mut p = demo_person(
             given,
             sn,

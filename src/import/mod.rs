@@ -257,7 +257,7 @@ fn import_items(
     };
     for item in items {
         b.take(item)?;
-        if b.report.records % BATCH == 0 {
+        if b.report.records.is_multiple_of(BATCH) {
             progress(b.report.records);
         }
     }

@@ -1,1 +1,18 @@
+//! Wire tests: the real server on an ephemeral loopback port, driven by real clients
+//! (the `ldap3` crate, and raw BER for what clients like Outlook send byte for byte).
 
+// Test helpers fail loudly by design; the no-panic rule is for the server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod bind;
+mod crash;
+mod properties;
+mod protocol;
+mod search;
+mod support;
+mod writes;

@@ -1,0 +1,153 @@
+//! Durability: SIGKILL the real binary at arbitrary moments while it acknowledges writes, then
+//! restart it: every acknowledged write is there, and store and index agree.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ldap3::{LdapConn, LdapConnSettings};
+
+use crate::support::*;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn spawn(data: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_onepages"))
+        .args(["serve", "--demo", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data)
+        .env("ONEPAGES_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start onepages")
+}
+
+fn connect(port: u16) -> LdapConn {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(2));
+        if let Ok(mut c) = LdapConn::with_settings(settings, &format!("ldap://127.0.0.1:{port}")) {
+            if c.simple_bind(ADMIN_DN, ADMIN_PW)
+                .map(|r| r.rc == 0)
+                .unwrap_or(false)
+            {
+                return c;
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill9(child: &mut Child) {
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let _ = child.wait();
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut seq = 0usize;
+    for round in 0..4u64 {
+        let port = free_port();
+        let mut child = spawn(dir.path(), port);
+        let mut c = connect(port);
+        // Everything acknowledged before is still there, through the index and by DN.
+        let all = acked.lock().unwrap().clone();
+        for uid in &all {
+            assert_eq!(
+                dns(&mut c, SUFFIX, &format!("(uid={uid})")).len(),
+                1,
+                "lost {uid}"
+            );
+        }
+        // The index (a prefix term) and a scan (an ordering filter it cannot narrow) agree. A
+        // write that was durable but killed before its acknowledgement may be there too.
+        let indexed: HashSet<String> = dns(&mut c, PEOPLE, "(sn=crash*)").into_iter().collect();
+        let scanned: HashSet<String> = dns(&mut c, PEOPLE, "(&(sn>=crash)(sn<=crasi))")
+            .into_iter()
+            .collect();
+        assert_eq!(
+            indexed, scanned,
+            "index and store disagree after round {round}"
+        );
+        for uid in &all {
+            let dn = format!("uid={uid},{PEOPLE}");
+            assert!(
+                indexed.contains(&dn),
+                "acknowledged {uid} is not found by the index"
+            );
+        }
+        assert!(
+            indexed.len() <= all.len() + 4,
+            "unexpected entries appeared"
+        );
+        // Write until killed at a moment that depends on the round.
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let acked = Arc::clone(&acked);
+            let stop = Arc::clone(&stop);
+            let start = seq;
+            std::thread::spawn(move || {
+                let mut n = start;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let uid = format!("crash{n}@oneid.on.ca");
+                    let attrs: Vec<(String, HashSet<String>)> = vec![
+                        (
+                            "objectClass".into(),
+                            HashSet::from(["inetOrgPerson".to_string()]),
+                        ),
+                        ("cn".into(), HashSet::from([format!("Crash {n}")])),
+                        ("sn".into(), HashSet::from([format!("Crash{n}")])),
+                    ];
+                    match c.add(&format!("uid={uid},{PEOPLE}"), attrs) {
+                        Ok(r) if r.rc == 0 => acked.lock().unwrap().push(uid),
+                        _ => break,
+                    }
+                }
+                n
+            })
+        };
+        std::thread::sleep(Duration::from_millis(150 + 170 * round));
+        kill9(&mut child);
+        stop.store(true, Ordering::Relaxed);
+        seq = writer.join().unwrap() + 1;
+    }
+    assert!(
+        acked.lock().unwrap().len() > 10,
+        "too few writes to mean anything"
+    );
+    // A final clean run: SIGTERM shuts down cleanly (exit status 0).
+    let port = free_port();
+    let mut child = spawn(dir.path(), port);
+    let mut c = connect(port);
+    let n = acked.lock().unwrap().len();
+    let found = dns(&mut c, PEOPLE, "(sn=crash*)").len();
+    assert!(
+        found >= n && found <= n + 4,
+        "{found} entries for {n} acknowledged writes"
+    );
+    drop(c);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

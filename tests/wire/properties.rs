@@ -1,0 +1,318 @@
+//! Properties of search that must hold for any data and any filter: the index only narrows,
+//! so indexed search returns exactly what a full scan returns — also while the index lags.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
+
+use ldap3_proto::proto::{
+    LdapDerefAliases, LdapFilter, LdapSearchRequest, LdapSearchScope, LdapSubstringFilter,
+};
+use onepages::directory::access::Identity;
+use onepages::directory::filter::{compile, FilterLimits, Visibility};
+use onepages::dsa::{Change, Dsa};
+use onepages::ops::search::{search, SearchEnd};
+use proptest::prelude::*;
+
+use crate::support::*;
+
+fn open_generated(n: usize, seed: u64) -> (tempfile::TempDir, Dsa) {
+    let dir = tempfile::tempdir().unwrap();
+    let (dsa, _) = Dsa::open(settings(dir.path()), "test", &|_| {}).unwrap();
+    let mut ldif = Vec::new();
+    let people = onepages::gen::people(n, seed);
+    onepages::gen::write_ldif(&mut ldif, &people, SUFFIX).unwrap();
+    let report =
+        onepages::import::import_ldif_text(&dsa, "gen.ldif", std::str::from_utf8(&ldif).unwrap())
+            .unwrap();
+    assert!(report.issues.is_empty(), "{:?}", report.issues);
+    (dir, dsa)
+}
+
+fn admin() -> Identity {
+    Identity::User {
+        dn: "cn=test".into(),
+        ndn: "cn=test".into(),
+        is_admin: true,
+    }
+}
+
+fn request(filter: LdapFilter) -> LdapSearchRequest {
+    LdapSearchRequest {
+        base: SUFFIX.into(),
+        scope: LdapSearchScope::Subtree,
+        aliases: LdapDerefAliases::Never,
+        sizelimit: 0,
+        timelimit: 0,
+        typesonly: false,
+        filter,
+        attrs: vec!["1.1".into()],
+    }
+}
+
+fn via_search(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
+    let mut out = Vec::new();
+    let end = search(
+        dsa,
+        &admin(),
+        &request(filter.clone()),
+        &AtomicBool::new(false),
+        &mut |e| {
+            out.push(e.dn);
+            ControlFlow::Continue(())
+        },
+    );
+    match end {
+        SearchEnd::Done(r) => assert_eq!(r.code, ldap3_proto::proto::LdapResultCode::Success),
+        SearchEnd::Silent => panic!("search went silent"),
+    }
+    out.sort();
+    out
+}
+
+fn via_scan(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
+    let compiled = compile(
+        filter,
+        &dsa.schema,
+        FilterLimits::default(),
+        Visibility {
+            can_read_passwords: false,
+        },
+    )
+    .unwrap();
+    let mut out: Vec<String> = dsa
+        .store
+        .scan()
+        .map(|r| r.unwrap().1)
+        .filter(|e| compiled.matches(e, &dsa.schema))
+        .map(|e| e.dn)
+        .collect();
+    out.sort();
+    out
+}
+
+const ATTRS: &[&str] = &[
+    "cn",
+    "sn",
+    "givenName",
+    "mail",
+    "uid",
+    "o",
+    "ou",
+    "department",
+    "title",
+    "telephoneNumber",
+    "l",
+    "displayName",
+    "onePagesStatus",
+    "objectClass",
+    "name",
+    "IMHandle",
+    "description",
+    "SN",
+    "surName",
+];
+
+/// Values drawn from pieces of what the generator writes, plus accents and oddities.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "a",
+            "e",
+            "é",
+            "tr",
+            "côt",
+            "cote",
+            "rahim",
+            "o'n",
+            "d'a",
+            "-",
+            "ga",
+            "gagné",
+            "marie",
+            "hôpital",
+            "lab",
+            "555",
+            "+1 613",
+            "one-mail",
+            "@",
+            "nurse",
+            "urgence",
+            "x",
+            "zz",
+            "jean-françois",
+            "disabled",
+            "active",
+            "inetorgperson",
+            "person",
+            "  ",
+            "\\",
+            "ü",
+        ])
+        .prop_map(str::to_string),
+        "[a-zé' -]{1,5}",
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = LdapFilter> {
+    let attr = prop::sample::select(ATTRS.to_vec()).prop_map(str::to_string);
+    prop_oneof![
+        (attr.clone(), value()).prop_map(|(a, v)| LdapFilter::Equality(a, v)),
+        (
+            attr.clone(),
+            prop::option::of(value()),
+            prop::collection::vec(value(), 0..3),
+            prop::option::of(value())
+        )
+            .prop_map(|(a, i, any, f)| LdapFilter::Substring(
+                a,
+                LdapSubstringFilter {
+                    initial: i,
+                    any,
+                    final_: f
+                }
+            )),
+        attr.clone().prop_map(LdapFilter::Present),
+        (attr.clone(), value()).prop_map(|(a, v)| LdapFilter::GreaterOrEqual(a, v)),
+        (attr.clone(), value()).prop_map(|(a, v)| LdapFilter::Approx(a, v)),
+    ]
+}
+
+fn filter() -> impl Strategy<Value = LdapFilter> {
+    leaf().prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(LdapFilter::And),
+            prop::collection::vec(inner.clone(), 0..4).prop_map(LdapFilter::Or),
+            inner.prop_map(|f| LdapFilter::Not(Box::new(f))),
+        ]
+    })
+}
+
+#[test]
+fn indexed_search_equals_full_scan() {
+    let (_dir, dsa) = open_generated(400, 11);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 400,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&filter(), |f| {
+            prop_assert_eq!(via_search(&dsa, &f), via_scan(&dsa, &f), "filter {:?}", f);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_lagging_index_never_hides_or_shows_a_wrong_entry() {
+    let (_dir, dsa) = open_generated(200, 5);
+    // Change entries and search before the indexer has caught up, many times over.
+    let people: Vec<_> = dsa
+        .store
+        .scan()
+        .map(|r| r.unwrap())
+        .filter(|(_, e)| e.get("uid").is_some())
+        .take(60)
+        .collect();
+    for (i, (id, old)) in people.into_iter().enumerate() {
+        let mut new = old.clone();
+        let sn = format!("Lagtest{i}");
+        new.set_values(&dsa.schema, "sn", vec![sn.clone().into_bytes()]);
+        let change = if i % 3 == 0 {
+            Change::Delete {
+                id,
+                old: old.clone(),
+            }
+        } else {
+            Change::Replace {
+                id,
+                old: old.clone(),
+                new,
+            }
+        };
+        assert!(dsa.apply(vec![change]).unwrap().is_empty());
+        for f in [
+            LdapFilter::Equality("sn".into(), sn.clone()),
+            LdapFilter::Substring(
+                "sn".into(),
+                LdapSubstringFilter {
+                    initial: Some("lagtest".into()),
+                    any: vec![],
+                    final_: None,
+                },
+            ),
+            LdapFilter::Equality("uid".into(), old.first_str("uid").unwrap().to_string()),
+            LdapFilter::Equality("sn".into(), old.first_str("sn").unwrap().to_string()),
+        ] {
+            assert_eq!(via_search(&dsa, &f), via_scan(&dsa, &f), "{f:?}");
+        }
+    }
+    dsa.index.flush().unwrap();
+    assert_eq!(dsa.index.dirty_count(), 0);
+}
+
+#[test]
+fn abandon_stops_streaming() {
+    let (_dir, dsa) = open_generated(300, 3);
+    let flag = AtomicBool::new(false);
+    let mut seen = 0;
+    let end = search(
+        &dsa,
+        &admin(),
+        &request(LdapFilter::Present("objectClass".into())),
+        &flag,
+        &mut |_| {
+            seen += 1;
+            if seen == 5 {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            ControlFlow::Continue(())
+        },
+    );
+    assert_eq!(end, SearchEnd::Silent);
+    assert_eq!(seen, 5);
+}
+
+#[test]
+fn reindex_rebuilds_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path());
+    let filters = [
+        "(sn=ga*)",
+        "(mail=*lab*)",
+        "(|(cn=*é*)(uid=jean*))",
+        "(o=hôpital montclair)",
+    ];
+    let before: Vec<Vec<String>> = {
+        let (dsa, _) = Dsa::open(s.clone(), "test", &|_| {}).unwrap();
+        let mut ldif = Vec::new();
+        onepages::gen::write_ldif(&mut ldif, &onepages::gen::people(300, 9), SUFFIX).unwrap();
+        onepages::import::import_ldif_text(&dsa, "g", std::str::from_utf8(&ldif).unwrap()).unwrap();
+        let out = filters
+            .iter()
+            .map(|f| {
+                via_search(
+                    &dsa,
+                    &onepages::directory::filter_text::parse_filter(f).unwrap(),
+                )
+            })
+            .collect();
+        dsa.shutdown().unwrap();
+        out
+    };
+    // Throw the index away: the next open rebuilds it from the store.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let (dsa, catch_up) = Dsa::open(s, "test", &|_| {}).unwrap();
+    assert!(catch_up.rebuilt);
+    assert_eq!(catch_up.entries, 304);
+    let after: Vec<Vec<String>> = filters
+        .iter()
+        .map(|f| {
+            via_search(
+                &dsa,
+                &onepages::directory::filter_text::parse_filter(f).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(before, after);
+    assert!(before.iter().all(|r| !r.is_empty()), "{before:?}");
+}

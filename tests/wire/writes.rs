@@ -1,0 +1,186 @@
+//! Administrator writes over LDAP: add, modify, delete, modify DN, password modify.
+
+use std::collections::HashSet;
+
+use ldap3::exop::PasswordModify;
+use ldap3::{LdapConn, Mod, Scope};
+
+use crate::support::*;
+
+fn person(uid: &str) -> Vec<(String, HashSet<String>)> {
+    let local = uid.split('@').next().unwrap_or(uid).to_string();
+    vec![
+        (
+            "objectClass".into(),
+            HashSet::from(["inetOrgPerson".to_string(), "onePagesPerson".to_string()]),
+        ),
+        ("cn".into(), HashSet::from([format!("Test {local}")])),
+        ("sn".into(), HashSet::from([local.clone()])),
+        (
+            "mail".into(),
+            HashSet::from([format!("{local}@one-mail.on.ca")]),
+        ),
+    ]
+}
+
+fn add(c: &mut LdapConn, uid: &str) -> ldap3::LdapResult {
+    c.add(&format!("uid={uid},{PEOPLE}"), person(uid)).unwrap()
+}
+
+#[test]
+fn add_modify_rename_delete_round_trip() {
+    let server = TestServer::demo();
+    let mut a = server.admin();
+    let dn = format!("uid=zed.test@oneid.on.ca,{PEOPLE}");
+    assert_eq!(add(&mut a, "zed.test@oneid.on.ca").rc, 0);
+    assert_eq!(add(&mut a, "zed.test@oneid.on.ca").rc, 68);
+    // Found at once through the index's dirty set and, later, the index itself.
+    assert_eq!(
+        dns(&mut a, SUFFIX, "(mail=zed.test@one-mail.on.ca)"),
+        vec![dn.clone()]
+    );
+    assert_eq!(dns(&mut a, SUFFIX, "(sn=zed*)"), vec![dn.clone()]);
+    let r = a
+        .modify(
+            &dn,
+            vec![
+                Mod::Replace("title", HashSet::from(["Nurse"])),
+                Mod::Add("department", HashSet::from(["Urgence"])),
+                Mod::Add("telephoneNumber", HashSet::from(["+1 613 555 0199"])),
+            ],
+        )
+        .unwrap();
+    assert_eq!(r.rc, 0, "{r:?}");
+    assert_eq!(
+        dns(
+            &mut a,
+            SUFFIX,
+            "(&(department=urgence)(title=nurse)(sn=zed*))"
+        ),
+        vec![dn.clone()]
+    );
+    // Schema: single-valued displayName, unknown attributes, RDN values.
+    let r = a
+        .modify(
+            &dn,
+            vec![Mod::Add("displayName", HashSet::from(["A", "B"]))],
+        )
+        .unwrap();
+    assert_eq!(r.rc, 19);
+    let r = a
+        .modify(&dn, vec![Mod::Add("bogus", HashSet::from(["x"]))])
+        .unwrap();
+    assert_eq!(r.rc, 17);
+    let r = a
+        .modify(&dn, vec![Mod::Delete("uid", HashSet::new())])
+        .unwrap();
+    assert_eq!(r.rc, 67);
+    let r = a
+        .modify(&dn, vec![Mod::Delete("mobile", HashSet::new())])
+        .unwrap();
+    assert_eq!(r.rc, 16);
+    let r = a
+        .modify(
+            &dn,
+            vec![Mod::Add(
+                "createTimestamp",
+                HashSet::from(["20200101000000Z"]),
+            )],
+        )
+        .unwrap();
+    assert_eq!(r.rc, 19);
+    // Rename.
+    let r = a
+        .modifydn(&dn, "uid=zed.renamed@oneid.on.ca", true, None)
+        .unwrap();
+    assert_eq!(r.rc, 0, "{r:?}");
+    let new_dn = format!("uid=zed.renamed@oneid.on.ca,{PEOPLE}");
+    assert!(dns(&mut a, SUFFIX, "(uid=zed.test@oneid.on.ca)").is_empty());
+    assert_eq!(
+        dns(&mut a, SUFFIX, "(uid=zed.renamed@oneid.on.ca)"),
+        vec![new_dn.clone()]
+    );
+    // Delete.
+    assert_eq!(a.delete(&new_dn).unwrap().rc, 0);
+    assert_eq!(a.delete(&new_dn).unwrap().rc, 32);
+    assert!(dns(&mut a, SUFFIX, "(sn=zed*)").is_empty());
+    // Non-leaf entries and missing parents.
+    assert_eq!(a.delete(PEOPLE).unwrap().rc, 66);
+    let r = a
+        .add(
+            &format!("uid=x,ou=nowhere,{SUFFIX}"),
+            person("x@oneid.on.ca"),
+        )
+        .unwrap();
+    assert_eq!(r.rc, 32);
+}
+
+#[test]
+fn only_administrators_write() {
+    let server = TestServer::demo();
+    let mut r = server.reader();
+    assert_eq!(add(&mut r, "nope@oneid.on.ca").rc, 50);
+    let mut anon = server.conn();
+    assert_eq!(add(&mut anon, "nope@oneid.on.ca").rc, 8);
+    assert_eq!(
+        r.delete(&format!("uid=dewey.rahim@oneid.on.ca,{PEOPLE}"))
+            .unwrap()
+            .rc,
+        50
+    );
+}
+
+#[test]
+fn new_passwords_are_stored_as_argon2id_and_work() {
+    let server = TestServer::demo();
+    let mut a = server.admin();
+    let uid = "pw.test@oneid.on.ca";
+    let mut attrs = person(uid);
+    attrs.push((
+        "userPassword".into(),
+        HashSet::from(["first-pass".to_string()]),
+    ));
+    let dn = format!("uid={uid},{PEOPLE}");
+    assert_eq!(a.add(&dn, attrs).unwrap().rc, 0);
+    let mut u = server.conn();
+    assert_eq!(u.simple_bind(uid, "first-pass").unwrap().rc, 0);
+    // The user changes their own password (RFC 3062).
+    let r = u
+        .extended(PasswordModify {
+            user_id: None,
+            old_pass: Some("first-pass"),
+            new_pass: Some("second-pass"),
+        })
+        .unwrap();
+    assert_eq!(r.1.rc, 0, "{:?}", r.1);
+    let mut v = server.conn();
+    assert_eq!(v.simple_bind(uid, "first-pass").unwrap().rc, 49);
+    assert_eq!(v.simple_bind(uid, "second-pass").unwrap().rc, 0);
+    // Never readable over LDAP, not even by an administrator...
+    let (entries, _) = a
+        .search(&dn, Scope::Base, "(objectClass=*)", vec!["userPassword"])
+        .unwrap()
+        .success()
+        .unwrap();
+    assert!(
+        ldap3::SearchEntry::construct(entries.into_iter().next().unwrap())
+            .attrs
+            .is_empty()
+    );
+    // ...and stored as argon2id, as the store shows once the server has stopped.
+    drop(a);
+    drop(u);
+    drop(v);
+    let mut server = server;
+    server.shutdown();
+    let dir = server.dir.as_ref().unwrap().path().to_path_buf();
+    let s = crate::support::settings(&dir);
+    let (dsa, _) = onepages::dsa::Dsa::open(s, "test", &|_| {}).unwrap();
+    let found = dsa.find_by_key("uid", uid.as_bytes()).unwrap();
+    let stored = found[0].1.values("userPassword")[0].clone();
+    assert!(
+        stored.starts_with(b"{ARGON2}$argon2id$"),
+        "{}",
+        String::from_utf8_lossy(&stored)
+    );
+}
