@@ -72,6 +72,46 @@ pub enum Change {
     },
 }
 
+/// Sort keys of one entry (one per sort key; `None` when the entry lacks the attribute).
+pub type SortValue = Vec<Option<Vec<u8>>>;
+/// Matches of a sorted search, in order.
+pub type SortedView = Vec<(SortValue, EntryId)>;
+
+/// Recently computed sorted result lists, valid for the store generation they were built at.
+/// Outlook's browsing asks for window after window of the same sorted list; this makes every
+/// window after the first a slice of a cached list until the directory changes.
+#[derive(Default)]
+pub struct ViewCache {
+    views: Mutex<Vec<(String, u64, Arc<SortedView>)>>,
+}
+
+/// Sorted lists kept at once.
+const VIEW_CACHE_SIZE: usize = 16;
+
+impl ViewCache {
+    pub fn get(&self, key: &str, generation: u64) -> Option<Arc<SortedView>> {
+        let mut views = self.views.lock().ok()?;
+        let pos = views
+            .iter()
+            .position(|(k, g, _)| k == key && *g == generation)?;
+        // Most recently used last.
+        let item = views.remove(pos);
+        let view = Arc::clone(&item.2);
+        views.push(item);
+        Some(view)
+    }
+
+    pub fn put(&self, key: String, generation: u64, view: Arc<SortedView>) {
+        if let Ok(mut views) = self.views.lock() {
+            views.retain(|(k, g, _)| k != &key && *g == generation);
+            if views.len() >= VIEW_CACHE_SIZE {
+                views.remove(0);
+            }
+            views.push((key, generation, view));
+        }
+    }
+}
+
 pub struct Dsa {
     pub schema: Arc<Schema>,
     pub store: Arc<Store>,
@@ -80,6 +120,7 @@ pub struct Dsa {
     /// Normalised suffix DN.
     pub suffix_ndn: String,
     admins_ndn: Vec<String>,
+    pub views: ViewCache,
     writer: Mutex<()>,
     decoy: DecoyHash,
     _data_dir: DataDir,
@@ -125,6 +166,7 @@ impl Dsa {
                 settings,
                 suffix_ndn,
                 admins_ndn,
+                views: ViewCache::default(),
                 writer: Mutex::new(()),
                 decoy,
                 _data_dir: data_dir,

@@ -92,6 +92,9 @@ ldapdelete -x -H "$H" -D "$A" -w demo-admin-2026 "uid=interop.test@oneid.on.ca,o
 check "deleted entry is gone" "# numResponses: 1" \
   ldapsearch -x -H "$H" -D "$R" -w demo-reader-2026 -b "$S" "(mail=interop.test*)" dn
 
+check "offline import refuses a served data directory" "in use by another process: onepages serve" \
+  "$bin" import --data-dir "$data/dir" "$data/add.ldif"
+
 kill -TERM "$pid"
 if wait "$pid"; then pass=$((pass+1)); echo "ok   SIGTERM shuts down cleanly"; else fail=$((fail+1)); echo "FAIL SIGTERM exit status"; cat "$log"; fi
 trap 'rm -rf "$data"' EXIT

@@ -6,8 +6,10 @@
 //! reaching one, the entries sent so far stand and the result says which limit stopped it.
 //! Abandon is checked between candidates.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ldap3_proto::proto::{
@@ -17,7 +19,7 @@ use ldap3_proto::proto::{
 
 use super::{no_such_object, parse_dn, success, OpError, OpResult};
 use crate::directory::access::{AccessPolicy, Identity};
-use crate::directory::dn::is_within;
+use crate::directory::dn::{is_within, Dn};
 use crate::directory::entry::Entry;
 use crate::directory::filter::{compile, Filter, FilterError, Visibility};
 use crate::directory::schema::{ClassKind, Schema};
@@ -32,7 +34,12 @@ pub const PASSWORD_MODIFY_OID: &str = "1.3.6.1.4.1.4203.1.11.1";
 pub const MANAGE_DSA_IT_OID: &str = "2.16.840.1.113730.3.4.2";
 
 /// Controls the server implements, advertised in the root DSE.
-pub const SUPPORTED_CONTROLS: &[&str] = &[MANAGE_DSA_IT_OID];
+pub const SUPPORTED_CONTROLS: &[&str] = &[
+    MANAGE_DSA_IT_OID,
+    "1.2.840.113556.1.4.319",
+    "1.2.840.113556.1.4.473",
+    "2.16.840.1.113730.3.4.9",
+];
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[WHOAMI_OID, PASSWORD_MODIFY_OID];
 /// All operational attributes (`+`), absolute true and false filters (`(&)`, `(|)`).
 pub const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.4.1.4203.1.5.3"];
@@ -40,9 +47,79 @@ pub const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.4.1
 /// How a search ended.
 #[derive(Debug, PartialEq)]
 pub enum SearchEnd {
-    Done(LdapResult),
+    Done(LdapResult, Vec<ResponseControl>),
     /// Abandoned, or the connection went away: nothing more is sent.
     Silent,
+}
+
+/// Simple Paged Results request (RFC 2696).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagedRequest {
+    pub size: usize,
+    pub cookie: Vec<u8>,
+    pub critical: bool,
+}
+
+/// One key of a Server-Side Sort request (RFC 2891).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub attr: String,
+    pub ordering_rule: Option<String>,
+    pub reverse: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortRequest {
+    pub keys: Vec<SortKey>,
+    pub critical: bool,
+}
+
+/// Where a Virtual List View window is anchored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VlvTarget {
+    /// 1-based offset, scaled by the client's idea of the list size (0 = unknown).
+    Offset {
+        offset: i64,
+        content_count: i64,
+    },
+    GreaterOrEqual(Vec<u8>),
+}
+
+/// Virtual List View request (draft-ietf-ldapext-ldapv3-vlv-09).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VlvRequest {
+    pub before: usize,
+    pub after: usize,
+    pub target: VlvTarget,
+    pub context: Option<Vec<u8>>,
+    pub critical: bool,
+}
+
+/// The controls of a search request that change how it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchControls {
+    pub paged: Option<PagedRequest>,
+    pub sort: Option<SortRequest>,
+    pub vlv: Option<VlvRequest>,
+}
+
+/// Response controls, encoded by the protocol layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseControl {
+    Paged {
+        size: usize,
+        cookie: Vec<u8>,
+    },
+    Sort {
+        result: u8,
+        attr: Option<String>,
+    },
+    Vlv {
+        target_position: usize,
+        content_count: usize,
+        result: u8,
+        context: Option<Vec<u8>>,
+    },
 }
 
 /// What the caller does with each matching entry; `Break` when the client is gone.
@@ -296,24 +373,54 @@ fn result(code: LdapResultCode, message: &str) -> LdapResult {
     }
 }
 
-/// Runs a search, calling `emit` for every entry returned.
+/// Runs a search, calling `emit` for every entry returned. `paging` holds this connection's
+/// paged-results cursors.
 pub fn search(
+    dsa: &Dsa,
+    who: &Identity,
+    req: &LdapSearchRequest,
+    controls: &SearchControls,
+    paging: &Mutex<PagedSearches>,
+    abandoned: &AtomicBool,
+    emit: &mut Emit<'_>,
+) -> SearchEnd {
+    match run(dsa, who, req, controls, paging, abandoned, emit) {
+        Ok(end) => end,
+        Err(e) => SearchEnd::Done(e.into_result(), Vec::new()),
+    }
+}
+
+/// A search without controls (tests, the recipient check).
+pub fn simple_search(
     dsa: &Dsa,
     who: &Identity,
     req: &LdapSearchRequest,
     abandoned: &AtomicBool,
     emit: &mut Emit<'_>,
 ) -> SearchEnd {
-    match run(dsa, who, req, abandoned, emit) {
-        Ok(end) => end,
-        Err(e) => SearchEnd::Done(e.into_result()),
-    }
+    let paging = Mutex::new(PagedSearches::default());
+    search(
+        dsa,
+        who,
+        req,
+        &SearchControls::default(),
+        &paging,
+        abandoned,
+        emit,
+    )
 }
 
+fn done(result: LdapResult) -> OpResult<SearchEnd> {
+    Ok(SearchEnd::Done(result, Vec::new()))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     dsa: &Dsa,
     who: &Identity,
     req: &LdapSearchRequest,
+    controls: &SearchControls,
+    paging: &Mutex<PagedSearches>,
     abandoned: &AtomicBool,
     emit: &mut Emit<'_>,
 ) -> OpResult<SearchEnd> {
@@ -323,15 +430,13 @@ fn run(
     let visibility = Visibility {
         can_read_passwords: false,
     };
-    let filter =
-        compile(&req.filter, schema, dsa.settings.limits.filter, visibility).map_err(|e| {
-            OpError::new(
-                LdapResultCode::UnwillingToPerform,
-                match e {
-                    FilterError::TooDeep(_) | FilterError::TooLarge(_) => e.to_string(),
-                },
-            )
-        })?;
+    let filter = compile(&req.filter, schema, dsa.settings.limits.filter, visibility).map_err(
+        |e| match e {
+            FilterError::TooDeep(_) | FilterError::TooLarge(_) => {
+                OpError::new(LdapResultCode::UnwillingToPerform, e.to_string())
+            }
+        },
+    )?;
     let sel = Selection::new(schema, &req.attrs, req.typesonly);
 
     // The root DSE and the subschema entry are readable before binding (discovery).
@@ -350,7 +455,7 @@ fn run(
             };
             let _ = emit(render_plain(&dse, &shown, schema));
         }
-        return Ok(SearchEnd::Done(success()));
+        return done(success());
     }
     if base_ndn == "cn=subschema" {
         if req.scope == LdapSearchScope::Base || req.scope == LdapSearchScope::Subtree {
@@ -359,7 +464,7 @@ fn run(
                 let _ = emit(render_plain(&sub, &sel, schema));
             }
         }
-        return Ok(SearchEnd::Done(success()));
+        return done(success());
     }
 
     let policy = AccessPolicy {
@@ -371,25 +476,8 @@ fn run(
             "anonymous reading is not allowed: bind with your ONE ID username and password",
         ));
     }
-
-    let limit = size_limit(dsa, who, req.sizelimit);
-    let deadline = Instant::now() + time_limit(dsa, req.timelimit);
-    let mut run = Runner {
-        dsa,
-        filter: &filter,
-        sel: &sel,
-        limit,
-        deadline,
-        abandoned,
-        emit,
-        sent: 0,
-        stop: None,
-        scope: None,
-    };
-
-    let in_suffix = is_within(&base_ndn, &dsa.suffix_ndn);
     if !base.is_root() {
-        if !in_suffix {
+        if !is_within(&base_ndn, &dsa.suffix_ndn) {
             return Err(OpError {
                 code: LdapResultCode::NoSuchObject,
                 message: format!(
@@ -404,30 +492,124 @@ fn run(
         }
     }
 
-    match req.scope {
+    let limit = size_limit(dsa, who, req.sizelimit);
+    let mut run = Runner {
+        dsa,
+        filter: &filter,
+        sel: &sel,
+        limit,
+        page: 0,
+        deadline: Instant::now() + time_limit(dsa, req.timelimit),
+        abandoned,
+        emit,
+        sent: 0,
+        stop: None,
+        scope: Scope::new(&base_ndn, &req.scope),
+    };
+
+    if controls.vlv.is_some() && controls.paged.is_some() {
+        return Err(OpError::new(
+            LdapResultCode::UnwillingToPerform,
+            "paged results and virtual list view cannot be combined",
+        ));
+    }
+    if let Some(sort) = &controls.sort {
+        let keys = match resolve_sort(schema, sort) {
+            Ok(k) => k,
+            Err((code, attr)) => {
+                let response = ResponseControl::Sort {
+                    result: code,
+                    attr: Some(attr.clone()),
+                };
+                if sort.critical || controls.vlv.is_some() {
+                    let mut r = OpError::new(
+                        LdapResultCode::UnavailableCriticalExtension,
+                        format!("cannot sort on '{attr}'"),
+                    )
+                    .into_result();
+                    let mut ctrls = vec![response];
+                    if controls.vlv.is_some() {
+                        r.code = LdapResultCode::VirtualListViewError;
+                        ctrls.push(vlv_response(0, 0, VLV_UNWILLING, dsa));
+                    }
+                    return Ok(SearchEnd::Done(r, ctrls));
+                }
+                // Non-critical: RFC 2891 §1.2 says return the entries unsorted.
+                let end = stream(&mut run, req.scope.clone(), &base_ndn)?;
+                return Ok(with_control(end, response));
+            }
+        };
+        let view = sorted_view(&mut run, req, &base_ndn, &keys)?;
+        let Some(view) = view else {
+            return run.finish(Vec::new());
+        };
+        let sort_ok = ResponseControl::Sort {
+            result: 0,
+            attr: None,
+        };
+        if let Some(vlv) = &controls.vlv {
+            return vlv_window(&mut run, &view, vlv, &keys, sort_ok);
+        }
+        if let Some(p) = &controls.paged {
+            let ids: Vec<EntryId> = view.iter().map(|(_, id)| *id).collect();
+            let end = paged(&mut run, req, who, p, paging, Some(ids))?;
+            return Ok(with_control(end, sort_ok));
+        }
+        for (_, id) in view.iter() {
+            if run.offer(*id, None).is_break() {
+                break;
+            }
+        }
+        return run.finish(vec![sort_ok]);
+    }
+    if controls.vlv.is_some() {
+        let r = LdapResult {
+            code: LdapResultCode::VirtualListViewError,
+            matcheddn: String::new(),
+            message: "virtual list view needs a server-side sort control".into(),
+            referral: Vec::new(),
+        };
+        return Ok(SearchEnd::Done(
+            r,
+            vec![vlv_response(0, 0, VLV_SORT_CONTROL_MISSING, dsa)],
+        ));
+    }
+    if let Some(p) = &controls.paged {
+        return paged(&mut run, req, who, p, paging, None);
+    }
+    stream(&mut run, req.scope.clone(), &base_ndn)
+}
+
+fn with_control(end: SearchEnd, c: ResponseControl) -> SearchEnd {
+    match end {
+        SearchEnd::Done(r, mut ctrls) => {
+            ctrls.push(c);
+            SearchEnd::Done(r, ctrls)
+        }
+        SearchEnd::Silent => SearchEnd::Silent,
+    }
+}
+
+/// Streams every match as it is found.
+fn stream(run: &mut Runner<'_, '_>, scope: LdapSearchScope, base_ndn: &str) -> OpResult<SearchEnd> {
+    let dsa = run.dsa;
+    match scope {
         LdapSearchScope::Base => {
-            if let Some((id, entry)) = dsa.store.get_by_ndn(&base_ndn)? {
+            if let Some((id, entry)) = dsa.store.get_by_ndn(base_ndn)? {
                 let _ = run.offer(id, Some(entry));
             }
         }
         LdapSearchScope::OneLevel => {
-            let ids = if base.is_root() {
-                dsa.store.id_of(&dsa.suffix_ndn)?.into_iter().collect()
-            } else {
-                dsa.store.children(&base_ndn)?
-            };
-            for id in ids {
+            for id in one_level_ids(dsa, base_ndn)? {
                 if run.offer(id, None).is_break() {
                     break;
                 }
             }
         }
         LdapSearchScope::Subtree | LdapSearchScope::Children => {
-            let children_only = req.scope == LdapSearchScope::Children;
-            run.scope = Some((base_ndn.clone(), children_only));
             let outcome = dsa
                 .index
-                .candidates(schema, &filter, &mut |id| run.offer(id, None))
+                .candidates(&dsa.schema, run.filter, &mut |id| run.offer(id, None))
                 .map_err(super::internal)?;
             if outcome == CandidateOutcome::Scan {
                 for item in dsa.store.scan() {
@@ -439,8 +621,476 @@ fn run(
             }
         }
     }
-    run.finish()
+    run.finish(Vec::new())
 }
+
+fn one_level_ids(dsa: &Dsa, base_ndn: &str) -> OpResult<Vec<EntryId>> {
+    Ok(if base_ndn.is_empty() {
+        dsa.store.id_of(&dsa.suffix_ndn)?.into_iter().collect()
+    } else {
+        dsa.store.children(base_ndn)?
+    })
+}
+
+/// Candidate ids in id order, or `None` when the whole store must be scanned.
+fn candidate_ids(
+    run: &Runner<'_, '_>,
+    scope: &LdapSearchScope,
+    base_ndn: &str,
+) -> OpResult<Option<Vec<EntryId>>> {
+    let dsa = run.dsa;
+    let mut ids = match scope {
+        LdapSearchScope::Base => dsa.store.id_of(base_ndn)?.into_iter().collect(),
+        LdapSearchScope::OneLevel => one_level_ids(dsa, base_ndn)?,
+        LdapSearchScope::Subtree | LdapSearchScope::Children => {
+            let mut ids = Vec::new();
+            let outcome = dsa
+                .index
+                .candidates(&dsa.schema, run.filter, &mut |id| {
+                    ids.push(id);
+                    ControlFlow::Continue(())
+                })
+                .map_err(super::internal)?;
+            if outcome == CandidateOutcome::Scan {
+                return Ok(None);
+            }
+            ids
+        }
+    };
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simple Paged Results (RFC 2696)
+
+/// Paged searches in progress on one connection, by cookie.
+#[derive(Default)]
+pub struct PagedSearches {
+    states: HashMap<Vec<u8>, PagedState>,
+}
+
+/// Paged searches one connection may keep open at once.
+const MAX_PAGED_PER_CONNECTION: usize = 16;
+
+struct PagedState {
+    /// Hash of the request and identity: a cookie only continues the search it came from.
+    fingerprint: u64,
+    cursor: Cursor,
+    sent: usize,
+}
+
+enum Cursor {
+    /// Scanning the store in id order after this id (constant memory).
+    Scan { after: EntryId },
+    /// Walking candidate ids from the index (or a sorted view).
+    Ids { ids: Vec<EntryId>, pos: usize },
+}
+
+fn fingerprint(req: &LdapSearchRequest, who: &Identity) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    req.base.to_ascii_lowercase().hash(&mut h);
+    format!(
+        "{:?}|{:?}|{:?}|{}",
+        req.scope, req.filter, req.attrs, req.typesonly
+    )
+    .hash(&mut h);
+    who.dn().hash(&mut h);
+    h.finish()
+}
+
+fn paged(
+    run: &mut Runner<'_, '_>,
+    req: &LdapSearchRequest,
+    who: &Identity,
+    p: &PagedRequest,
+    paging: &Mutex<PagedSearches>,
+    sorted: Option<Vec<EntryId>>,
+) -> OpResult<SearchEnd> {
+    let fp = fingerprint(req, who);
+    let mut state = if p.cookie.is_empty() {
+        None
+    } else {
+        let mut map = paging.lock().map_err(|_| super::internal("paging lock"))?;
+        match map.states.remove(&p.cookie) {
+            Some(s) if s.fingerprint == fp => Some(s),
+            Some(_) => {
+                return Err(OpError::new(
+                    LdapResultCode::UnwillingToPerform,
+                    "the paged results cookie belongs to another search",
+                ))
+            }
+            None => {
+                return Err(OpError::new(
+                    LdapResultCode::UnwillingToPerform,
+                    "unknown or expired paged results cookie",
+                ))
+            }
+        }
+    };
+    let page_end = |run: &mut Runner<'_, '_>| {
+        run.finish(vec![ResponseControl::Paged {
+            size: 0,
+            cookie: Vec::new(),
+        }])
+    };
+    // A size of zero abandons the paged search (RFC 2696 §3).
+    if p.size == 0 {
+        return page_end(run);
+    }
+    let base_ndn = Dn::parse(&req.base)
+        .map(|d| d.normalize(&run.dsa.schema))
+        .unwrap_or_default();
+    let mut st = match state.take() {
+        Some(s) => s,
+        None => PagedState {
+            fingerprint: fp,
+            cursor: match sorted {
+                Some(ids) => Cursor::Ids { ids, pos: 0 },
+                None => match candidate_ids(run, &req.scope, &base_ndn)? {
+                    Some(ids) => Cursor::Ids { ids, pos: 0 },
+                    None => Cursor::Scan { after: 0 },
+                },
+            },
+            sent: 0,
+        },
+    };
+    if run.limit > 0 {
+        run.limit = run.limit.saturating_sub(st.sent);
+        if run.limit == 0 {
+            run.stop = Some(Stop::SizeLimit);
+            return page_end(run);
+        }
+    }
+    run.page = p.size;
+    let exhausted = match &mut st.cursor {
+        Cursor::Scan { after } => {
+            let mut exhausted = true;
+            for item in run.dsa.store.scan_from(*after) {
+                let (id, entry) = item?;
+                *after = id;
+                if run.offer(id, Some(entry)).is_break() {
+                    exhausted = false;
+                    break;
+                }
+            }
+            exhausted
+        }
+        Cursor::Ids { ids, pos } => {
+            let mut exhausted = true;
+            while let Some(id) = ids.get(*pos).copied() {
+                *pos += 1;
+                if run.offer(id, None).is_break() {
+                    exhausted = false;
+                    break;
+                }
+            }
+            exhausted
+        }
+    };
+    st.sent += run.sent;
+    let page_full = run.stop == Some(Stop::PageFull);
+    if page_full {
+        run.stop = None;
+    }
+    if exhausted || !page_full {
+        return page_end(run);
+    }
+    let mut cookie = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cookie);
+    {
+        let mut map = paging.lock().map_err(|_| super::internal("paging lock"))?;
+        if map.states.len() >= MAX_PAGED_PER_CONNECTION {
+            return Err(OpError::new(
+                LdapResultCode::AdminLimitExceeded,
+                format!("at most {MAX_PAGED_PER_CONNECTION} paged searches at once per connection"),
+            ));
+        }
+        map.states.insert(cookie.to_vec(), st);
+    }
+    run.finish(vec![ResponseControl::Paged {
+        size: 0,
+        cookie: cookie.to_vec(),
+    }])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-Side Sort (RFC 2891) and Virtual List View
+
+const VLV_SORT_CONTROL_MISSING: u8 = 60;
+const VLV_OFFSET_RANGE_ERROR: u8 = 61;
+const VLV_UNWILLING: u8 = 53;
+
+/// A resolved sort key: canonical attribute names (with subtypes) and direction.
+#[derive(Debug, Clone)]
+pub struct ResolvedKey {
+    names: Vec<String>,
+    reverse: bool,
+    numeric: bool,
+}
+
+fn resolve_sort(schema: &Schema, sort: &SortRequest) -> Result<Vec<ResolvedKey>, (u8, String)> {
+    let mut out = Vec::new();
+    for k in &sort.keys {
+        let Some(id) = schema.attr_id(&k.attr) else {
+            return Err((16, k.attr.clone()));
+        };
+        if k.attr.eq_ignore_ascii_case("userPassword") {
+            return Err((50, k.attr.clone()));
+        }
+        if let Some(rule) = &k.ordering_rule {
+            if schema.matching_rule(rule).is_none() {
+                return Err((18, k.attr.clone()));
+            }
+        }
+        let names = schema
+            .with_subtypes(id)
+            .iter()
+            .filter_map(|i| schema.attr_by_id(*i))
+            .map(|a| a.name().to_string())
+            .collect();
+        let numeric = schema
+            .attr(&k.attr)
+            .and_then(|a| a.equality)
+            .is_some_and(|r| r == crate::directory::matching::Rule::Integer);
+        out.push(ResolvedKey {
+            names,
+            reverse: k.reverse,
+            numeric,
+        });
+    }
+    Ok(out)
+}
+
+/// The collation key of a value as French and English readers expect a list: accents beside
+/// their base letter and case ignored first, punctuation (hyphens, apostrophes, spaces) ignored
+/// at the first level, then accents, then case, then the value itself as the last tie-break.
+pub fn collation_key(value: &[u8], numeric: bool) -> Vec<u8> {
+    let text = String::from_utf8_lossy(value);
+    if numeric {
+        if let Ok(n) = text.trim().parse::<i64>() {
+            // Order-preserving bytes for signed integers.
+            let biased = (n as i128 - i64::MIN as i128) as u128;
+            return (biased as u64).to_be_bytes().to_vec();
+        }
+    }
+    let folded = crate::directory::matching::fold(&text);
+    let primary: String = folded.chars().filter(|c| c.is_alphanumeric()).collect();
+    let mut key = primary.into_bytes();
+    key.push(0);
+    key.extend(folded.as_bytes());
+    key.push(0);
+    key.extend(text.to_lowercase().as_bytes());
+    key.push(0);
+    key.extend(text.as_bytes());
+    key
+}
+
+use crate::dsa::SortValue;
+
+fn entry_sort_key(entry: &Entry, keys: &[ResolvedKey]) -> SortValue {
+    keys.iter()
+        .map(|k| {
+            // RFC 2891: a multi-valued attribute sorts by its least value.
+            let mut best: Option<Vec<u8>> = None;
+            for n in &k.names {
+                for v in entry.values(n) {
+                    let ck = collation_key(v, k.numeric);
+                    let better = match &best {
+                        None => true,
+                        Some(b) => (ck < *b) != k.reverse && ck != *b,
+                    };
+                    if better {
+                        best = Some(ck);
+                    }
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+fn compare_keys(a: &SortValue, b: &SortValue, keys: &[ResolvedKey]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (i, k) in keys.iter().enumerate() {
+        let (x, y) = (
+            a.get(i).and_then(Option::as_ref),
+            b.get(i).and_then(Option::as_ref),
+        );
+        // Entries without the attribute come last, whatever the direction.
+        let ord = match (x, y) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => {
+                if k.reverse {
+                    y.cmp(x)
+                } else {
+                    x.cmp(y)
+                }
+            }
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
+/// The sorted list of matches, from the cache when the directory has not changed since.
+fn sorted_view(
+    run: &mut Runner<'_, '_>,
+    req: &LdapSearchRequest,
+    base_ndn: &str,
+    keys: &[ResolvedKey],
+) -> OpResult<Option<Arc<SortedView>>> {
+    let dsa = run.dsa;
+    let cache_key = format!(
+        "{base_ndn}|{:?}|{:?}|{:?}",
+        req.scope,
+        req.filter,
+        keys.iter()
+            .map(|k| (&k.names, k.reverse))
+            .collect::<Vec<_>>()
+    );
+    let generation = dsa.store.generation();
+    if dsa.index.dirty_count() == 0 {
+        if let Some(v) = dsa.views.get(&cache_key, generation) {
+            return Ok(Some(v));
+        }
+    }
+    let mut items: Vec<(SortValue, EntryId)> = Vec::new();
+    let mut collect =
+        |run: &mut Runner<'_, '_>, id: EntryId, entry: Option<Entry>| -> ControlFlow<()> {
+            match run.check(id, entry) {
+                Ok(Some(e)) => {
+                    items.push((entry_sort_key(&e, keys), id));
+                    ControlFlow::Continue(())
+                }
+                Ok(None) => ControlFlow::Continue(()),
+                Err(()) => ControlFlow::Break(()),
+            }
+        };
+    match candidate_ids(run, &req.scope, base_ndn)? {
+        Some(ids) => {
+            for id in ids {
+                if collect(run, id, None).is_break() {
+                    break;
+                }
+            }
+        }
+        None => {
+            for item in dsa.store.scan() {
+                let (id, e) = item?;
+                if collect(run, id, Some(e)).is_break() {
+                    break;
+                }
+            }
+        }
+    }
+    if run.stop.is_some() {
+        return Ok(None);
+    }
+    items.sort_by(|a, b| compare_keys(&a.0, &b.0, keys).then(a.1.cmp(&b.1)));
+    let view = Arc::new(items);
+    if dsa.store.generation() == generation {
+        dsa.views.put(cache_key, generation, Arc::clone(&view));
+    }
+    Ok(Some(view))
+}
+
+pub use crate::dsa::SortedView;
+
+fn vlv_response(
+    target_position: usize,
+    content_count: usize,
+    result: u8,
+    dsa: &Dsa,
+) -> ResponseControl {
+    ResponseControl::Vlv {
+        target_position,
+        content_count,
+        result,
+        context: Some(dsa.store.generation().to_be_bytes().to_vec()),
+    }
+}
+
+fn vlv_window(
+    run: &mut Runner<'_, '_>,
+    view: &SortedView,
+    vlv: &VlvRequest,
+    keys: &[ResolvedKey],
+    sort_ok: ResponseControl,
+) -> OpResult<SearchEnd> {
+    let n = view.len();
+    let target = match &vlv.target {
+        VlvTarget::Offset {
+            offset,
+            content_count,
+        } => {
+            let offset = usize::try_from(*offset).unwrap_or(0);
+            let cc = usize::try_from(*content_count).unwrap_or(0);
+            // Scale the client's position to the real list (draft §5).
+            let pos = if cc == 0 || cc == n || n == 0 {
+                offset
+            } else {
+                ((offset as f64) * (n as f64) / (cc as f64)).round() as usize
+            };
+            if n > 0 && (pos == 0 || pos > n) {
+                let r = LdapResult {
+                    code: LdapResultCode::VirtualListViewError,
+                    matcheddn: String::new(),
+                    message: format!("offset {offset} is outside the list of {n} entries"),
+                    referral: Vec::new(),
+                };
+                return Ok(SearchEnd::Done(
+                    r,
+                    vec![sort_ok, vlv_response(0, n, VLV_OFFSET_RANGE_ERROR, run.dsa)],
+                ));
+            }
+            pos.max(1) - 1
+        }
+        VlvTarget::GreaterOrEqual(value) => {
+            let first = keys.first();
+            let probe = collation_key(value, first.is_some_and(|k| k.numeric));
+            let reverse = first.is_some_and(|k| k.reverse);
+            view.iter()
+                .position(|(k, _)| match k.first().and_then(Option::as_ref) {
+                    Some(v) => {
+                        if reverse {
+                            *v <= probe
+                        } else {
+                            *v >= probe
+                        }
+                    }
+                    None => true,
+                })
+                .unwrap_or(n)
+        }
+    };
+    let start = target.saturating_sub(vlv.before);
+    let end = target.saturating_add(vlv.after).min(n.saturating_sub(1));
+    // The window is what the client asked for; the server's size cap still bounds it.
+    run.limit = 0;
+    let cap = if run.dsa.settings.limits.size_limit > 0 {
+        run.dsa.settings.limits.size_limit
+    } else {
+        usize::MAX
+    };
+    if n > 0 {
+        for (_, id) in view.iter().take(end + 1).skip(start).take(cap) {
+            if run.offer(*id, None).is_break() {
+                break;
+            }
+        }
+    }
+    let position = if n == 0 { 0 } else { target + 1 };
+    run.finish(vec![sort_ok, vlv_response(position, n, 0, run.dsa)])
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn render_plain(entry: &Entry, sel: &Selection, schema: &Schema) -> LdapSearchResultEntry {
     let attributes = entry
@@ -465,53 +1115,92 @@ enum Stop {
     SizeLimit,
     TimeLimit,
     Abandoned,
+    /// The page of a paged search is full (not an error).
+    PageFull,
     Failed(String),
+}
+
+/// Which entries the search scope reaches (checked on every candidate).
+struct Scope {
+    base: String,
+    kind: LdapSearchScope,
+}
+
+impl Scope {
+    fn new(base_ndn: &str, kind: &LdapSearchScope) -> Scope {
+        Scope {
+            base: base_ndn.to_string(),
+            kind: kind.clone(),
+        }
+    }
+
+    fn contains(&self, ndn: &str) -> bool {
+        match self.kind {
+            LdapSearchScope::Base => ndn == self.base,
+            LdapSearchScope::OneLevel => {
+                if self.base.is_empty() {
+                    !ndn.is_empty() && crate::directory::dn::parent_of(ndn).is_empty()
+                } else {
+                    super::is_child_of(ndn, &self.base)
+                }
+            }
+            LdapSearchScope::Subtree => is_within(ndn, &self.base),
+            LdapSearchScope::Children => ndn != self.base && is_within(ndn, &self.base),
+        }
+    }
 }
 
 struct Runner<'a, 'e> {
     dsa: &'a Dsa,
     filter: &'a Filter,
     sel: &'a Selection,
+    /// Size limit of the whole search (0 = none).
     limit: usize,
+    /// Entries per page of a paged search (0 = not paged).
+    page: usize,
     deadline: Instant,
     abandoned: &'a AtomicBool,
     emit: &'a mut Emit<'e>,
     sent: usize,
     stop: Option<Stop>,
-    /// Subtree scope: the base key, and whether the base itself is excluded.
-    scope: Option<(String, bool)>,
+    scope: Scope,
 }
 
 impl Runner<'_, '_> {
-    /// Considers one candidate; `Break` once the search must stop.
-    fn offer(&mut self, id: EntryId, entry: Option<Entry>) -> ControlFlow<()> {
+    /// Reads a candidate and decides whether it is in scope and matches. `Err` means stop.
+    fn check(&mut self, id: EntryId, entry: Option<Entry>) -> Result<Option<Entry>, ()> {
         if self.abandoned.load(Ordering::Relaxed) {
             self.stop = Some(Stop::Abandoned);
-            return ControlFlow::Break(());
+            return Err(());
         }
         if Instant::now() >= self.deadline {
             self.stop = Some(Stop::TimeLimit);
-            return ControlFlow::Break(());
+            return Err(());
         }
         let entry = match entry {
             Some(e) => e,
             None => match self.dsa.store.get(id) {
                 Ok(Some(e)) => e,
-                Ok(None) => return ControlFlow::Continue(()),
+                Ok(None) => return Ok(None),
                 Err(e) => {
                     self.stop = Some(Stop::Failed(e.to_string()));
-                    return ControlFlow::Break(());
+                    return Err(());
                 }
             },
         };
-        if let Some((base, children_only)) = &self.scope {
-            if !is_within(&entry.ndn, base) || (*children_only && entry.ndn == *base) {
-                return ControlFlow::Continue(());
-            }
+        if !self.scope.contains(&entry.ndn) || !self.filter.matches(&entry, &self.dsa.schema) {
+            return Ok(None);
         }
-        if !self.filter.matches(&entry, &self.dsa.schema) {
-            return ControlFlow::Continue(());
-        }
+        Ok(Some(entry))
+    }
+
+    /// Considers one candidate; `Break` once the search must stop.
+    fn offer(&mut self, id: EntryId, entry: Option<Entry>) -> ControlFlow<()> {
+        let entry = match self.check(id, entry) {
+            Ok(Some(e)) => e,
+            Ok(None) => return ControlFlow::Continue(()),
+            Err(()) => return ControlFlow::Break(()),
+        };
         if self.limit > 0 && self.sent >= self.limit {
             self.stop = Some(Stop::SizeLimit);
             return ControlFlow::Break(());
@@ -522,22 +1211,27 @@ impl Runner<'_, '_> {
             return ControlFlow::Break(());
         }
         self.sent += 1;
+        if self.page > 0 && self.sent >= self.page {
+            self.stop = Some(Stop::PageFull);
+            return ControlFlow::Break(());
+        }
         ControlFlow::Continue(())
     }
 
-    fn finish(self) -> OpResult<SearchEnd> {
-        Ok(match self.stop {
-            None => SearchEnd::Done(success()),
-            Some(Stop::SizeLimit) => SearchEnd::Done(result(
+    fn finish(&mut self, controls: Vec<ResponseControl>) -> OpResult<SearchEnd> {
+        let end = |r: LdapResult| Ok(SearchEnd::Done(r, controls));
+        match self.stop.take() {
+            None | Some(Stop::PageFull) => end(success()),
+            Some(Stop::SizeLimit) => end(result(
                 LdapResultCode::SizeLimitExceeded,
                 &format!("size limit of {} entries reached", self.limit),
             )),
-            Some(Stop::TimeLimit) => SearchEnd::Done(result(
+            Some(Stop::TimeLimit) => end(result(
                 LdapResultCode::TimeLimitExceeded,
                 "time limit reached",
             )),
-            Some(Stop::Abandoned) => SearchEnd::Silent,
-            Some(Stop::Failed(e)) => return Err(super::internal(e)),
-        })
+            Some(Stop::Abandoned) => Ok(SearchEnd::Silent),
+            Some(Stop::Failed(e)) => Err(super::internal(e)),
+        }
     }
 }

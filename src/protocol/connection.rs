@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
@@ -38,6 +39,7 @@ enum Out {
 
 struct Conn {
     dsa: Arc<Dsa>,
+    paging: Arc<Mutex<ops::search::PagedSearches>>,
     identity: RwLock<Identity>,
     running: Mutex<HashMap<i32, Arc<AtomicBool>>>,
     tx: mpsc::Sender<Out>,
@@ -91,6 +93,7 @@ pub async fn serve(stream: TcpStream, dsa: Arc<Dsa>, mut shutdown: watch::Receiv
         let writer = tokio::spawn(write_loop(wr, rx));
         let conn = Arc::new(Conn {
             dsa: Arc::clone(&dsa),
+            paging: Arc::new(Mutex::new(ops::search::PagedSearches::default())),
             identity: RwLock::new(Identity::Anonymous),
             running: Mutex::new(HashMap::new()),
             tx,
@@ -205,17 +208,26 @@ async fn write_loop(wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<
     let _ = w.shutdown().await;
 }
 
-/// Controls each operation understands. Any other critical control is refused
-/// (RFC 4511 §4.1.11); non-critical ones are ignored.
-fn supported_control(op_tag: u64, oid: &str) -> bool {
-    let _ = op_tag;
-    oid == ops::search::MANAGE_DSA_IT_OID
-}
-
+/// Any critical control the operation does not implement is refused (RFC 4511 §4.1.11);
+/// non-critical ones are ignored.
 fn unsupported_critical(op_tag: u64, controls: &[Control]) -> Option<&Control> {
     controls
         .iter()
-        .find(|c| c.critical && !supported_control(op_tag, &c.oid))
+        .find(|c| c.critical && !super::controls::is_supported(op_tag, &c.oid))
+}
+
+fn encode_controls(controls: &[ops::search::ResponseControl]) -> Vec<LdapControl> {
+    controls
+        .iter()
+        .map(|c| {
+            let (oid, value) = super::controls::encode_response(c);
+            LdapControl::Unknown {
+                oid,
+                criticality: false,
+                value: Some(value),
+            }
+        })
+        .collect()
 }
 
 fn op_name(tag: u64) -> &'static str {
@@ -285,6 +297,17 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
     let started = Instant::now();
     match op {
         LdapOp::SearchRequest(search) => {
+            let search_controls = match super::controls::search_controls(&controls) {
+                Ok(c) => c,
+                Err(bad) => {
+                    let e = OpError::new(
+                        LdapResultCode::ProtocolError,
+                        format!("malformed control {}: {}", bad.oid, bad.why),
+                    );
+                    conn.reply(msgid, op_tag, e.into_result()).await;
+                    return ControlFlow::Continue(());
+                }
+            };
             let flag = Arc::new(AtomicBool::new(false));
             if let Ok(mut map) = conn.running.lock() {
                 map.insert(msgid, Arc::clone(&flag));
@@ -298,26 +321,40 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     let tx = conn2.tx.clone();
                     let dsa = Arc::clone(&conn2.dsa);
                     let flag2 = Arc::clone(&flag);
+                    let paging = Arc::clone(&conn2.paging);
                     let joined = tokio::task::spawn_blocking(move || {
                         let mut count = 0usize;
-                        let end = ops::search::search(&dsa, &who, &search, &flag2, &mut |entry| {
-                            count += 1;
-                            let pdu = encode(LdapMsg::new(msgid, LdapOp::SearchResultEntry(entry)));
-                            match tx.blocking_send(Out::Pdu(pdu.freeze())) {
-                                Ok(()) => ControlFlow::Continue(()),
-                                Err(_) => ControlFlow::Break(()),
-                            }
-                        });
+                        let end = ops::search::search(
+                            &dsa,
+                            &who,
+                            &search,
+                            &search_controls,
+                            &paging,
+                            &flag2,
+                            &mut |entry| {
+                                count += 1;
+                                let pdu =
+                                    encode(LdapMsg::new(msgid, LdapOp::SearchResultEntry(entry)));
+                                match tx.blocking_send(Out::Pdu(pdu.freeze())) {
+                                    Ok(()) => ControlFlow::Continue(()),
+                                    Err(_) => ControlFlow::Break(()),
+                                }
+                            },
+                        );
                         (end, count)
                     })
                     .await;
                     match joined {
-                        Ok((SearchEnd::Done(result), count)) => {
+                        Ok((SearchEnd::Done(result, ctrls), count)) => {
                             debug!(msgid, op = "search", code = ?result.code, entries = count,
                                    ms = started.elapsed().as_millis() as u64, "done");
                             if !flag.load(Ordering::Relaxed) {
                                 conn2
-                                    .send(LdapMsg::new(msgid, LdapOp::SearchResultDone(result)))
+                                    .send(LdapMsg::new_with_ctrls(
+                                        msgid,
+                                        LdapOp::SearchResultDone(result),
+                                        encode_controls(&ctrls),
+                                    ))
                                     .await;
                             }
                         }

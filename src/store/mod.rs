@@ -187,6 +187,25 @@ impl Store {
         })
     }
 
+    /// Entries with ids greater than `after`, in id order (resumable scans).
+    pub fn scan_from(
+        &self,
+        after: EntryId,
+    ) -> impl Iterator<Item = Result<(EntryId, Entry), StoreError>> + '_ {
+        let start = id_key(b'e', after.saturating_add(1));
+        self.tree
+            .range(start.as_slice()..)
+            .take_while(|item| {
+                item.as_ref()
+                    .map_or(true, |(k, _)| k.first() == Some(&b'e'))
+            })
+            .map(|item| {
+                let (k, v) = item?;
+                let id = k.get(1..).and_then(read_u64).unwrap_or(0);
+                Ok((id, codec::decode(&v)?))
+            })
+    }
+
     pub fn len(&self) -> usize {
         self.tree.scan_prefix(b"e").count()
     }

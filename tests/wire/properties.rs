@@ -10,7 +10,7 @@ use ldap3_proto::proto::{
 use onepages::directory::access::Identity;
 use onepages::directory::filter::{compile, FilterLimits, Visibility};
 use onepages::dsa::{Change, Dsa};
-use onepages::ops::search::{search, SearchEnd};
+use onepages::ops::search::{simple_search as search, SearchEnd};
 use proptest::prelude::*;
 
 use crate::support::*;
@@ -62,7 +62,7 @@ fn via_search(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
         },
     );
     match end {
-        SearchEnd::Done(r) => assert_eq!(r.code, ldap3_proto::proto::LdapResultCode::Success),
+        SearchEnd::Done(r, _) => assert_eq!(r.code, ldap3_proto::proto::LdapResultCode::Success),
         SearchEnd::Silent => panic!("search went silent"),
     }
     out.sort();

@@ -356,3 +356,13 @@ fn deref_always_and_never_give_the_same_results() {
     assert_eq!(a, n);
     assert!(a > 0);
 }
+
+#[test]
+fn time_limit_returns_time_limit_exceeded() {
+    let server = TestServer::demo_with(|s| s.limits.time_limit = std::time::Duration::ZERO);
+    let mut c = server.reader();
+    let r = c
+        .search(SUFFIX, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
+        .unwrap();
+    assert_eq!(r.1.rc, 3, "{:?}", r.1);
+}
