@@ -10,6 +10,7 @@
 )]
 
 mod bind;
+mod browse;
 mod crash;
 mod properties;
 mod protocol;
