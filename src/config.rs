@@ -55,6 +55,8 @@ pub struct RawConfig {
     pub max_filter_elements: Option<usize>,
     pub substring_attributes: Option<Vec<String>>,
     pub argon2: Option<Argon2Cost>,
+    pub secure_domains: Option<Vec<String>>,
+    pub insecure_marker: Option<String>,
 }
 
 /// Checked settings.
@@ -71,6 +73,11 @@ pub struct Settings {
     pub limits: Limits,
     pub substring_attributes: Vec<String>,
     pub argon2: Argon2Cost,
+    /// Mail domains that are secure by configuration (the service's own domain at least);
+    /// entries under `ou=domains,<suffix>` add more at run time.
+    pub secure_domains: Vec<String>,
+    /// Appended to the names Outlook shows for entries that are not secure; `None` = off.
+    pub insecure_marker: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -185,6 +192,22 @@ impl Settings {
         if max_connections == 0 {
             return Err(invalid("max_connections must be at least 1".into()));
         }
+        let mut secure_domains: Vec<String> = raw
+            .secure_domains
+            .unwrap_or_else(|| vec![crate::gen::SERVICE_DOMAIN.to_string()])
+            .into_iter()
+            .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+            .collect();
+        for d in &secure_domains {
+            if d.is_empty() || !d.contains('.') || d.contains(char::is_whitespace) {
+                return Err(invalid(format!(
+                    "secure_domains: '{d}' is not a domain name"
+                )));
+            }
+        }
+        secure_domains.sort();
+        secure_domains.dedup();
+        let insecure_marker = raw.insecure_marker.filter(|m| !m.is_empty());
         let argon2 = raw.argon2.unwrap_or_default();
         if argon2.memory_kib < 8 * argon2.parallelism.max(1) || argon2.iterations == 0 {
             return Err(invalid("argon2: memory_kib or iterations too small".into()));
@@ -216,6 +239,8 @@ impl Settings {
                     .collect()
             }),
             argon2,
+            secure_domains,
+            insecure_marker,
         })
     }
 }

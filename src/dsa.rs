@@ -38,6 +38,33 @@ pub enum DsaError {
     Poisoned,
 }
 
+/// The secure-mail status of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Secure,
+    /// A contact at an outside address.
+    External,
+    /// A service account, not a person on the service.
+    NotAUser,
+    Disabled,
+    /// The mail domain is not registered with the service.
+    UnregisteredDomain,
+}
+
+impl Security {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Security::Secure => "secure",
+            Security::External => "listed as an external contact, NOT secure",
+            Security::NotAUser => "a service account, NOT secure",
+            Security::Disabled => "listed but the account is disabled, NOT secure",
+            Security::UnregisteredDomain => {
+                "listed but the mail domain is not registered as secure, NOT secure"
+            }
+        }
+    }
+}
+
 /// Why a write was refused (expected outcomes, mapped to LDAP result codes by the caller).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WriteRefusal {
@@ -121,6 +148,7 @@ pub struct Dsa {
     pub suffix_ndn: String,
     admins_ndn: Vec<String>,
     pub views: ViewCache,
+    registry: Mutex<Option<(u64, Arc<std::collections::BTreeSet<String>>)>>,
     writer: Mutex<()>,
     decoy: DecoyHash,
     _data_dir: DataDir,
@@ -167,6 +195,7 @@ impl Dsa {
                 suffix_ndn,
                 admins_ndn,
                 views: ViewCache::default(),
+                registry: Mutex::new(None),
                 writer: Mutex::new(()),
                 decoy,
                 _data_dir: data_dir,
@@ -414,6 +443,85 @@ impl Dsa {
                     },
                 })
             }
+        }
+    }
+
+    /// The normalised DN of the folder of registered mail domains.
+    pub fn domains_ndn(&self) -> String {
+        format!("ou=domains,{}", self.suffix_ndn)
+    }
+
+    /// The secure mail domains: the configured ones and those registered as entries under
+    /// `ou=domains,<suffix>`. Recomputed when the store changes, so a registration takes
+    /// effect on the next read.
+    pub fn secure_domains(&self) -> Arc<std::collections::BTreeSet<String>> {
+        let generation = self.store.generation();
+        if let Ok(cache) = self.registry.lock() {
+            if let Some((g, set)) = cache.as_ref() {
+                if *g == generation {
+                    return Arc::clone(set);
+                }
+            }
+        }
+        let mut set: std::collections::BTreeSet<String> =
+            self.settings.secure_domains.iter().cloned().collect();
+        if let Ok(children) = self.store.children(&self.domains_ndn()) {
+            for id in children {
+                if let Ok(Some(e)) = self.store.get(id) {
+                    if e.has_value_ci("objectClass", "onePagesMailDomain") {
+                        for d in e.values("associatedDomain") {
+                            set.insert(String::from_utf8_lossy(d).trim().to_ascii_lowercase());
+                        }
+                    }
+                }
+            }
+        }
+        let set = Arc::new(set);
+        if let Ok(mut cache) = self.registry.lock() {
+            *cache = Some((generation, Arc::clone(&set)));
+        }
+        set
+    }
+
+    /// Whether mail to this entry is protected end to end, and if not, why. `None` for entries
+    /// that are not people or contacts (no mail address).
+    pub fn security(&self, entry: &Entry) -> Option<Security> {
+        let mail = entry.first_str("mail")?;
+        let kind = entry
+            .first_str("onePagesAccountType")
+            .unwrap_or("user")
+            .to_ascii_lowercase();
+        if kind == "external" {
+            return Some(Security::External);
+        }
+        if kind == "service" || entry.has_value_ci("objectClass", "onePagesService") {
+            return Some(Security::NotAUser);
+        }
+        if entry.has_value_ci("onePagesStatus", "disabled") {
+            return Some(Security::Disabled);
+        }
+        let domain = mail
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim().to_ascii_lowercase());
+        match domain {
+            Some(d) if self.secure_domains().contains(&d) => Some(Security::Secure),
+            _ => Some(Security::UnregisteredDomain),
+        }
+    }
+
+    /// Adds what the server computes to an entry about to be read or filtered
+    /// (`oneMailSecure`).
+    pub fn decorate(&self, entry: &mut Entry) {
+        if let Some(s) = self.security(entry) {
+            let v: &[u8] = if s == Security::Secure {
+                b"TRUE"
+            } else {
+                b"FALSE"
+            };
+            entry.attrs.push(crate::directory::entry::Attribute {
+                name: "oneMailSecure".into(),
+                values: vec![v.to_vec()],
+            });
         }
     }
 

@@ -79,6 +79,13 @@ pub enum Filter {
         pattern: Option<(Option<String>, Vec<String>, Option<String>)>,
         dn_attributes: bool,
     },
+    /// Ambiguous name resolution: `(anr=helene cote)`. `text` is folded; `split` holds the
+    /// two halves of a value with a space (first/last and last/first); `exact` is AD's `=x`.
+    Anr {
+        text: String,
+        split: Option<(String, String)>,
+        exact: bool,
+    },
     /// `(objectClass=*)`: every entry has an object class.
     Everything,
     Undefined,
@@ -158,6 +165,14 @@ impl Compiler<'_> {
                     .collect::<Result<_, _>>()?,
             ),
             LdapFilter::Not(inner) => Filter::Not(Box::new(self.compile(inner, depth + 1)?)),
+            LdapFilter::Equality(attr, value) if attr.eq_ignore_ascii_case("anr") => anr(value),
+            LdapFilter::Approx(attr, value) if attr.eq_ignore_ascii_case("anr") => anr(value),
+            LdapFilter::Substring(attr, sub) if attr.eq_ignore_ascii_case("anr") => {
+                match (&sub.initial, sub.any.is_empty(), &sub.final_) {
+                    (Some(i), true, None) => anr(i),
+                    _ => Filter::Undefined,
+                }
+            }
             LdapFilter::Equality(attr, value) => self.equality(attr, value.as_bytes()),
             LdapFilter::Substring(attr, sub) => self.substring(attr, sub),
             LdapFilter::GreaterOrEqual(attr, value) => self.ordering(attr, value, true),
@@ -323,6 +338,22 @@ impl Compiler<'_> {
 
 type Pieces = (Option<String>, Vec<String>, Option<String>);
 
+fn anr(value: &str) -> Filter {
+    let (exact, rest) = match value.trim().strip_prefix('=') {
+        Some(r) => (true, r),
+        None => (false, value),
+    };
+    let text = crate::directory::matching::fold(rest);
+    if text.is_empty() {
+        return Filter::Undefined;
+    }
+    let split = text
+        .split_once(' ')
+        .map(|(a, b)| (a.to_string(), b.trim().to_string()))
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty());
+    Filter::Anr { text, split, exact }
+}
+
 fn substring_pieces(rule: Rule, sub: &LdapSubstringFilter) -> Option<Pieces> {
     let initial = match &sub.initial {
         Some(i) => Some(rule.normalize_piece(i.as_bytes())?).filter(|s| !s.is_empty()),
@@ -344,7 +375,23 @@ fn substring_pieces(rule: Rule, sub: &LdapSubstringFilter) -> Option<Pieces> {
 
 /// Attributes the server computes when read; they are never stored or indexed.
 pub fn is_virtual(name: &str) -> bool {
-    name.eq_ignore_ascii_case("entryDN")
+    name.eq_ignore_ascii_case("entryDN") || name.eq_ignore_ascii_case("oneMailSecure")
+}
+
+/// The attributes ambiguous name resolution looks at (MS-ADTS 3.1.1.3.1.3.4, with the
+/// directory's naming attributes in place of Active Directory's).
+pub const ANR_ATTRIBUTES: &[&str] = &["displayName", "cn", "givenName", "sn", "mail", "uid"];
+
+/// Splits folded text into words at spaces, hyphens, apostrophes, dots and '@'.
+pub fn words(folded: &str) -> impl Iterator<Item = &str> {
+    folded
+        .split(|c: char| c.is_whitespace() || matches!(c, '-' | '\'' | '.' | '@' | '_' | ','))
+        .filter(|w| !w.is_empty())
+}
+
+/// `true` when the folded text, or one of its words, starts with `prefix` (folded).
+pub fn folded_prefix_match(folded: &str, prefix: &str) -> bool {
+    folded.starts_with(prefix) || words(folded).any(|w| w.starts_with(prefix))
 }
 
 /// The values a filter item sees for one attribute name, including values the server computes.
@@ -388,6 +435,9 @@ impl Filter {
             },
             Filter::Everything => Tri::True,
             Filter::Undefined => Tri::Undefined,
+            Filter::Anr { text, split, exact } => {
+                Tri::from_bool(anr_matches(entry, text, split.as_ref(), *exact))
+            }
             Filter::Present(target) => {
                 Tri::from_bool(target.names.iter().any(|n| !values_of(entry, n).is_empty()))
             }
@@ -484,6 +534,47 @@ impl Filter {
     }
 }
 
+/// Folded values of an attribute.
+fn folded(entry: &Entry, name: &str) -> Vec<String> {
+    entry
+        .values(name)
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .map(crate::directory::matching::fold)
+        .collect()
+}
+
+fn anr_matches(entry: &Entry, text: &str, split: Option<&(String, String)>, exact: bool) -> bool {
+    let test = |f: &String| {
+        if exact {
+            f == text
+        } else {
+            folded_prefix_match(f, text)
+        }
+    };
+    if ANR_ATTRIBUTES
+        .iter()
+        .any(|a| folded(entry, a).iter().any(test))
+    {
+        return true;
+    }
+    let Some((first, last)) = split else {
+        return false;
+    };
+    let given = folded(entry, "givenName");
+    let sn = folded(entry, "sn");
+    let starts = |vals: &[String], p: &str| {
+        vals.iter().any(|v| {
+            if exact {
+                v == p
+            } else {
+                folded_prefix_match(v, p)
+            }
+        })
+    };
+    (starts(&given, first) && starts(&sn, last)) || (starts(&given, last) && starts(&sn, first))
+}
+
 fn any_value(entry: &Entry, target: &Target, mut test: impl FnMut(&[u8]) -> bool) -> bool {
     target
         .names
@@ -522,6 +613,7 @@ mod tests {
             vec!["Hélène Côté-Tremblay".as_bytes().to_vec()],
         );
         e.add_values(schema, "sn", vec!["Côté-Tremblay".as_bytes().to_vec()]);
+        e.add_values(schema, "givenName", vec!["Hélène".as_bytes().to_vec()]);
         e.add_values(schema, "mail", vec![b"helene.cote@one-mail.on.ca".to_vec()]);
         e.add_values(schema, "telephoneNumber", vec![b"+1 416 555-0100".to_vec()]);
         e.add_values(schema, "userPassword", vec![b"{SSHA}xyz".to_vec()]);
@@ -589,6 +681,19 @@ mod tests {
         assert_eq!(eval("(ou:dn:=people)", false), Tri::True);
         assert_eq!(eval("(:2.5.13.2:=côté-tremblay)", false), Tri::True);
         assert_eq!(eval("(cn:nosuchRule:=x)", false), Tri::Undefined);
+    }
+
+    #[test]
+    fn ambiguous_name_resolution() {
+        assert_eq!(eval("(anr=helene cote)", false), Tri::True);
+        assert_eq!(eval("(anr=cote helene)", false), Tri::True);
+        assert_eq!(eval("(anr=TREMBLAY)", false), Tri::True);
+        assert_eq!(eval("(anr=helene.cote)", false), Tri::True);
+        assert_eq!(eval("(anr=smith)", false), Tri::False);
+        assert_eq!(eval("(anr=tremblay helene)", false), Tri::True);
+        assert_eq!(eval("(anr=helene smith)", false), Tri::False);
+        assert_eq!(eval("(anr==côté-tremblay)", false), Tri::True);
+        assert_eq!(eval("(anr==côté)", false), Tri::False);
     }
 
     #[test]

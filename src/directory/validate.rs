@@ -172,6 +172,17 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
         }
     }
 
+    // Outlook shows displayName; every person has one (the cn unless given).
+    if classes
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("inetOrgPerson"))
+        && entry.get("displayName").is_none()
+    {
+        if let Some(cn) = entry.values("cn").first().cloned() {
+            entry.add_values(schema, "displayName", vec![cn]);
+        }
+    }
+
     // Allowed and required attributes.
     let extensible = classes
         .iter()

@@ -255,6 +255,7 @@ pub fn write_tree<W: Write>(out: &mut W, suffix: &str) -> std::io::Result<()> {
         ("people", "Users of the secure mail service"),
         ("contacts", "External contacts (not secure)"),
         ("services", "Service accounts"),
+        ("domains", "Mail domains registered with the secure service"),
     ] {
         write_attr(out, "dn", format!("ou={ou},{suffix}").as_bytes())?;
         for oc in ["top", "organizationalUnit"] {
@@ -262,6 +263,22 @@ pub fn write_tree<W: Write>(out: &mut W, suffix: &str) -> std::io::Result<()> {
         }
         write_attr(out, "ou", ou.as_bytes())?;
         write_attr(out, "description", desc.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    // Organisations that registered their own domain with the service; the others' addresses
+    // are listed but not secure until they do.
+    for org in ORGS.iter().filter(|o| o.registered) {
+        let Some(domain) = org.domain else { continue };
+        write_attr(
+            out,
+            "dn",
+            format!("associatedDomain={domain},ou=domains,{suffix}").as_bytes(),
+        )?;
+        for oc in ["top", "onePagesMailDomain"] {
+            write_attr(out, "objectClass", oc.as_bytes())?;
+        }
+        write_attr(out, "associatedDomain", domain.as_bytes())?;
+        write_attr(out, "o", org.name.as_bytes())?;
         out.write_all(b"\n")?;
     }
     Ok(())

@@ -47,6 +47,7 @@ impl Planner<'_> {
             Filter::Ordering { .. } | Filter::Approx { .. } | Filter::Extensible { .. } => {
                 Plan::All
             }
+            Filter::Anr { text, split, .. } => self.anr(text, split.as_ref()),
             Filter::And(items) => {
                 let mut queries: Vec<Box<dyn Query>> = Vec::new();
                 for i in items {
@@ -121,6 +122,50 @@ impl Planner<'_> {
                 Some(terms)
             }),
         }
+    }
+
+    /// Every ANR match has, in one naming attribute, a word starting with the text (or, split,
+    /// given name and surname with words starting with each half), so the n-grams of the
+    /// text's words narrow it. An exact (`=x`) match is narrower still.
+    fn anr(&self, text: &str, split: Option<&(String, String)>) -> Plan {
+        let grams_of = |attr: &str, text: &str| -> Option<Box<dyn Query>> {
+            let key = self.schema.canonical_lower(attr);
+            if !self.spec.has_substrings(&key) {
+                return None;
+            }
+            let terms: Vec<Box<dyn Query>> = crate::directory::filter::words(text)
+                .flat_map(piece_grams)
+                .map(|g| self.term(&gram_term(&key, &g)))
+                .collect();
+            combine(terms, Occur::Must)
+        };
+        let mut alternatives = Vec::new();
+        for attr in crate::directory::filter::ANR_ATTRIBUTES {
+            match grams_of(attr, text) {
+                Some(q) => alternatives.push(q),
+                None => return Plan::All,
+            }
+        }
+        if let Some((a, b)) = split {
+            for (first, last) in [(a, b), (b, a)] {
+                match (grams_of("givenName", first), grams_of("sn", last)) {
+                    (Some(x), Some(y)) => {
+                        if let Some(q) = combine(vec![x, y], Occur::Must) {
+                            alternatives.push(q);
+                        }
+                    }
+                    _ => return Plan::All,
+                }
+            }
+        }
+        combine(alternatives, Occur::Should).map_or(Plan::Nothing, Plan::Query)
+    }
+
+    fn term(&self, t: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(self.field, t),
+            IndexRecordOption::Basic,
+        ))
     }
 
     fn indexable(&self, name: &str) -> bool {

@@ -36,9 +36,10 @@ pub fn compare(dsa: &Dsa, who: &Identity, req: &LdapCompareRequest) -> OpResult<
             format!("{} has no equality matching rule", at.name()),
         ));
     };
-    let Some((_, entry)) = dsa.store.get_by_ndn(&dn.normalize(schema))? else {
+    let Some((_, mut entry)) = dsa.store.get_by_ndn(&dn.normalize(schema))? else {
         return Err(no_such_object(dsa, &dn));
     };
+    dsa.decorate(&mut entry);
     let Some(assertion) = rule.try_normalize(&req.val, schema) else {
         return Err(OpError::new(
             LdapResultCode::InvalidAttributeSyntax,

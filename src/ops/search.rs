@@ -197,6 +197,12 @@ fn attribute(name: &str, values: Vec<Vec<u8>>, types_only: bool) -> LdapPartialA
 pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntry {
     let schema = &dsa.schema;
     let mut attributes = Vec::with_capacity(entry.attrs.len() + 2);
+    // Outlook shows little more than the name: entries that are not secure carry the marker.
+    let marker = dsa.settings.insecure_marker.as_deref().filter(|_| {
+        entry
+            .get("oneMailSecure")
+            .is_some_and(|a| a.values.iter().any(|v| v.as_slice() == b"FALSE"))
+    });
     for a in &entry.attrs {
         if a.name.eq_ignore_ascii_case("userPassword") {
             continue;
@@ -205,7 +211,15 @@ pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntr
             .attr(&a.name)
             .is_some_and(|at| at.usage.is_operational());
         if sel.wants(&a.name, operational) {
-            attributes.push(attribute(&a.name, a.values.clone(), sel.types_only));
+            let mut values = a.values.clone();
+            if let Some(m) = marker {
+                if a.name == "displayName" || a.name == "cn" {
+                    for v in &mut values {
+                        v.extend_from_slice(m.as_bytes());
+                    }
+                }
+            }
+            attributes.push(attribute(&a.name, values, sel.types_only));
         }
     }
     if sel.wants("entryDN", true) {
@@ -1188,7 +1202,12 @@ impl Runner<'_, '_> {
                 }
             },
         };
-        if !self.scope.contains(&entry.ndn) || !self.filter.matches(&entry, &self.dsa.schema) {
+        if !self.scope.contains(&entry.ndn) {
+            return Ok(None);
+        }
+        let mut entry = entry;
+        self.dsa.decorate(&mut entry);
+        if !self.filter.matches(&entry, &self.dsa.schema) {
             return Ok(None);
         }
         Ok(Some(entry))
