@@ -136,7 +136,7 @@ impl Settings {
             let Some(key) = name.strip_prefix("ONEPAGES_") else {
                 continue;
             };
-            if matches!(key, "CONFIG" | "LOG") {
+            if matches!(key, "CONFIG" | "LOG" | "PASSWORD") {
                 continue;
             }
             let key = key.to_ascii_lowercase();

@@ -1,5 +1,7 @@
 //! The command line (DESIGN.md §5 is the contract for these spellings).
 
+pub mod check;
+pub mod domains;
 pub mod export;
 pub mod generate;
 pub mod import;
@@ -35,6 +37,10 @@ pub enum Command {
     Reindex(reindex::ReindexArgs),
     /// Generate a realistic directory for demos and benchmarks
     Generate(generate::GenerateArgs),
+    /// Tell whether mail to these addresses is protected end to end
+    Check(check::CheckArgs),
+    /// List, register or remove secure mail domains
+    Domains(domains::DomainsArgs),
 }
 
 /// Options every data-directory command takes.
@@ -64,6 +70,43 @@ impl Common {
     }
 }
 
+/// Options of commands that can talk to a running server instead of a data directory.
+#[derive(Debug, Args, Clone)]
+pub struct Online {
+    /// Ask a running server, e.g. ldap://127.0.0.1:3389
+    #[arg(long)]
+    pub server: Option<String>,
+    /// DN or ONE ID username to bind as
+    #[arg(long, requires = "server")]
+    pub bind_dn: Option<String>,
+    /// Password for --bind-dn (or ONEPAGES_PASSWORD)
+    #[arg(
+        long,
+        env = "ONEPAGES_PASSWORD",
+        hide_env_values = true,
+        requires = "server"
+    )]
+    pub password: Option<String>,
+}
+
+impl Online {
+    /// Connects and binds; returns the connection and the suffix to search under.
+    pub fn connect(&self, common: &Common) -> anyhow::Result<(ldap3::LdapConn, String)> {
+        let url = self.server.as_deref().unwrap_or("ldap://127.0.0.1:3389");
+        let mut conn = ldap3::LdapConn::new(url)?;
+        if let Some(dn) = &self.bind_dn {
+            conn.simple_bind(dn, self.password.as_deref().unwrap_or(""))?
+                .success()
+                .map_err(|e| anyhow::anyhow!("bind as {dn} failed: {e}"))?;
+        }
+        let suffix = common
+            .suffix
+            .clone()
+            .unwrap_or_else(|| crate::config::DEFAULT_SUFFIX.to_string());
+        Ok((conn, suffix))
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve::run(a),
@@ -71,6 +114,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => export::run(a),
         Command::Reindex(a) => reindex::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Domains(a) => domains::run(a),
     }
 }
 

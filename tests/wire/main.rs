@@ -15,5 +15,6 @@ mod crash;
 mod properties;
 mod protocol;
 mod search;
+mod secure;
 mod support;
 mod writes;
