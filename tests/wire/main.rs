@@ -11,6 +11,7 @@
 
 mod bind;
 mod browse;
+mod clients;
 mod crash;
 mod properties;
 mod protocol;

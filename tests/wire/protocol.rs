@@ -321,3 +321,27 @@ fn connection_cap_gives_busy_notice() {
     let mut c = Raw::new(&server);
     assert_eq!(c.expect_notice_and_close(), LdapResultCode::Busy);
 }
+
+#[test]
+fn thunderbird_empty_substring_piece() {
+    // (cn=*rahi**) as a substring filter with an empty trailing "any" piece.
+    let server = TestServer::demo();
+    let mut raw = Raw::new(&server);
+    raw.send(&bind_pdu(1, READER_DN, READER_PW));
+    assert!(matches!(raw.recv(), Some((1, LdapOp::BindResponse(_)))));
+    let pieces = cat(&[long(0x81, b"rahi"), long(0x81, b"")]);
+    let filter = long(0xa4, &cat(&[octets("cn"), long(0x30, &pieces)]));
+    raw.send(&search_pdu(2, SUFFIX, filter, 100, &["cn"]));
+    let mut n = 0;
+    loop {
+        match raw.recv() {
+            Some((2, LdapOp::SearchResultEntry(_))) => n += 1,
+            Some((2, LdapOp::SearchResultDone(r))) => {
+                assert_eq!(r.code, LdapResultCode::Success);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(n >= 1);
+}
