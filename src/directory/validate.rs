@@ -20,6 +20,7 @@ const COMPUTED: &[&str] = &[
     "entryCSN",
     "contextCSN",
     "numSubordinates",
+    "oneMailSecure",
 ];
 
 /// Operational attributes a client may not set over LDAP but an import may carry over.

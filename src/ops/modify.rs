@@ -27,7 +27,7 @@ pub fn modify(dsa: &Dsa, who: &Identity, req: &LdapModifyRequest) -> OpResult<()
                 format!("unknown attribute type '{name}'"),
             ));
         };
-        if at.no_user_modification {
+        if at.no_user_modification || crate::directory::filter::is_virtual(at.name()) {
             return Err(OpError::new(
                 LdapResultCode::ConstraintViolation,
                 format!("{} is maintained by the server", at.name()),
