@@ -106,8 +106,8 @@ fn ordered(store: &Store) -> Result<Vec<Entry>, StoreError> {
 }
 
 pub fn export_ldif<W: Write>(store: &Store, out: &mut W) -> Result<usize, ExportError> {
-    writeln!(out, "version: 1")?;
-    writeln!(out)?;
+    // "version: 1" is optional, and slapadd reads it with a following blank line as an
+    // empty record: leave it out so the export loads into OpenLDAP as it is.
     let entries = ordered(store)?;
     for e in &entries {
         write_entry(out, e)?;

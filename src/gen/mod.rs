@@ -242,7 +242,8 @@ pub fn write_tree<W: Write>(out: &mut W, suffix: &str) -> std::io::Result<()> {
         .and_then(|r| r.split_once('='))
         .map(|(_, v)| v.to_string())
         .unwrap_or_else(|| "one-mail".into());
-    writeln!(out, "version: 1\n")?;
+    // No "version: 1" line: slapadd takes it, followed by a blank line, for a record
+    // without a DN, and the line is optional (RFC 2849).
     write_attr(out, "dn", suffix.as_bytes())?;
     for oc in ["top", "dcObject", "organization"] {
         write_attr(out, "objectClass", oc.as_bytes())?;
@@ -284,9 +285,36 @@ pub fn write_tree<W: Write>(out: &mut W, suffix: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A directory of `n` people as LDIF, with the tree entries first.
+/// The reader and administrator service accounts, with `{SSHA}` passwords any LDAP server
+/// verifies (benchmarks bind with them on ONE Pages and on OpenLDAP alike).
+fn write_services<W: Write>(out: &mut W, suffix: &str, rng: &mut Rng) -> std::io::Result<()> {
+    for ((rdn, password), role) in [(DEMO_READER, "reader"), (DEMO_ADMIN, "admin")] {
+        write_attr(out, "dn", format!("{rdn},{suffix}").as_bytes())?;
+        for oc in [
+            "top",
+            "applicationProcess",
+            "simpleSecurityObject",
+            "onePagesService",
+        ] {
+            write_attr(out, "objectClass", oc.as_bytes())?;
+        }
+        let cn = rdn
+            .trim_start_matches("cn=")
+            .split(',')
+            .next()
+            .unwrap_or("svc");
+        write_attr(out, "cn", cn.as_bytes())?;
+        write_attr(out, "onePagesRole", role.as_bytes())?;
+        write_attr(out, "userPassword", ssha(password, rng).as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// A directory of `n` people as LDIF, with the tree entries and service accounts first.
 pub fn write_ldif<W: Write>(out: &mut W, people: &[Person], suffix: &str) -> std::io::Result<()> {
     write_tree(out, suffix)?;
+    write_services(out, suffix, &mut Rng::new(0x5e41))?;
     for p in people {
         write_person(out, p, suffix)?;
     }

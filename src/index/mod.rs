@@ -33,8 +33,13 @@ use crate::store::{EntryId, Store, StoreError};
 use plan::{Plan, Planner};
 use terms::{entry_terms, IndexSpec};
 
+/// How long the indexer gathers changes before committing them together.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+/// Most changes in one commit.
+const MAX_CHANGES_PER_COMMIT: usize = 100_000;
+
 /// Bumped whenever terms change meaning; an index of another layout is rebuilt.
-const LAYOUT: &str = "onepages-index-3";
+const LAYOUT: &str = "onepages-index-4";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -408,15 +413,25 @@ fn indexer_loop(
     while let Ok(first) = rx.recv() {
         let mut changes = Vec::new();
         let mut waiters = Vec::new();
+        // Coalesce what arrives within a short window into one commit: a commit costs far more
+        // than a document, and searches stay exact meanwhile through the dirty set. A flush
+        // request ends the window at once.
+        let window_end = std::time::Instant::now() + COALESCE;
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
                 Job::Changed(c) => changes.extend(c),
                 Job::Flush(w) => waiters.push(w),
             }
-            if changes.len() <= 50_000 {
-                next = rx.try_recv().ok();
+            if changes.len() >= MAX_CHANGES_PER_COMMIT {
+                break;
             }
+            next = if waiters.is_empty() {
+                let left = window_end.saturating_duration_since(std::time::Instant::now());
+                rx.recv_timeout(left).ok()
+            } else {
+                rx.try_recv().ok()
+            };
         }
         if !changes.is_empty() {
             let top = changes.iter().map(|(g, _)| *g).max().unwrap_or(0);

@@ -107,18 +107,16 @@ impl Planner<'_> {
                     if !f.is_empty() {
                         terms.push(prefix_term(&key, &f));
                         if f.chars().count() > super::terms::PREFIX_CHARS {
-                            terms.extend(piece_grams(&f).iter().map(|g| gram_term(&key, g)));
+                            terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
                         }
                     }
                 }
                 for piece in any.iter().chain(last.iter()) {
                     let f = fold(piece);
-                    terms.extend(piece_grams(&f).iter().map(|g| gram_term(&key, g)));
+                    terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
                 }
-                // A filter like (cn=*) with only empty pieces is a presence test.
-                if terms.is_empty() {
-                    terms.push(presence_term(&key));
-                }
+                // Grams are shared by all attributes: the presence term keeps this one's.
+                terms.push(presence_term(&key));
                 Some(terms)
             }),
         }
@@ -133,10 +131,11 @@ impl Planner<'_> {
             if !self.spec.has_substrings(&key) {
                 return None;
             }
-            let terms: Vec<Box<dyn Query>> = crate::directory::filter::words(text)
+            let mut terms: Vec<Box<dyn Query>> = crate::directory::filter::words(text)
                 .flat_map(piece_grams)
-                .map(|g| self.term(&gram_term(&key, &g)))
+                .map(|g| self.term(&gram_term(&g)))
                 .collect();
+            terms.push(self.term(&presence_term(&key)));
             combine(terms, Occur::Must)
         };
         let mut alternatives = Vec::new();

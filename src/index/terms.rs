@@ -9,7 +9,12 @@
 //! | `h␟attr` | the entry has the attribute |
 //! | `e␟attr␟value` | a value, normalised by the attribute's equality rule |
 //! | `p␟attr␟prefix` | a prefix (1 to [`PREFIX_CHARS`] characters) of a folded value |
-//! | `g␟attr␟gram` | a 1-, 2- or 3-character piece of a folded value |
+//! | `g␟gram` | a 2- or 3-character piece of a folded value of any substring-indexed attribute |
+//!
+//! Grams are shared by all attributes: names repeat across `cn`, `displayName`, `givenName`,
+//! `sn`, and organisations across `o` and `company`, so one set per entry is less than half the
+//! terms, and a substring item still finds every match (the gram is in the entry, whichever
+//! attribute holds it); the presence term of the attribute keeps the item specific.
 //!
 //! "Folded" is [`fold`] applied to the value normalised by the attribute's substring rule:
 //! coarser than any string rule, so substring items that match must find their terms.
@@ -22,7 +27,7 @@ use crate::directory::schema::Schema;
 
 pub const SEP: char = '\u{1f}';
 /// Longest prefix indexed, in characters.
-pub const PREFIX_CHARS: usize = 8;
+pub const PREFIX_CHARS: usize = 6;
 /// Longest value indexed whole, in bytes; longer values are cut (a wider match, never a miss).
 pub const MAX_TERM_BYTES: usize = 256;
 
@@ -81,18 +86,19 @@ pub fn prefix_term(attr: &str, folded_prefix: &str) -> String {
     format!("p{SEP}{attr}{SEP}{p}")
 }
 
-pub fn gram_term(attr: &str, gram: &str) -> String {
-    format!("g{SEP}{attr}{SEP}{gram}")
+pub fn gram_term(gram: &str) -> String {
+    format!("g{SEP}{gram}")
 }
 
-/// The grams that any text containing `piece` (folded) must carry: its trigrams, or the piece
-/// itself when it is shorter than three characters.
+/// The grams that any text containing `piece` (folded) must carry: its trigrams, the piece
+/// itself when it has two characters, none for one character (not indexed: a one-letter
+/// piece matches a large share of the directory, and a scan finds its first hundred fast).
 pub fn piece_grams(piece: &str) -> Vec<String> {
     let chars: Vec<char> = piece.chars().collect();
-    if chars.is_empty() {
+    if chars.len() < 2 {
         return Vec::new();
     }
-    if chars.len() < 3 {
+    if chars.len() == 2 {
         return vec![piece.to_string()];
     }
     let mut out: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
@@ -107,15 +113,15 @@ pub fn substring_rule(schema: &Schema, name: &str) -> Option<Rule> {
     a.substr.or(a.equality).filter(|r| r.is_string())
 }
 
-/// Every term of an entry.
-pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> BTreeSet<String> {
-    let mut terms = BTreeSet::new();
+/// Every term of an entry, sorted and without duplicates.
+pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<String> {
+    let mut terms = Vec::with_capacity(512);
     for attr in &entry.attrs {
         if !is_indexed(schema, &attr.name) {
             continue;
         }
         let key = attr.name.to_ascii_lowercase();
-        terms.insert(presence_term(&key));
+        terms.push(presence_term(&key));
         let eq_rule = schema.attr(&attr.name).and_then(|a| a.equality);
         let sub_rule = if spec.has_substrings(&key) {
             substring_rule(schema, &attr.name)
@@ -124,7 +130,7 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> BTreeSet
         };
         for v in &attr.values {
             if let Some(rule) = eq_rule {
-                terms.insert(equality_term(&key, &rule.normalize(v, schema)));
+                terms.push(equality_term(&key, &rule.normalize(v, schema)));
             }
             if let Some(rule) = sub_rule {
                 let Some(n) = rule.try_normalize(v, schema) else {
@@ -135,17 +141,19 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> BTreeSet
                 let mut prefix = String::new();
                 for c in chars.iter().take(PREFIX_CHARS) {
                     prefix.push(*c);
-                    terms.insert(prefix_term(&key, &prefix));
+                    terms.push(prefix_term(&key, &prefix));
                 }
-                for len in 1..=3usize {
+                for len in 2..=3usize {
                     for w in chars.windows(len) {
                         let gram: String = w.iter().collect();
-                        terms.insert(gram_term(&key, &gram));
+                        terms.push(gram_term(&gram));
                     }
                 }
             }
         }
     }
+    terms.sort_unstable();
+    terms.dedup();
     terms
 }
 
@@ -156,6 +164,7 @@ mod tests {
     #[test]
     fn grams_of_pieces() {
         assert_eq!(piece_grams("ab"), vec!["ab"]);
+        assert!(piece_grams("a").is_empty());
         assert_eq!(piece_grams("abcd"), vec!["abc", "bcd"]);
         assert!(piece_grams("").is_empty());
     }
@@ -169,7 +178,7 @@ mod tests {
         e.add_values(&schema, "userPassword", vec![b"secret".to_vec()]);
         let t = entry_terms(&e, &schema, &spec);
         assert!(t.contains(&prefix_term("cn", "co")));
-        assert!(t.contains(&gram_term("cn", "ote")));
+        assert!(t.contains(&gram_term("ote")));
         assert!(t.contains(&equality_term("cn", "côté".as_bytes())));
         assert!(!t.iter().any(|x| x.contains("userpassword")));
     }
