@@ -177,8 +177,8 @@ async fn one_request(
             .sizelimit(100)
             .deref(DerefAliases::Always)
     };
-    match args.workload {
-        Workload::ConnectBind => {
+    if args.workload == Workload::ConnectBind {
+        {
             let Some((uid, pw)) = pick(&q.binds, n) else {
                 return Ok(());
             };
@@ -204,7 +204,6 @@ async fn one_request(
             l.unbind().await?;
             return Ok(());
         }
-        _ => {}
     }
     if ldap.is_none() {
         *ldap = Some(connect(args).await?);
