@@ -246,6 +246,15 @@ pub fn prep(text: &str, fold_case: bool) -> String {
         } else {
             text.to_string()
         }
+    } else if unicode_normalization::is_nfkc_quick(text.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
+        // Already in NFKC (nearly all stored names): skip the normalisation pass.
+        if fold_case {
+            text.to_lowercase()
+        } else {
+            text.to_string()
+        }
     } else if fold_case {
         text.nfkc().flat_map(char::to_lowercase).collect()
     } else {

@@ -194,7 +194,7 @@ fn attribute(name: &str, values: Vec<Vec<u8>>, types_only: bool) -> LdapPartialA
 
 /// The entry as the client sees it: selected attributes, never a password, computed
 /// operational attributes on request.
-pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntry {
+pub fn render(dsa: &Dsa, entry: Entry, sel: &Selection) -> LdapSearchResultEntry {
     let schema = &dsa.schema;
     let mut attributes = Vec::with_capacity(entry.attrs.len() + 2);
     // Outlook shows little more than the name: entries that are not secure carry the marker.
@@ -203,7 +203,15 @@ pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntr
             .get("oneMailSecure")
             .is_some_and(|a| a.values.iter().any(|v| v.as_slice() == b"FALSE"))
     });
-    for a in &entry.attrs {
+    let structural = if sel.wants("structuralObjectClass", true) {
+        structural_class(schema, &entry)
+    } else {
+        None
+    };
+    let has_children =
+        sel.wants("hasSubordinates", true) && dsa.store.has_children(&entry.ndn).unwrap_or(false);
+    let Entry { dn, attrs, .. } = entry;
+    for a in attrs {
         if a.name.eq_ignore_ascii_case("userPassword") {
             continue;
         }
@@ -211,7 +219,7 @@ pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntr
             .attr(&a.name)
             .is_some_and(|at| at.usage.is_operational());
         if sel.wants(&a.name, operational) {
-            let mut values = a.values.clone();
+            let mut values = a.values;
             if let Some(m) = marker {
                 if a.name == "displayName" || a.name == "cn" {
                     for v in &mut values {
@@ -225,7 +233,7 @@ pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntr
     if sel.wants("entryDN", true) {
         attributes.push(attribute(
             "entryDN",
-            vec![entry.dn.clone().into_bytes()],
+            vec![dn.clone().into_bytes()],
             sel.types_only,
         ));
     }
@@ -237,7 +245,7 @@ pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntr
         ));
     }
     if sel.wants("structuralObjectClass", true) {
-        if let Some(c) = structural_class(schema, entry) {
+        if let Some(c) = structural {
             attributes.push(attribute(
                 "structuralObjectClass",
                 vec![c.into_bytes()],
@@ -246,18 +254,14 @@ pub fn render(dsa: &Dsa, entry: &Entry, sel: &Selection) -> LdapSearchResultEntr
         }
     }
     if sel.wants("hasSubordinates", true) {
-        let has = dsa.store.has_children(&entry.ndn).unwrap_or(false);
-        let v = if has { "TRUE" } else { "FALSE" };
+        let v = if has_children { "TRUE" } else { "FALSE" };
         attributes.push(attribute(
             "hasSubordinates",
             vec![v.as_bytes().to_vec()],
             sel.types_only,
         ));
     }
-    LdapSearchResultEntry {
-        dn: entry.dn.clone(),
-        attributes,
-    }
+    LdapSearchResultEntry { dn, attributes }
 }
 
 /// The most specific structural class of an entry.
@@ -1224,7 +1228,7 @@ impl Runner<'_, '_> {
             self.stop = Some(Stop::SizeLimit);
             return ControlFlow::Break(());
         }
-        let rendered = render(self.dsa, &entry, self.sel);
+        let rendered = render(self.dsa, entry, self.sel);
         if (self.emit)(rendered).is_break() {
             self.stop = Some(Stop::Abandoned);
             return ControlFlow::Break(());

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{debug, info, Instrument};
 
-use super::encode::{encode, notice_of_disconnection, response_for};
+use super::encode::{encode, encode_entry, notice_of_disconnection, response_for};
 use super::frame::{decode, frame_len, Control, Request};
 use crate::directory::access::Identity;
 use crate::dsa::Dsa;
@@ -29,6 +29,8 @@ use crate::ops::{self, search::SearchEnd, OpError};
 
 /// BER nesting allowed in a request; deep filters are refused later, with a result code.
 const MAX_BER_DEPTH: usize = 256;
+/// Encoded entries handed to the writer at once (the last batch goes when the search ends).
+const STREAM_BATCH_BYTES: usize = 16 * 1024;
 /// Searches one connection may run at once; further requests wait to be read.
 const SEARCHES_PER_CONNECTION: usize = 8;
 
@@ -324,6 +326,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     let paging = Arc::clone(&conn2.paging);
                     let joined = tokio::task::spawn_blocking(move || {
                         let mut count = 0usize;
+                        let mut pending = BytesMut::new();
                         let end = ops::search::search(
                             &dsa,
                             &who,
@@ -333,14 +336,23 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                             &flag2,
                             &mut |entry| {
                                 count += 1;
-                                let pdu =
-                                    encode(LdapMsg::new(msgid, LdapOp::SearchResultEntry(entry)));
-                                match tx.blocking_send(Out::Pdu(pdu.freeze())) {
+                                let pdu = encode_entry(msgid, &entry);
+                                // Entries go to the writer in batches: one hand-over per
+                                // STREAM_BATCH_BYTES instead of one per entry.
+                                pending.extend_from_slice(&pdu);
+                                if pending.len() < STREAM_BATCH_BYTES {
+                                    return ControlFlow::Continue(());
+                                }
+                                let chunk = std::mem::take(&mut pending).freeze();
+                                match tx.blocking_send(Out::Pdu(chunk)) {
                                     Ok(()) => ControlFlow::Continue(()),
                                     Err(_) => ControlFlow::Break(()),
                                 }
                             },
                         );
+                        if !pending.is_empty() {
+                            let _ = tx.blocking_send(Out::Pdu(pending.freeze()));
+                        }
                         (end, count)
                     })
                     .await;

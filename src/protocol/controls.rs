@@ -188,37 +188,11 @@ pub fn search_controls(controls: &[Control]) -> Result<SearchControls, BadContro
 /// Definite-length BER encoding of one element.
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
-    out.push(tag);
-    let len = content.len();
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap_or(0));
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let significant = bytes.get(skip..).unwrap_or_default();
-        out.push(0x80 | u8::try_from(significant.len()).unwrap_or(0));
-        out.extend_from_slice(significant);
-    }
-    out.extend_from_slice(content);
+    super::encode::put_tlv(&mut out, tag, content);
     out
 }
 
-fn int_bytes(v: i64) -> Vec<u8> {
-    let bytes = v.to_be_bytes();
-    let mut start = 0;
-    while start < 7 {
-        let (a, b) = (
-            bytes.get(start).copied().unwrap_or(0),
-            bytes.get(start + 1).copied().unwrap_or(0),
-        );
-        let redundant = (a == 0 && b & 0x80 == 0) || (a == 0xff && b & 0x80 != 0);
-        if !redundant {
-            break;
-        }
-        start += 1;
-    }
-    bytes.get(start..).unwrap_or_default().to_vec()
-}
+use super::encode::int_bytes;
 
 /// A response control as `(oid, value)`.
 pub fn encode_response(c: &ResponseControl) -> (String, Vec<u8>) {

@@ -1,8 +1,13 @@
 //! Encoding of response PDUs.
+//!
+//! Search result entries, the bulk of what the server sends, are written straight into bytes
+//! ([`encode_entry`]); everything else goes through ldap3_proto's message types.
 
 use bytes::BytesMut;
 use ldap3_lber::structure::StructureTag;
-use ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
+use ldap3_proto::proto::{
+    LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchResultEntry,
+};
 
 /// RFC 4511 §4.4.1.
 pub const NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
@@ -52,4 +57,97 @@ pub fn response_for(op_tag: u64, result: LdapResult) -> Option<LdapOp> {
         }),
         _ => return None,
     })
+}
+
+/// Appends a definite-length BER element.
+pub fn put_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | u8::try_from(significant.len()).unwrap_or(0));
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(content);
+}
+
+/// The minimal two's-complement content octets of an INTEGER.
+pub fn int_bytes(v: i64) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let mut start = 0;
+    while start < 7 {
+        let a = bytes.get(start).copied().unwrap_or(0);
+        let b = bytes.get(start + 1).copied().unwrap_or(0);
+        let redundant = (a == 0 && b & 0x80 == 0) || (a == 0xff && b & 0x80 != 0);
+        if !redundant {
+            break;
+        }
+        start += 1;
+    }
+    bytes.get(start..).unwrap_or_default().to_vec()
+}
+
+/// A SearchResultEntry message (RFC 4511 §4.5.2), written directly.
+pub fn encode_entry(msgid: i32, entry: &LdapSearchResultEntry) -> Vec<u8> {
+    let mut attrs = Vec::with_capacity(512);
+    let mut vals = Vec::with_capacity(128);
+    let mut one = Vec::with_capacity(160);
+    for a in &entry.attributes {
+        vals.clear();
+        for v in &a.vals {
+            put_tlv(&mut vals, 0x04, v);
+        }
+        one.clear();
+        put_tlv(&mut one, 0x04, a.atype.as_bytes());
+        put_tlv(&mut one, 0x31, &vals);
+        put_tlv(&mut attrs, 0x30, &one);
+    }
+    let mut op = Vec::with_capacity(attrs.len() + entry.dn.len() + 16);
+    put_tlv(&mut op, 0x04, entry.dn.as_bytes());
+    put_tlv(&mut op, 0x30, &attrs);
+    let mut body = Vec::with_capacity(op.len() + 16);
+    put_tlv(&mut body, 0x02, &int_bytes(i64::from(msgid)));
+    put_tlv(&mut body, 0x64, &op);
+    let mut out = Vec::with_capacity(body.len() + 6);
+    put_tlv(&mut out, 0x30, &body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3_proto::proto::LdapPartialAttribute;
+
+    #[test]
+    fn direct_entry_encoding_matches_ldap3_proto() {
+        let entry = LdapSearchResultEntry {
+            dn: "uid=x,dc=example".into(),
+            attributes: vec![
+                LdapPartialAttribute {
+                    atype: "cn".into(),
+                    vals: vec![b"X".to_vec(), "Hélène".as_bytes().to_vec()],
+                },
+                LdapPartialAttribute {
+                    atype: "description".into(),
+                    vals: vec![vec![b'y'; 300]],
+                },
+                LdapPartialAttribute {
+                    atype: "empty".into(),
+                    vals: vec![],
+                },
+            ],
+        };
+        for msgid in [1, 127, 128, 300, 2_147_483_647] {
+            let direct = encode_entry(msgid, &entry);
+            let reference = encode(LdapMsg::new(
+                msgid,
+                LdapOp::SearchResultEntry(entry.clone()),
+            ));
+            assert_eq!(direct, reference.to_vec(), "msgid {msgid}");
+        }
+    }
 }
