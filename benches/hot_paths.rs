@@ -1,0 +1,166 @@
+//! Micro-benchmarks of the hot paths: PDU decode and entry encode, entry codec, filter
+//! evaluation, index look-up. `cargo bench --bench hot_paths`.
+
+// Benchmarks stop on a broken fixture; the no-panic rule is for the server.
+#![allow(clippy::expect_used)]
+
+use std::hint::black_box;
+use std::ops::ControlFlow;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapPartialAttribute, LdapSearchResultEntry};
+use onepages::directory::filter::{compile, FilterLimits, Visibility};
+use onepages::directory::filter_text::parse_filter;
+use onepages::dsa::Dsa;
+
+const SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
+
+fn directory(n: usize) -> (tempfile::TempDir, Dsa) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = onepages::config::Settings::load_from(
+        None,
+        &[],
+        &onepages::config::Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            listen: Some("127.0.0.1:0".into()),
+            suffix: None,
+        },
+    )
+    .expect("settings");
+    let (dsa, _) = Dsa::open(settings, "bench", &|_| {}).expect("open");
+    let mut ldif = Vec::new();
+    onepages::gen::write_ldif(&mut ldif, &onepages::gen::people(n, 1), SUFFIX).expect("ldif");
+    onepages::import::import_ldif_text(&dsa, "bench", std::str::from_utf8(&ldif).expect("utf8"))
+        .expect("import");
+    (dir, dsa)
+}
+
+fn codec(c: &mut Criterion) {
+    let entry = LdapSearchResultEntry {
+        dn: format!("uid=helene.cote-tremblay@oneid.on.ca,ou=people,{SUFFIX}"),
+        attributes: [
+            "cn",
+            "sn",
+            "givenName",
+            "mail",
+            "o",
+            "department",
+            "title",
+            "telephoneNumber",
+        ]
+        .iter()
+        .map(|a| LdapPartialAttribute {
+            atype: (*a).into(),
+            vals: vec!["Hélène Côté-Tremblay".as_bytes().to_vec()],
+        })
+        .collect(),
+    };
+    let mut g = c.benchmark_group("pdu");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("encode entry (direct BER)", |b| {
+        b.iter(|| onepages::protocol::encode::encode_entry(black_box(7), black_box(&entry)))
+    });
+    g.bench_function("encode entry (ldap3_proto)", |b| {
+        b.iter(|| {
+            onepages::protocol::encode::encode(LdapMsg::new(
+                7,
+                LdapOp::SearchResultEntry(black_box(entry.clone())),
+            ))
+        })
+    });
+    let search = onepages::protocol::encode::encode(LdapMsg::new(
+        9,
+        LdapOp::SearchRequest(ldap3_proto::proto::LdapSearchRequest {
+            base: SUFFIX.into(),
+            scope: ldap3_proto::proto::LdapSearchScope::Subtree,
+            aliases: ldap3_proto::proto::LdapDerefAliases::Always,
+            sizelimit: 100,
+            timelimit: 60,
+            typesonly: false,
+            filter: parse_filter(
+                "(&(mail=*)(|(mail=dew*)(|(cn=dew*)(|(sn=dew*)(givenName=dew*)))))",
+            )
+            .expect("filter"),
+            attrs: vec!["cn".into(), "mail".into()],
+        }),
+    ));
+    g.bench_function("decode Outlook search request", |b| {
+        b.iter(|| onepages::protocol::frame::decode(black_box(&search), 64).expect("decode"))
+    });
+    g.finish();
+}
+
+fn store_and_filters(c: &mut Criterion) {
+    let (_dir, dsa) = directory(5_000);
+    let entries: Vec<_> = dsa
+        .store
+        .scan()
+        .take(1000)
+        .map(|r| r.expect("entry").1)
+        .collect();
+    let encoded: Vec<Vec<u8>> = entries.iter().map(onepages::store::codec::encode).collect();
+    let mut g = c.benchmark_group("entries");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("decode 1000 stored entries", |b| {
+        b.iter(|| {
+            for e in &encoded {
+                black_box(onepages::store::codec::decode(e).expect("decode"));
+            }
+        })
+    });
+    let filters: Vec<(&str, onepages::directory::filter::Filter)> = [
+        (
+            "outlook",
+            "(&(mail=*)(|(mail=ga*)(|(cn=ga*)(|(sn=ga*)(givenName=ga*)))))",
+        ),
+        (
+            "thunderbird",
+            "(|(cn=*lav*)(mail=*lav*)(givenName=*lav*)(sn=*lav*))",
+        ),
+        ("anr", "(anr=marie tremblay)"),
+    ]
+    .into_iter()
+    .map(|(name, f)| {
+        let compiled = compile(
+            &parse_filter(f).expect("filter"),
+            &dsa.schema,
+            FilterLimits::default(),
+            Visibility {
+                can_read_passwords: false,
+            },
+        )
+        .expect("compile");
+        (name, compiled)
+    })
+    .collect();
+    for (name, compiled) in &filters {
+        g.bench_function(format!("evaluate {name} on 1000 entries"), |b| {
+            b.iter(|| {
+                entries
+                    .iter()
+                    .filter(|e| compiled.matches(e, &dsa.schema))
+                    .count()
+            })
+        });
+    }
+    g.finish();
+    let mut candidates = c.benchmark_group("index");
+    for (name, compiled) in &filters {
+        candidates.bench_function(format!("candidates for {name} (5000 entries)"), |b| {
+            b.iter(|| {
+                let mut n = 0usize;
+                dsa.index
+                    .candidates(&dsa.schema, compiled, &mut |_| {
+                        n += 1;
+                        ControlFlow::Continue(())
+                    })
+                    .expect("candidates");
+                n
+            })
+        });
+    }
+    candidates.finish();
+}
+
+criterion_group!(benches, codec, store_and_filters);
+criterion_main!(benches);
