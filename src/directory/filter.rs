@@ -455,6 +455,11 @@ impl Filter {
                 any,
                 last,
             } => Tri::from_bool(any_value(entry, target, |v| {
+                if let Some(hit) =
+                    ascii_case_ignore_substring(*rule, v, initial.as_deref(), any, last.as_deref())
+                {
+                    return hit;
+                }
                 rule.try_normalize(v, schema).is_some_and(|n| {
                     std::str::from_utf8(&n)
                         .is_ok_and(|s| substring_match(s, initial.as_deref(), any, last.as_deref()))
@@ -580,6 +585,64 @@ fn any_value(entry: &Entry, target: &Target, mut test: impl FnMut(&[u8]) -> bool
         .names
         .iter()
         .any(|n| values_of(entry, n).into_iter().any(&mut test))
+}
+
+/// Substring matching without normalising (allocating) when the stored value is ASCII text
+/// that caseIgnore normalisation would only lower-case: no leading, trailing or doubled white
+/// space. `None` means "take the general path".
+fn ascii_case_ignore_substring(
+    rule: Rule,
+    value: &[u8],
+    initial: Option<&str>,
+    any: &[String],
+    last: Option<&str>,
+) -> Option<bool> {
+    if !matches!(rule, Rule::CaseIgnore | Rule::CaseIgnoreIa5) || !value.is_ascii() {
+        return None;
+    }
+    let space = |b: &u8| b.is_ascii_whitespace();
+    if value.first().is_some_and(space)
+        || value.last().is_some_and(space)
+        || value.iter().any(|b| *b != b' ' && space(b))
+        || value.windows(2).any(|w| w.iter().all(space))
+    {
+        return None;
+    }
+    // Pieces are already normalised (lower case); a non-ASCII piece cannot match ASCII text.
+    let find = |hay: &[u8], needle: &[u8]| -> Option<usize> {
+        if needle.is_empty() {
+            return Some(0);
+        }
+        hay.windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle))
+    };
+    let mut rest = value;
+    if let Some(init) = initial {
+        let init = init.as_bytes();
+        match rest.get(..init.len()) {
+            Some(head) if head.eq_ignore_ascii_case(init) => {
+                rest = rest.get(init.len()..).unwrap_or_default();
+            }
+            _ => return Some(false),
+        }
+    }
+    for piece in any {
+        let p = piece.as_bytes();
+        match find(rest, p) {
+            Some(pos) => rest = rest.get(pos + p.len()..).unwrap_or_default(),
+            None => return Some(false),
+        }
+    }
+    Some(match last {
+        Some(l) => {
+            let l = l.as_bytes();
+            rest.len() >= l.len()
+                && rest
+                    .get(rest.len() - l.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(l))
+        }
+        None => true,
+    })
 }
 
 /// Equality without allocating in the common case of ASCII text under caseIgnore rules.
