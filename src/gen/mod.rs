@@ -285,28 +285,42 @@ pub fn write_tree<W: Write>(out: &mut W, suffix: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One service account entry (reader or administrator).
+fn write_service_account<W: Write>(
+    out: &mut W,
+    rdn: &str,
+    suffix: &str,
+    role: &str,
+    description: &str,
+    stored_password: &str,
+) -> std::io::Result<()> {
+    write_attr(out, "dn", format!("{rdn},{suffix}").as_bytes())?;
+    for oc in [
+        "top",
+        "applicationProcess",
+        "simpleSecurityObject",
+        "onePagesService",
+    ] {
+        write_attr(out, "objectClass", oc.as_bytes())?;
+    }
+    let cn = rdn
+        .trim_start_matches("cn=")
+        .split(',')
+        .next()
+        .unwrap_or("service");
+    write_attr(out, "cn", cn.as_bytes())?;
+    write_attr(out, "description", description.as_bytes())?;
+    write_attr(out, "onePagesRole", role.as_bytes())?;
+    write_attr(out, "userPassword", stored_password.as_bytes())?;
+    out.write_all(b"\n")
+}
+
 /// The reader and administrator service accounts, with `{SSHA}` passwords any LDAP server
 /// verifies (benchmarks bind with them on ONE Pages and on OpenLDAP alike).
 fn write_services<W: Write>(out: &mut W, suffix: &str, rng: &mut Rng) -> std::io::Result<()> {
     for ((rdn, password), role) in [(DEMO_READER, "reader"), (DEMO_ADMIN, "admin")] {
-        write_attr(out, "dn", format!("{rdn},{suffix}").as_bytes())?;
-        for oc in [
-            "top",
-            "applicationProcess",
-            "simpleSecurityObject",
-            "onePagesService",
-        ] {
-            write_attr(out, "objectClass", oc.as_bytes())?;
-        }
-        let cn = rdn
-            .trim_start_matches("cn=")
-            .split(',')
-            .next()
-            .unwrap_or("svc");
-        write_attr(out, "cn", cn.as_bytes())?;
-        write_attr(out, "onePagesRole", role.as_bytes())?;
-        write_attr(out, "userPassword", ssha(password, rng).as_bytes())?;
-        out.write_all(b"\n")?;
+        let stored = ssha(password, rng);
+        write_service_account(out, rdn, suffix, role, "Benchmark service account", &stored)?;
     }
     Ok(())
 }
@@ -454,25 +468,7 @@ pub fn write_demo<W: Write>(out: &mut W, n: usize, seed: u64, suffix: &str) -> s
         let salt = rng.next_u64().to_be_bytes();
         let stored = hash_password_with_salt(password.as_bytes(), &salt, Argon2Cost::default())
             .map_err(hash_err)?;
-        write_attr(out, "dn", format!("{rdn},{suffix}").as_bytes())?;
-        for oc in [
-            "top",
-            "applicationProcess",
-            "simpleSecurityObject",
-            "onePagesService",
-        ] {
-            write_attr(out, "objectClass", oc.as_bytes())?;
-        }
-        let cn = rdn
-            .trim_start_matches("cn=")
-            .split(',')
-            .next()
-            .unwrap_or("demo");
-        write_attr(out, "cn", cn.as_bytes())?;
-        write_attr(out, "description", description.as_bytes())?;
-        write_attr(out, "onePagesRole", role.as_bytes())?;
-        write_attr(out, "userPassword", stored.as_bytes())?;
-        out.write_all(b"\n")?;
+        write_service_account(out, rdn, suffix, role, description, &stored)?;
     }
     for (i, (given, sn, password, scheme)) in DEMO_PEOPLE.iter().enumerate() {
         let Some(org) = ORGS.get(i * 5 % ORGS.len()) else {

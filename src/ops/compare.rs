@@ -3,19 +3,12 @@
 use ldap3_proto::proto::{LdapCompareRequest, LdapResultCode};
 
 use super::{no_such_object, parse_dn, OpError, OpResult};
-use crate::directory::access::{AccessPolicy, Identity};
+use crate::directory::access::Identity;
 use crate::dsa::Dsa;
 
 pub fn compare(dsa: &Dsa, who: &Identity, req: &LdapCompareRequest) -> OpResult<bool> {
-    let policy = AccessPolicy {
-        anonymous_read: dsa.settings.anonymous_read,
-    };
-    if !policy.may_read(who) {
-        return Err(OpError::new(
-            LdapResultCode::InsufficentAccessRights,
-            "anonymous reading is not allowed: bind with your ONE ID username and password",
-        ));
-    }
+    super::require_reader(dsa, who)?;
+    let policy = super::policy(dsa);
     let dn = parse_dn(&req.dn)?;
     let schema = &dsa.schema;
     let Some(at) = schema.attr(&req.atype) else {

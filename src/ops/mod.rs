@@ -133,12 +133,29 @@ pub fn no_such_object(dsa: &Dsa, dn: &Dn) -> OpError {
     }
 }
 
+/// The server's access policy.
+pub fn policy(dsa: &Dsa) -> crate::directory::access::AccessPolicy {
+    crate::directory::access::AccessPolicy {
+        anonymous_read: dsa.settings.anonymous_read,
+    }
+}
+
+/// Reading the directory needs a bind, unless anonymous reading is configured. The refusal is
+/// insufficientAccessRights with a message, so that clients prompt for credentials.
+pub fn require_reader(dsa: &Dsa, who: &Identity) -> OpResult<()> {
+    if policy(dsa).may_read(who) {
+        Ok(())
+    } else {
+        Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "anonymous reading is not allowed: bind with your ONE ID username and password",
+        ))
+    }
+}
+
 /// Only administrators write.
 pub fn require_writer(dsa: &Dsa, who: &Identity) -> OpResult<()> {
-    let policy = crate::directory::access::AccessPolicy {
-        anonymous_read: dsa.settings.anonymous_read,
-    };
-    if policy.may_write(who) {
+    if policy(dsa).may_write(who) {
         Ok(())
     } else if who.is_authenticated() {
         Err(OpError::new(

@@ -18,7 +18,7 @@ use ldap3_proto::proto::{
 };
 
 use super::{no_such_object, parse_dn, success, OpError, OpResult};
-use crate::directory::access::{AccessPolicy, Identity};
+use crate::directory::access::Identity;
 use crate::directory::dn::{is_within, Dn};
 use crate::directory::entry::Entry;
 use crate::directory::filter::{compile, Filter, FilterError, Visibility};
@@ -485,15 +485,7 @@ fn run(
         return done(success());
     }
 
-    let policy = AccessPolicy {
-        anonymous_read: dsa.settings.anonymous_read,
-    };
-    if !policy.may_read(who) {
-        return Err(OpError::new(
-            LdapResultCode::InsufficentAccessRights,
-            "anonymous reading is not allowed: bind with your ONE ID username and password",
-        ));
-    }
+    super::require_reader(dsa, who)?;
     if !base.is_root() {
         if !is_within(&base_ndn, &dsa.suffix_ndn) {
             return Err(OpError {
