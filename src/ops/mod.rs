@@ -201,3 +201,22 @@ pub fn prepare_passwords(dsa: &Dsa, values: &[Vec<u8>]) -> OpResult<Vec<Vec<u8>>
         })
         .collect()
 }
+
+/// Writes a changed entry in place of `old`: schema check, modification stamps, one atomic
+/// write (modify, modify DN and password changes all end here).
+pub fn replace_entry(
+    dsa: &Dsa,
+    who: &Identity,
+    id: crate::store::EntryId,
+    old: crate::directory::entry::Entry,
+    mut entry: crate::directory::entry::Entry,
+    dn: &Dn,
+) -> OpResult<()> {
+    crate::directory::validate::check(&dsa.schema, &mut entry, dn)?;
+    crate::dsa::stamp_modified(&dsa.schema, &mut entry, who.dn());
+    first_refusal(dsa.apply(vec![crate::dsa::Change::Replace {
+        id,
+        old,
+        new: entry,
+    }])?)
+}

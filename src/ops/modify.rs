@@ -5,11 +5,10 @@
 
 use ldap3_proto::proto::{LdapModifyRequest, LdapModifyType, LdapResultCode};
 
-use super::{first_refusal, no_such_object, parse_dn, prepare_passwords, require_writer};
+use super::{no_such_object, parse_dn, prepare_passwords, require_writer};
 use super::{OpError, OpResult};
 use crate::directory::access::Identity;
-use crate::directory::validate::check;
-use crate::dsa::{stamp_modified, Change, Dsa};
+use crate::dsa::Dsa;
 
 pub fn modify(dsa: &Dsa, who: &Identity, req: &LdapModifyRequest) -> OpResult<()> {
     require_writer(dsa, who)?;
@@ -142,11 +141,5 @@ pub fn modify(dsa: &Dsa, who: &Identity, req: &LdapModifyRequest) -> OpResult<()
             }
         }
     }
-    check(schema, &mut entry, &dn)?;
-    stamp_modified(schema, &mut entry, who.dn());
-    first_refusal(dsa.apply(vec![Change::Replace {
-        id,
-        old,
-        new: entry,
-    }])?)
+    super::replace_entry(dsa, who, id, old, entry, &dn)
 }

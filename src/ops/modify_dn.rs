@@ -2,11 +2,10 @@
 
 use ldap3_proto::proto::{LdapModifyDNRequest, LdapResultCode};
 
-use super::{first_refusal, no_such_object, parse_dn, require_writer, OpError, OpResult};
+use super::{no_such_object, parse_dn, require_writer, OpError, OpResult};
 use crate::directory::access::Identity;
 use crate::directory::dn::Dn;
-use crate::directory::validate::check;
-use crate::dsa::{stamp_modified, Change, Dsa};
+use crate::dsa::Dsa;
 
 pub fn modify_dn(dsa: &Dsa, who: &Identity, req: &LdapModifyDNRequest) -> OpResult<()> {
     require_writer(dsa, who)?;
@@ -56,11 +55,5 @@ pub fn modify_dn(dsa: &Dsa, who: &Identity, req: &LdapModifyDNRequest) -> OpResu
     for ava in &new_rdn.0 {
         entry.add_values(schema, &ava.attr, vec![ava.value.as_bytes().to_vec()]);
     }
-    check(schema, &mut entry, &new_dn)?;
-    stamp_modified(schema, &mut entry, who.dn());
-    first_refusal(dsa.apply(vec![Change::Replace {
-        id,
-        old,
-        new: entry,
-    }])?)
+    super::replace_entry(dsa, who, id, old, entry, &new_dn)
 }
