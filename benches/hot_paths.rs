@@ -108,6 +108,13 @@ fn store_and_filters(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("view 1000 stored entries in place", |b| {
+        b.iter(|| {
+            for e in &encoded {
+                black_box(onepages::store::codec::view(e).expect("view"));
+            }
+        })
+    });
     let filters: Vec<(&str, onepages::directory::filter::Filter)> = [
         (
             "outlook",
@@ -134,11 +141,22 @@ fn store_and_filters(c: &mut Criterion) {
     })
     .collect();
     for (name, compiled) in &filters {
+        g.bench_function(format!("evaluate {name} on 1000 entries in place"), |b| {
+            b.iter(|| {
+                encoded
+                    .iter()
+                    .filter(|e| {
+                        let view = onepages::store::codec::view(e).expect("view");
+                        compiled.matches(&view, &dsa.schema)
+                    })
+                    .count()
+            })
+        });
         g.bench_function(format!("evaluate {name} on 1000 entries"), |b| {
             b.iter(|| {
                 entries
                     .iter()
-                    .filter(|e| compiled.matches(e, &dsa.schema))
+                    .filter(|e| compiled.matches(*e, &dsa.schema))
                     .count()
             })
         });

@@ -57,6 +57,7 @@ pub struct RawConfig {
     pub argon2: Option<Argon2Cost>,
     pub secure_domains: Option<Vec<String>>,
     pub insecure_marker: Option<String>,
+    pub store_cache_mib: Option<u64>,
 }
 
 /// Checked settings.
@@ -78,6 +79,9 @@ pub struct Settings {
     pub secure_domains: Vec<String>,
     /// Appended to the names Outlook shows for entries that are not secure; `None` = off.
     pub insecure_marker: Option<String>,
+    /// sled's page cache, bytes. A serving process reads entries from its own in-memory copy,
+    /// so this cache only serves DN, key and child look-ups and writes.
+    pub store_cache_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -212,7 +216,14 @@ impl Settings {
         if argon2.memory_kib < 8 * argon2.parallelism.max(1) || argon2.iterations == 0 {
             return Err(invalid("argon2: memory_kib or iterations too small".into()));
         }
+        let store_cache_mib = raw.store_cache_mib.unwrap_or(32);
+        if !(4..=65536).contains(&store_cache_mib) {
+            return Err(invalid(
+                "store_cache_mib must be between 4 and 65536".into(),
+            ));
+        }
         Ok(Settings {
+            store_cache_bytes: store_cache_mib * 1024 * 1024,
             data_dir: raw
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from("onepages-data")),

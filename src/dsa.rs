@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::Settings;
 use crate::directory::dn::{is_within, parent_of, Dn};
+use crate::directory::entry::AttrSource;
 use crate::directory::entry::Entry;
 use crate::directory::matching::generalized_time_now;
 use crate::directory::password::DecoyHash;
 use crate::directory::schema::{Schema, SchemaError};
 use crate::index::terms::IndexSpec;
 use crate::index::{CatchUp, Index, IndexError};
+use crate::store::codec::{AttrView, EntryView};
 use crate::store::datadir::{DataDir, DataDirError};
 use crate::store::{EntryId, Previous, Store, StoreError, Write};
 
@@ -151,6 +153,10 @@ pub struct Dsa {
     registry: Mutex<Option<(u64, Arc<std::collections::BTreeSet<String>>)>>,
     writer: Mutex<()>,
     decoy: DecoyHash,
+    /// Searches executing at once, one per core; waiting searches queue in arrival order, and
+    /// a long search hands its slot on between batches (see `protocol::connection`). Keeps
+    /// type-ahead latency even under load instead of time-slicing many threads on few cores.
+    pub search_slots: Arc<tokio::sync::Semaphore>,
     _data_dir: DataDir,
 }
 
@@ -167,7 +173,10 @@ impl Dsa {
             None => Schema::builtin()?,
         });
         let data_dir = DataDir::open(&settings.data_dir, holder)?;
-        let store = Arc::new(Store::open(&data_dir.store_path())?);
+        let store = Arc::new(Store::open(
+            &data_dir.store_path(),
+            settings.store_cache_bytes,
+        )?);
         let spec = IndexSpec::new(&settings.substring_attributes, &schema);
         let (index, catch_up) = Index::open(
             &data_dir.index_path(),
@@ -198,6 +207,9 @@ impl Dsa {
                 registry: Mutex::new(None),
                 writer: Mutex::new(()),
                 decoy,
+                search_slots: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                )),
                 _data_dir: data_dir,
             },
             catch_up,
@@ -485,19 +497,18 @@ impl Dsa {
 
     /// Whether mail to this entry is protected end to end, and if not, why. `None` for entries
     /// that are not people or contacts (no mail address).
-    pub fn security(&self, entry: &Entry) -> Option<Security> {
-        let mail = entry.first_str("mail")?;
-        let kind = entry
-            .first_str("onePagesAccountType")
-            .unwrap_or("user")
-            .to_ascii_lowercase();
-        if kind == "external" {
+    pub fn security<E: AttrSource + ?Sized>(&self, entry: &E) -> Option<Security> {
+        let mail = entry.first_text("mail")?;
+        let kind = entry.first_text("onePagesAccountType").unwrap_or("user");
+        if kind.eq_ignore_ascii_case("external") {
             return Some(Security::External);
         }
-        if kind == "service" || entry.has_value_ci("objectClass", "onePagesService") {
+        if kind.eq_ignore_ascii_case("service")
+            || entry.has_text_ci("objectClass", "onePagesService")
+        {
             return Some(Security::NotAUser);
         }
-        if entry.has_value_ci("onePagesStatus", "disabled") {
+        if entry.has_text_ci("onePagesStatus", "disabled") {
             return Some(Security::Disabled);
         }
         let domain = mail
@@ -506,6 +517,21 @@ impl Dsa {
         match domain {
             Some(d) if self.secure_domains().contains(&d) => Some(Security::Secure),
             _ => Some(Security::UnregisteredDomain),
+        }
+    }
+
+    /// [`Dsa::decorate`] for an entry read in place.
+    pub fn decorate_view(&self, view: &mut EntryView<'_>) {
+        /// `TRUE` / `FALSE` with their record length prefixes.
+        const TRUE_RAW: &[u8] = &[4, 0, 0, 0, b'T', b'R', b'U', b'E'];
+        const FALSE_RAW: &[u8] = &[5, 0, 0, 0, b'F', b'A', b'L', b'S', b'E'];
+        if let Some(s) = self.security(view) {
+            let raw = if s == Security::Secure {
+                TRUE_RAW
+            } else {
+                FALSE_RAW
+            };
+            view.attrs.push(AttrView::computed("oneMailSecure", raw));
         }
     }
 

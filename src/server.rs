@@ -79,6 +79,8 @@ pub async fn start(
                 "search index caught up with the store"
             );
         }
+        let held = dsa.store.hold_entries()?;
+        tracing::debug!(entries = held, "entries held in memory");
         if demo {
             if let Some(r) = load_demo(&dsa)? {
                 tracing::info!(entries = r.written, "demo directory loaded");

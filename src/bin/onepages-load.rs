@@ -11,9 +11,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use clap::{Parser, ValueEnum};
-use ldap3::controls::RawControl;
-use ldap3::{DerefAliases, Ldap, LdapConnAsync, Scope, SearchOptions};
+use ldap3_proto::proto::{
+    LdapBindCred, LdapBindRequest, LdapDerefAliases, LdapMsg, LdapOp, LdapSearchRequest,
+    LdapSearchScope,
+};
+use ldap3_proto::LdapCodec;
+use onepages::directory::filter_text::parse_filter;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_util::codec::Encoder;
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Workload {
@@ -94,7 +102,18 @@ struct Stats {
 }
 
 fn escape(s: &str) -> String {
-    ldap3::ldap_escape(s).into_owned()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '*' => out.push_str("\\2a"),
+            '(' => out.push_str("\\28"),
+            ')' => out.push_str("\\29"),
+            '\\' => out.push_str("\\5c"),
+            '\0' => out.push_str("\\00"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn pick<T>(items: &[T], n: u64) -> Option<&T> {
@@ -105,145 +124,369 @@ fn pick<T>(items: &[T], n: u64) -> Option<&T> {
     items.get(usize::try_from(n % len).ok()?)
 }
 
-async fn connect(args: &Args) -> anyhow::Result<Ldap> {
-    let (conn, mut ldap) = LdapConnAsync::new(&args.url).await?;
-    ldap3::drive!(conn);
-    if let Some(dn) = &args.bind_dn {
-        ldap.simple_bind(dn, &args.password).await?.success()?;
+// ---------------------------------------------------------------------------------------------
+// A lean LDAP client. Requests are encoded with ldap3_proto; responses are only framed and
+// their envelopes read (message ID, operation tag, result code, the controls the workloads
+// need), so that the load generator spends as little of the shared CPU as possible and both
+// servers are measured with the same small client cost per entry.
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let tail = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | u8::try_from(tail.len()).unwrap_or(0));
+        out.extend_from_slice(tail);
     }
-    Ok(ldap)
 }
 
-fn vlv_control(offset: i64, before: i64, after: i64) -> Vec<RawControl> {
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut v = vec![tag, u8::try_from(content.len()).unwrap_or(0)];
-        v.extend_from_slice(content);
-        v
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    put_len(&mut v, content.len());
+    v.extend_from_slice(content);
+    v
+}
+
+fn int(n: i64) -> Vec<u8> {
+    let b = n.to_be_bytes();
+    let mut s = 0;
+    while s < 7
+        && ((b.get(s) == Some(&0) && b.get(s + 1).is_some_and(|x| x & 0x80 == 0))
+            || (b.get(s) == Some(&0xff) && b.get(s + 1).is_some_and(|x| x & 0x80 != 0)))
+    {
+        s += 1;
     }
-    fn int(n: i64) -> Vec<u8> {
-        let b = n.to_be_bytes();
-        let mut s = 0;
-        while s < 7
-            && ((b.get(s) == Some(&0) && b.get(s + 1).is_some_and(|x| x & 0x80 == 0))
-                || (b.get(s) == Some(&0xff) && b.get(s + 1).is_some_and(|x| x & 0x80 != 0)))
-        {
-            s += 1;
-        }
-        tlv(0x02, b.get(s..).unwrap_or_default())
+    tlv(0x02, b.get(s..).unwrap_or_default())
+}
+
+fn control(oid: &str, critical: bool, value: &[u8]) -> Vec<u8> {
+    let mut c = tlv(0x04, oid.as_bytes());
+    if critical {
+        c.extend_from_slice(&[0x01, 0x01, 0xff]);
     }
-    let sort = RawControl {
-        ctype: "1.2.840.113556.1.4.473".into(),
-        crit: true,
-        val: Some(tlv(0x30, &tlv(0x30, &tlv(0x04, b"cn")))),
-    };
+    c.extend(tlv(0x04, value));
+    tlv(0x30, &c)
+}
+
+fn sort_vlv_controls(offset: i64, before: i64, after: i64) -> Vec<u8> {
+    let sort = control(
+        "1.2.840.113556.1.4.473",
+        true,
+        &tlv(0x30, &tlv(0x30, &tlv(0x04, b"cn"))),
+    );
     let target = tlv(0xa0, &[int(offset), int(0)].concat());
-    let vlv = RawControl {
-        ctype: "2.16.840.1.113730.3.4.9".into(),
-        crit: true,
-        val: Some(tlv(0x30, &[int(before), int(after), target].concat())),
+    let vlv = control(
+        "2.16.840.1.113730.3.4.9",
+        true,
+        &tlv(0x30, &[int(before), int(after), target].concat()),
+    );
+    [sort, vlv].concat()
+}
+
+fn paged_control(size: i64, cookie: &[u8]) -> Vec<u8> {
+    control(
+        "1.2.840.113556.1.4.319",
+        false,
+        &tlv(0x30, &[int(size), tlv(0x04, cookie)].concat()),
+    )
+}
+
+/// One BER element inside `buf` at `pos`: (tag, content range, next position).
+fn element(buf: &[u8], pos: usize) -> Option<(u8, std::ops::Range<usize>, usize)> {
+    let tag = *buf.get(pos)?;
+    let first = *buf.get(pos + 1)?;
+    let (len, start) = if first < 0x80 {
+        (usize::from(first), pos + 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        let bytes = buf.get(pos + 2..pos + 2 + n)?;
+        (
+            bytes.iter().fold(0usize, |a, b| (a << 8) | usize::from(*b)),
+            pos + 2 + n,
+        )
     };
-    vec![sort, vlv]
+    let end = start.checked_add(len)?;
+    if end > buf.len() {
+        return None;
+    }
+    Some((tag, start..end, end))
+}
+
+fn integer(bytes: &[u8]) -> i64 {
+    let init = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        -1
+    } else {
+        0
+    };
+    bytes.iter().fold(init, |a, b| (a << 8) | i64::from(*b))
+}
+
+/// A response: operation tag, result code (for result messages) and raw controls.
+struct Response {
+    op: u8,
+    rc: i64,
+    controls: Vec<(String, Vec<u8>)>,
+}
+
+struct Client {
+    stream: BufReader<TcpStream>,
+    next_id: i32,
+    buf: Vec<u8>,
+    out: BytesMut,
+}
+
+impl Client {
+    async fn connect(url: &str) -> anyhow::Result<Client> {
+        let addr = url
+            .strip_prefix("ldap://")
+            .ok_or_else(|| anyhow::anyhow!("only ldap:// URLs are supported: {url}"))?
+            .trim_end_matches('/');
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            stream: BufReader::with_capacity(64 * 1024, stream),
+            next_id: 0,
+            buf: Vec::with_capacity(4096),
+            out: BytesMut::with_capacity(512),
+        })
+    }
+
+    /// Sends one operation with optional raw controls (already encoded Control elements).
+    async fn send(&mut self, op: LdapOp, controls: &[u8]) -> anyhow::Result<i32> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.out.clear();
+        LdapCodec::default().encode(LdapMsg::new(id, op), &mut self.out)?;
+        if controls.is_empty() {
+            self.stream.get_mut().write_all(&self.out).await?;
+        } else {
+            let (_, body, _) = element(&self.out, 0)
+                .ok_or_else(|| anyhow::anyhow!("cannot re-frame the request"))?;
+            let mut inner = self.out.get(body).unwrap_or_default().to_vec();
+            inner.extend(tlv(0xa0, controls));
+            self.stream.get_mut().write_all(&tlv(0x30, &inner)).await?;
+        }
+        Ok(id)
+    }
+
+    /// Reads one message into `self.buf` and returns its operation tag and content range.
+    async fn read(&mut self) -> anyhow::Result<(u8, std::ops::Range<usize>, usize)> {
+        let tag = self.stream.read_u8().await?;
+        anyhow::ensure!(tag == 0x30, "not an LDAPMessage (tag {tag:#x})");
+        let first = self.stream.read_u8().await?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let mut len = 0usize;
+            for _ in 0..(first & 0x7f) {
+                len = (len << 8) | usize::from(self.stream.read_u8().await?);
+            }
+            len
+        };
+        anyhow::ensure!(len <= 64 << 20, "message of {len} bytes");
+        self.buf.resize(len, 0);
+        self.stream.read_exact(&mut self.buf).await?;
+        let (_, _, after_id) =
+            element(&self.buf, 0).ok_or_else(|| anyhow::anyhow!("no message ID"))?;
+        let (op, body, after_op) =
+            element(&self.buf, after_id).ok_or_else(|| anyhow::anyhow!("no operation"))?;
+        Ok((op, body, after_op))
+    }
+
+    /// Reads until the result of the outstanding request; counts entries on the way.
+    async fn result(&mut self, entries: &mut u64) -> anyhow::Result<Response> {
+        loop {
+            let (op, body, after_op) = self.read().await?;
+            match op {
+                0x64 => *entries += 1,
+                0x73 => {}
+                _ => {
+                    let rc = element(&self.buf, body.start)
+                        .and_then(|(_, r, _)| self.buf.get(r))
+                        .map(integer)
+                        .unwrap_or(-1);
+                    let mut controls = Vec::new();
+                    if let Some((0xa0, list, _)) = element(&self.buf, after_op) {
+                        let mut pos = list.start;
+                        while let Some((_, c, next)) = element(&self.buf, pos) {
+                            if next > list.end {
+                                break;
+                            }
+                            let (_, oid, mut p) = element(&self.buf, c.start)
+                                .ok_or_else(|| anyhow::anyhow!("bad control"))?;
+                            let oid =
+                                String::from_utf8_lossy(self.buf.get(oid).unwrap_or_default())
+                                    .into_owned();
+                            let mut value = Vec::new();
+                            while let Some((t, r, n)) = element(&self.buf, p) {
+                                if n > c.end {
+                                    break;
+                                }
+                                if t == 0x04 {
+                                    value = self.buf.get(r).unwrap_or_default().to_vec();
+                                }
+                                p = n;
+                            }
+                            controls.push((oid, value));
+                            pos = next;
+                        }
+                    }
+                    return Ok(Response { op, rc, controls });
+                }
+            }
+        }
+    }
+
+    async fn bind(&mut self, dn: &str, password: &str) -> anyhow::Result<()> {
+        self.send(
+            LdapOp::BindRequest(LdapBindRequest {
+                version: 3,
+                dn: dn.to_string(),
+                cred: LdapBindCred::Simple(password.to_string()),
+            }),
+            &[],
+        )
+        .await?;
+        let r = self.result(&mut 0).await?;
+        anyhow::ensure!(
+            r.op == 0x61 && r.rc == 0,
+            "bind failed: result code {}",
+            r.rc
+        );
+        Ok(())
+    }
+
+    async fn search(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        size_limit: i32,
+        controls: &[u8],
+        entries: &mut u64,
+    ) -> anyhow::Result<Response> {
+        let filter = parse_filter(filter).map_err(|e| anyhow::anyhow!("{filter}: {e}"))?;
+        self.send(
+            LdapOp::SearchRequest(LdapSearchRequest {
+                base: base.to_string(),
+                scope: LdapSearchScope::Subtree,
+                aliases: LdapDerefAliases::Always,
+                sizelimit: size_limit,
+                timelimit: 0,
+                typesonly: false,
+                filter,
+                attrs: attrs.iter().map(|a| (*a).to_string()).collect(),
+            }),
+            controls,
+        )
+        .await?;
+        self.result(entries).await
+    }
+
+    async fn unbind(mut self) -> anyhow::Result<()> {
+        self.send(LdapOp::UnbindRequest, &[]).await?;
+        self.stream.get_mut().shutdown().await?;
+        Ok(())
+    }
+}
+
+async fn connect(args: &Args) -> anyhow::Result<Client> {
+    let mut c = Client::connect(&args.url).await?;
+    if let Some(dn) = &args.bind_dn {
+        c.bind(dn, &args.password).await?;
+    }
+    Ok(c)
 }
 
 /// Reads the content count from a VLV response control.
-fn vlv_count(res: &ldap3::LdapResult) -> Option<i64> {
-    let c = res
-        .ctrls
+fn vlv_count(r: &Response) -> Option<i64> {
+    let (_, v) = r
+        .controls
         .iter()
-        .find(|c| c.1.ctype == "2.16.840.1.113730.3.4.10")?;
-    let v = c.1.val.as_ref()?;
-    // SEQUENCE { INTEGER targetPosition, INTEGER contentCount, ... } with short lengths.
-    let mut i = 2;
-    let mut ints = Vec::new();
-    while ints.len() < 2 {
-        let len = usize::from(*v.get(i + 1)?);
-        let bytes = v.get(i + 2..i + 2 + len)?;
-        ints.push(bytes.iter().fold(0i64, |a, b| (a << 8) | i64::from(*b)));
-        i += 2 + len;
-    }
-    ints.get(1).copied()
+        .find(|(oid, _)| oid == "2.16.840.1.113730.3.4.10")?;
+    let (_, seq, _) = element(v, 0)?;
+    let (_, _, next) = element(v, seq.start)?;
+    let (_, count, _) = element(v, next)?;
+    Some(integer(v.get(count)?))
 }
+
+/// The cookie of a paged-results response control (empty when the search is complete).
+fn paged_cookie(r: &Response) -> Vec<u8> {
+    let Some((_, v)) = r
+        .controls
+        .iter()
+        .find(|(oid, _)| oid == "1.2.840.113556.1.4.319")
+    else {
+        return Vec::new();
+    };
+    element(v, 0)
+        .and_then(|(_, seq, _)| element(v, seq.start))
+        .and_then(|(_, _, next)| element(v, next))
+        .and_then(|(_, c, _)| v.get(c).map(<[u8]>::to_vec))
+        .unwrap_or_default()
+}
+
+const OUTLOOK_ATTRS: [&str; 6] = [
+    "cn",
+    "mail",
+    "company",
+    "department",
+    "title",
+    "telephoneNumber",
+];
 
 async fn one_request(
     args: &Args,
     q: &Queries,
-    ldap: &mut Option<Ldap>,
+    client: &mut Option<Client>,
     n: u64,
     stats: &mut Stats,
     browse_count: &AtomicU64,
 ) -> anyhow::Result<()> {
-    let outlook_opts = || {
-        SearchOptions::new()
-            .sizelimit(100)
-            .deref(DerefAliases::Always)
-    };
+    let mut entries = 0u64;
     if args.workload == Workload::ConnectBind {
-        {
-            let Some((uid, pw)) = pick(&q.binds, n) else {
-                return Ok(());
-            };
-            let who = if args.bind_form == "dn" {
-                format!("uid={},ou=people,{}", uid, args.base)
-            } else {
-                uid.clone()
-            };
-            let (conn, mut l) = LdapConnAsync::new(&args.url).await?;
-            ldap3::drive!(conn);
-            l.simple_bind(&who, pw).await?.success()?;
-            let mail = pick(&q.mails, n).cloned().unwrap_or_default();
-            let (rs, _) = l
-                .search(
-                    &args.base,
-                    Scope::Subtree,
-                    &format!("(mail={})", escape(&mail)),
-                    vec!["cn", "mail"],
-                )
-                .await?
-                .success()?;
-            stats.entries += u64::try_from(rs.len()).unwrap_or(0);
-            l.unbind().await?;
+        let Some((uid, pw)) = pick(&q.binds, n) else {
             return Ok(());
-        }
+        };
+        let who = if args.bind_form == "dn" {
+            format!("uid={},ou=people,{}", uid, args.base)
+        } else {
+            uid.clone()
+        };
+        let mut c = Client::connect(&args.url).await?;
+        c.bind(&who, pw).await?;
+        let mail = pick(&q.mails, n).cloned().unwrap_or_default();
+        let f = format!("(mail={})", escape(&mail));
+        let r = c
+            .search(&args.base, &f, &["cn", "mail"], 0, &[], &mut entries)
+            .await?;
+        anyhow::ensure!(r.rc == 0, "result code {}", r.rc);
+        c.unbind().await?;
+        stats.entries += entries;
+        return Ok(());
     }
-    if ldap.is_none() {
-        *ldap = Some(connect(args).await?);
+    if client.is_none() {
+        *client = Some(connect(args).await?);
     }
-    let Some(l) = ldap.as_mut() else {
+    let Some(c) = client.as_mut() else {
         return Ok(());
     };
-    let (count, rc) = match args.workload {
+    let rc = match args.workload {
         Workload::MailEq => {
             let mail = pick(&q.mails, n).cloned().unwrap_or_default();
-            let r = l
-                .search(
-                    &args.base,
-                    Scope::Subtree,
-                    &format!("(mail={})", escape(&mail)),
-                    vec!["cn", "mail", "o"],
-                )
-                .await?;
-            (r.0.len(), r.1.rc)
+            let f = format!("(mail={})", escape(&mail));
+            c.search(&args.base, &f, &["cn", "mail", "o"], 0, &[], &mut entries)
+                .await?
+                .rc
         }
         Workload::Outlook => {
             let p = escape(pick(&q.prefixes, n).map(String::as_str).unwrap_or("a"));
             let f = format!("(&(mail=*)(|(mail={p}*)(|(cn={p}*)(|(sn={p}*)(givenName={p}*)))))");
-            let r = l
-                .with_search_options(outlook_opts())
-                .search(
-                    &args.base,
-                    Scope::Subtree,
-                    &f,
-                    vec![
-                        "cn",
-                        "mail",
-                        "company",
-                        "department",
-                        "title",
-                        "telephoneNumber",
-                    ],
-                )
-                .await?;
-            (r.0.len(), r.1.rc)
+            c.search(&args.base, &f, &OUTLOOK_ATTRS, 100, &[], &mut entries)
+                .await?
+                .rc
         }
         Workload::Thunderbird => {
             let p = escape(
@@ -252,11 +495,9 @@ async fn one_request(
                     .unwrap_or_default(),
             );
             let f = format!("(|(cn=*{p}*)(mail=*{p}*)(givenName=*{p}*)(sn=*{p}*))");
-            let r = l
-                .with_search_options(SearchOptions::new().sizelimit(100))
-                .search(&args.base, Scope::Subtree, &f, Vec::<&str>::new())
-                .await?;
-            (r.0.len(), r.1.rc)
+            c.search(&args.base, &f, &[], 100, &[], &mut entries)
+                .await?
+                .rc
         }
         Workload::Browse => {
             let known = browse_count.load(Ordering::Relaxed);
@@ -265,40 +506,44 @@ async fn one_request(
             } else {
                 1
             };
-            let r = l
-                .with_controls(vlv_control(i64::try_from(offset).unwrap_or(1), 0, 19))
+            let controls = sort_vlv_controls(i64::try_from(offset).unwrap_or(1), 0, 19);
+            let r = c
                 .search(
                     &args.base,
-                    Scope::Subtree,
                     "(objectClass=inetOrgPerson)",
-                    vec!["cn", "mail"],
+                    &["cn", "mail"],
+                    0,
+                    &controls,
+                    &mut entries,
                 )
                 .await?;
-            if let Some(c) = vlv_count(&r.1) {
-                browse_count.store(u64::try_from(c).unwrap_or(0), Ordering::Relaxed);
+            if let Some(count) = vlv_count(&r) {
+                browse_count.store(u64::try_from(count).unwrap_or(0), Ordering::Relaxed);
             }
-            (r.0.len(), r.1.rc)
+            r.rc
         }
         Workload::Dump => {
-            let mut total = 0usize;
-            let mut stream = l
-                .streaming_search_with(
-                    ldap3::adapters::PagedResults::new(500),
-                    &args.base,
-                    Scope::Subtree,
-                    "(objectClass=*)",
-                    vec!["*"],
-                )
-                .await?;
-            while let Some(_e) = stream.next().await? {
-                total += 1;
+            let mut cookie = Vec::new();
+            loop {
+                let r = c
+                    .search(
+                        &args.base,
+                        "(objectClass=*)",
+                        &["*"],
+                        0,
+                        &paged_control(500, &cookie),
+                        &mut entries,
+                    )
+                    .await?;
+                cookie = paged_cookie(&r);
+                if r.rc != 0 || cookie.is_empty() {
+                    break r.rc;
+                }
             }
-            let res = stream.finish().await;
-            (total, res.rc)
         }
-        Workload::ConnectBind => (0, 0),
+        Workload::ConnectBind => 0,
     };
-    stats.entries += u64::try_from(count).unwrap_or(0);
+    stats.entries += entries;
     if rc != 0 && rc != 4 {
         anyhow::bail!("result code {rc}");
     }
@@ -333,7 +578,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
-            let mut ldap: Option<Ldap> = None;
+            let mut ldap: Option<Client> = None;
             let mut n = u64::try_from(worker).unwrap_or(0).wrapping_mul(7919);
             while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                 let k = issued.fetch_add(1, Ordering::Relaxed);
@@ -357,7 +602,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            if let Some(mut l) = ldap {
+            if let Some(l) = ldap {
                 let _ = l.unbind().await;
             }
             stats

@@ -21,7 +21,7 @@ pub fn run(args: ReindexArgs) -> anyhow::Result<()> {
         None => Schema::builtin()?,
     };
     let dir = DataDir::open(&settings.data_dir, "onepages reindex")?;
-    let store = Store::open(&dir.store_path())?;
+    let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
     let spec = IndexSpec::new(&settings.substring_attributes, &schema);
     let bar = super::progress("indexing");
     let started = std::time::Instant::now();

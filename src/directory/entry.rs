@@ -12,6 +12,51 @@ pub struct Attribute {
     pub values: Vec<Vec<u8>>,
 }
 
+/// Read access to an entry's values: implemented by owned entries and by views over stored
+/// records (`store::codec::EntryView`), so that filters and the security computation run on
+/// either without copying.
+pub trait AttrSource {
+    type Values<'s>: Iterator<Item = &'s [u8]>
+    where
+        Self: 's;
+    fn dn(&self) -> &str;
+    /// Values of the attribute with this canonical name (any case); empty when absent.
+    fn values_of<'s>(&'s self, name: &str) -> Self::Values<'s>;
+    /// Names of every attribute present.
+    fn attribute_names(&self) -> Vec<&str>;
+
+    /// The first value of an attribute as text.
+    fn first_text(&self, name: &str) -> Option<&str> {
+        self.values_of(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// `true` when some value equals `value`, ASCII case ignored.
+    fn has_text_ci(&self, name: &str, value: &str) -> bool {
+        self.values_of(name)
+            .any(|v| v.eq_ignore_ascii_case(value.as_bytes()))
+    }
+}
+
+type SliceOf = fn(&Vec<u8>) -> &[u8];
+
+impl AttrSource for Entry {
+    type Values<'s> = std::iter::Map<std::slice::Iter<'s, Vec<u8>>, SliceOf>;
+
+    fn dn(&self) -> &str {
+        &self.dn
+    }
+
+    fn values_of<'s>(&'s self, name: &str) -> Self::Values<'s> {
+        self.values(name).iter().map(Vec::as_slice as SliceOf)
+    }
+
+    fn attribute_names(&self) -> Vec<&str> {
+        self.attrs.iter().map(|a| a.name.as_str()).collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Entry {
     /// The DN as it was written when the entry was created.

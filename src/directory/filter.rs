@@ -11,6 +11,8 @@
 use ldap3_proto::proto::{LdapFilter, LdapMatchingRuleAssertion, LdapSubstringFilter};
 
 use super::dn::Dn;
+use super::entry::AttrSource;
+#[cfg(test)]
 use super::entry::Entry;
 use super::matching::{approx_match, substring_match, Rule, RulePurpose};
 use super::schema::Schema;
@@ -395,16 +397,20 @@ pub fn folded_prefix_match(folded: &str, prefix: &str) -> bool {
 }
 
 /// The values a filter item sees for one attribute name, including values the server computes.
-fn values_of<'e>(entry: &'e Entry, name: &str) -> Vec<&'e [u8]> {
+fn any_value_named<E: AttrSource + ?Sized>(
+    entry: &E,
+    name: &str,
+    test: &mut impl FnMut(&[u8]) -> bool,
+) -> bool {
     if name.eq_ignore_ascii_case("entryDN") {
-        return vec![entry.dn.as_bytes()];
+        return test(entry.dn().as_bytes());
     }
-    entry.values(name).iter().map(Vec::as_slice).collect()
+    entry.values_of(name).any(test)
 }
 
 impl Filter {
     /// Evaluates the filter on one entry.
-    pub fn evaluate(&self, entry: &Entry, schema: &Schema) -> Tri {
+    pub fn evaluate<E: AttrSource + ?Sized>(&self, entry: &E, schema: &Schema) -> Tri {
         match self {
             Filter::And(items) => {
                 let mut result = Tri::True;
@@ -438,9 +444,12 @@ impl Filter {
             Filter::Anr { text, split, exact } => {
                 Tri::from_bool(anr_matches(entry, text, split.as_ref(), *exact))
             }
-            Filter::Present(target) => {
-                Tri::from_bool(target.names.iter().any(|n| !values_of(entry, n).is_empty()))
-            }
+            Filter::Present(target) => Tri::from_bool(
+                target
+                    .names
+                    .iter()
+                    .any(|n| any_value_named(entry, n, &mut |_| true)),
+            ),
             Filter::Equality {
                 target,
                 rule,
@@ -510,13 +519,13 @@ impl Filter {
                 let mut hit = match target {
                     Some(t) => any_value(entry, t, test),
                     None => entry
-                        .attrs
-                        .iter()
-                        .filter(|a| !a.name.eq_ignore_ascii_case("userPassword"))
-                        .any(|a| a.values.iter().any(|v| test(v))),
+                        .attribute_names()
+                        .into_iter()
+                        .filter(|name| !name.eq_ignore_ascii_case("userPassword"))
+                        .any(|name| entry.values_of(name).any(test)),
                 };
                 if !hit && *dn_attributes {
-                    if let Ok(dn) = Dn::parse(&entry.dn) {
+                    if let Ok(dn) = Dn::parse(entry.dn()) {
                         hit = dn.rdns().iter().flat_map(|r| r.0.iter()).any(|ava| {
                             let matches_type = match target {
                                 Some(t) => t.names.iter().any(|n| {
@@ -534,22 +543,26 @@ impl Filter {
     }
 
     /// `true` when the filter is true for the entry (false and undefined both exclude it).
-    pub fn matches(&self, entry: &Entry, schema: &Schema) -> bool {
+    pub fn matches<E: AttrSource + ?Sized>(&self, entry: &E, schema: &Schema) -> bool {
         self.evaluate(entry, schema) == Tri::True
     }
 }
 
 /// Folded values of an attribute.
-fn folded(entry: &Entry, name: &str) -> Vec<String> {
+fn folded<E: AttrSource + ?Sized>(entry: &E, name: &str) -> Vec<String> {
     entry
-        .values(name)
-        .iter()
+        .values_of(name)
         .filter_map(|v| std::str::from_utf8(v).ok())
         .map(crate::directory::matching::fold)
         .collect()
 }
 
-fn anr_matches(entry: &Entry, text: &str, split: Option<&(String, String)>, exact: bool) -> bool {
+fn anr_matches<E: AttrSource + ?Sized>(
+    entry: &E,
+    text: &str,
+    split: Option<&(String, String)>,
+    exact: bool,
+) -> bool {
     let test = |f: &String| {
         if exact {
             f == text
@@ -580,11 +593,15 @@ fn anr_matches(entry: &Entry, text: &str, split: Option<&(String, String)>, exac
     (starts(&given, first) && starts(&sn, last)) || (starts(&given, last) && starts(&sn, first))
 }
 
-fn any_value(entry: &Entry, target: &Target, mut test: impl FnMut(&[u8]) -> bool) -> bool {
+fn any_value<E: AttrSource + ?Sized>(
+    entry: &E,
+    target: &Target,
+    mut test: impl FnMut(&[u8]) -> bool,
+) -> bool {
     target
         .names
         .iter()
-        .any(|n| values_of(entry, n).into_iter().any(&mut test))
+        .any(|n| any_value_named(entry, n, &mut test))
 }
 
 /// Substring matching without normalising (allocating) when the stored value is ASCII text

@@ -8,6 +8,8 @@
 //! definition it cannot resolve, so a typo never turns into silently wrong matching.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::path::Path;
 
 use super::matching::{Rule, RulePurpose, Syntax};
@@ -98,7 +100,8 @@ pub type AttrId = usize;
 #[derive(Debug, Default)]
 pub struct Schema {
     attrs: Vec<AttributeType>,
-    attr_by_name: HashMap<String, AttrId>,
+    /// Lower-case names (and OIDs) to ids.
+    attr_by_name: FxHashMap<String, AttrId>,
     /// For each attribute, itself and every type that names it (transitively) as `SUP`.
     subtypes: Vec<Vec<AttrId>>,
     classes: Vec<ObjectClass>,
@@ -365,10 +368,20 @@ impl Schema {
     /// (`cn;lang-fr` finds `cn`).
     pub fn attr_id(&self, name: &str) -> Option<AttrId> {
         let base = name.split(';').next().unwrap_or(name);
-        if let Some(id) = self.attr_by_name.get(base) {
-            return Some(*id);
+        if !base.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.attr_by_name.get(base).copied();
         }
-        self.attr_by_name.get(&base.to_ascii_lowercase()).copied()
+        // Lower-case on the stack: this runs for every attribute of every entry returned.
+        let mut buf = [0u8; 64];
+        match buf.get_mut(..base.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(base.as_bytes());
+                lower.make_ascii_lowercase();
+                let lower = std::str::from_utf8(lower).ok()?;
+                self.attr_by_name.get(lower).copied()
+            }
+            None => self.attr_by_name.get(&base.to_ascii_lowercase()).copied(),
+        }
     }
 
     pub fn attr(&self, name: &str) -> Option<&AttributeType> {

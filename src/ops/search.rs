@@ -20,12 +20,14 @@ use ldap3_proto::proto::{
 use super::{no_such_object, parse_dn, success, OpError, OpResult};
 use crate::directory::access::Identity;
 use crate::directory::dn::{is_within, Dn};
-use crate::directory::entry::Entry;
+use crate::directory::entry::{AttrSource, Entry};
 use crate::directory::filter::{compile, Filter, FilterError, Visibility};
 use crate::directory::schema::{ClassKind, Schema};
 use crate::dsa::Dsa;
 use crate::index::CandidateOutcome;
+use crate::store::codec::{self, EntryView};
 use crate::store::EntryId;
+use crate::store::Record;
 
 pub const SUBSCHEMA_DN: &str = "cn=Subschema";
 pub const VENDOR_NAME: &str = "ONE Pages";
@@ -169,8 +171,7 @@ impl Selection {
     }
 
     fn wants(&self, name: &str, operational: bool) -> bool {
-        let lower = name.to_ascii_lowercase();
-        if self.named.contains(&lower) {
+        if self.named.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             return true;
         }
         if operational {
@@ -193,47 +194,53 @@ fn attribute(name: &str, values: Vec<Vec<u8>>, types_only: bool) -> LdapPartialA
 }
 
 /// The entry as the client sees it: selected attributes, never a password, computed
-/// operational attributes on request.
-pub fn render(dsa: &Dsa, entry: Entry, sel: &Selection) -> LdapSearchResultEntry {
+/// operational attributes on request. Read in place: only the selected values are copied.
+pub fn render(dsa: &Dsa, view: &EntryView<'_>, sel: &Selection) -> LdapSearchResultEntry {
     let schema = &dsa.schema;
-    let mut attributes = Vec::with_capacity(entry.attrs.len() + 2);
-    // Outlook shows little more than the name: entries that are not secure carry the marker.
+    let mut attributes = Vec::with_capacity(view.attrs.len() + 2);
     let marker = dsa.settings.insecure_marker.as_deref().filter(|_| {
-        entry
-            .get("oneMailSecure")
-            .is_some_and(|a| a.values.iter().any(|v| v.as_slice() == b"FALSE"))
+        view.get("oneMailSecure")
+            .is_some_and(|a| a.values().any(|v| v == b"FALSE"))
     });
-    let structural = if sel.wants("structuralObjectClass", true) {
-        structural_class(schema, &entry)
-    } else {
-        None
-    };
-    let has_children =
-        sel.wants("hasSubordinates", true) && dsa.store.has_children(&entry.ndn).unwrap_or(false);
-    let Entry { dn, attrs, .. } = entry;
-    for a in attrs {
+    for a in &view.attrs {
         if a.name.eq_ignore_ascii_case("userPassword") {
             continue;
         }
-        let operational = schema
-            .attr(&a.name)
-            .is_some_and(|at| at.usage.is_operational());
-        if sel.wants(&a.name, operational) {
-            let mut values = a.values;
-            if let Some(m) = marker {
-                if a.name == "displayName" || a.name == "cn" {
-                    for v in &mut values {
-                        v.extend_from_slice(m.as_bytes());
-                    }
-                }
-            }
-            attributes.push(attribute(&a.name, values, sel.types_only));
+        let wanted = if sel.all_user && !sel.all_operational {
+            // The common case: only operational types need the schema.
+            sel.named.iter().any(|n| n.eq_ignore_ascii_case(a.name))
+                || !schema
+                    .attr(a.name)
+                    .is_some_and(|at| at.usage.is_operational())
+        } else {
+            let operational = schema
+                .attr(a.name)
+                .is_some_and(|at| at.usage.is_operational());
+            sel.wants(a.name, operational)
+        };
+        if !wanted {
+            continue;
         }
+        let values = if sel.types_only {
+            Vec::new()
+        } else {
+            let named = a.name == "displayName" || a.name == "cn";
+            a.values()
+                .map(|v| match marker {
+                    Some(m) if named => [v, m.as_bytes()].concat(),
+                    _ => v.to_vec(),
+                })
+                .collect()
+        };
+        attributes.push(LdapPartialAttribute {
+            atype: a.name.to_string(),
+            vals: values,
+        });
     }
     if sel.wants("entryDN", true) {
         attributes.push(attribute(
             "entryDN",
-            vec![dn.clone().into_bytes()],
+            vec![view.dn.as_bytes().to_vec()],
             sel.types_only,
         ));
     }
@@ -245,7 +252,7 @@ pub fn render(dsa: &Dsa, entry: Entry, sel: &Selection) -> LdapSearchResultEntry
         ));
     }
     if sel.wants("structuralObjectClass", true) {
-        if let Some(c) = structural {
+        if let Some(c) = structural_class(schema, view) {
             attributes.push(attribute(
                 "structuralObjectClass",
                 vec![c.into_bytes()],
@@ -254,21 +261,24 @@ pub fn render(dsa: &Dsa, entry: Entry, sel: &Selection) -> LdapSearchResultEntry
         }
     }
     if sel.wants("hasSubordinates", true) {
-        let v = if has_children { "TRUE" } else { "FALSE" };
+        let has = dsa.store.has_children(view.ndn).unwrap_or(false);
+        let v = if has { "TRUE" } else { "FALSE" };
         attributes.push(attribute(
             "hasSubordinates",
             vec![v.as_bytes().to_vec()],
             sel.types_only,
         ));
     }
-    LdapSearchResultEntry { dn, attributes }
+    LdapSearchResultEntry {
+        dn: view.dn.to_string(),
+        attributes,
+    }
 }
 
 /// The most specific structural class of an entry.
-fn structural_class(schema: &Schema, entry: &Entry) -> Option<String> {
+fn structural_class<E: AttrSource + ?Sized>(schema: &Schema, entry: &E) -> Option<String> {
     let names: Vec<String> = entry
-        .values("objectClass")
-        .iter()
+        .values_of("objectClass")
         .map(|v| String::from_utf8_lossy(v).to_string())
         .collect();
     names
@@ -513,6 +523,8 @@ fn run(
         abandoned,
         emit,
         sent: 0,
+        examined: 0,
+        started: Instant::now(),
         stop: None,
         scope: Scope::new(&base_ndn, &req.scope),
     };
@@ -605,8 +617,8 @@ fn stream(run: &mut Runner<'_, '_>, scope: LdapSearchScope, base_ndn: &str) -> O
     let dsa = run.dsa;
     match scope {
         LdapSearchScope::Base => {
-            if let Some((id, entry)) = dsa.store.get_by_ndn(base_ndn)? {
-                let _ = run.offer(id, Some(entry));
+            if let Some(id) = dsa.store.id_of(base_ndn)? {
+                let _ = run.offer(id, None);
             }
         }
         LdapSearchScope::OneLevel => {
@@ -622,9 +634,9 @@ fn stream(run: &mut Runner<'_, '_>, scope: LdapSearchScope, base_ndn: &str) -> O
                 .candidates(&dsa.schema, run.filter, &mut |id| run.offer(id, None))
                 .map_err(super::internal)?;
             if outcome == CandidateOutcome::Scan {
-                for item in dsa.store.scan() {
-                    let (id, entry) = item?;
-                    if run.offer(id, Some(entry)).is_break() {
+                for item in dsa.store.scan_records_from(0) {
+                    let (id, record) = item?;
+                    if run.offer(id, Some(record)).is_break() {
                         break;
                     }
                 }
@@ -778,10 +790,10 @@ fn paged(
     let exhausted = match &mut st.cursor {
         Cursor::Scan { after } => {
             let mut exhausted = true;
-            for item in run.dsa.store.scan_from(*after) {
-                let (id, entry) = item?;
+            for item in run.dsa.store.scan_records_from(*after) {
+                let (id, record) = item?;
                 *after = id;
-                if run.offer(id, Some(entry)).is_break() {
+                if run.offer(id, Some(record)).is_break() {
                     exhausted = false;
                     break;
                 }
@@ -973,7 +985,7 @@ fn sorted_view(
     }
     let mut items: Vec<(SortValue, EntryId)> = Vec::new();
     let mut collect =
-        |run: &mut Runner<'_, '_>, id: EntryId, entry: Option<Entry>| -> ControlFlow<()> {
+        |run: &mut Runner<'_, '_>, id: EntryId, entry: Option<Record>| -> ControlFlow<()> {
             match run.check(id, entry) {
                 Ok(Some(e)) => {
                     items.push((entry_sort_key(&e, keys), id));
@@ -992,9 +1004,9 @@ fn sorted_view(
             }
         }
         None => {
-            for item in dsa.store.scan() {
-                let (id, e) = item?;
-                if collect(run, id, Some(e)).is_break() {
+            for item in dsa.store.scan_records_from(0) {
+                let (id, record) = item?;
+                if collect(run, id, Some(record)).is_break() {
                     break;
                 }
             }
@@ -1172,13 +1184,16 @@ struct Runner<'a, 'e> {
     abandoned: &'a AtomicBool,
     emit: &'a mut Emit<'e>,
     sent: usize,
+    /// Candidates read and checked (for the debug log: how well the index narrowed).
+    examined: usize,
+    started: Instant,
     stop: Option<Stop>,
     scope: Scope,
 }
 
 impl Runner<'_, '_> {
-    /// Reads a candidate and decides whether it is in scope and matches. `Err` means stop.
-    fn check(&mut self, id: EntryId, entry: Option<Entry>) -> Result<Option<Entry>, ()> {
+    /// Abandon and time checks before each candidate; `Err` means stop.
+    fn pace(&mut self) -> Result<(), ()> {
         if self.abandoned.load(Ordering::Relaxed) {
             self.stop = Some(Stop::Abandoned);
             return Err(());
@@ -1187,32 +1202,57 @@ impl Runner<'_, '_> {
             self.stop = Some(Stop::TimeLimit);
             return Err(());
         }
-        let entry = match entry {
-            Some(e) => e,
-            None => match self.dsa.store.get(id) {
-                Ok(Some(e)) => e,
-                Ok(None) => return Ok(None),
-                Err(e) => {
-                    self.stop = Some(Stop::Failed(e.to_string()));
-                    return Err(());
-                }
-            },
+        self.examined += 1;
+        Ok(())
+    }
+
+    /// The record of a candidate (read now unless the caller has it); `Ok(None)` when the
+    /// entry has gone.
+    fn fetch(&mut self, id: EntryId, record: Option<Record>) -> Result<Option<Record>, ()> {
+        match record {
+            Some(r) => Ok(Some(r)),
+            None => self.dsa.store.record(id).map_err(|e| {
+                self.stop = Some(Stop::Failed(e.to_string()));
+            }),
+        }
+    }
+
+    /// Reads a candidate in place and decides whether it is in scope and matches.
+    fn view<'r>(&mut self, record: &'r [u8]) -> Result<Option<EntryView<'r>>, ()> {
+        let mut view = codec::view(record).map_err(|e| {
+            self.stop = Some(Stop::Failed(e.to_string()));
+        })?;
+        if !self.scope.contains(view.ndn) {
+            return Ok(None);
+        }
+        self.dsa.decorate_view(&mut view);
+        if !self.filter.matches(&view, &self.dsa.schema) {
+            return Ok(None);
+        }
+        Ok(Some(view))
+    }
+
+    /// A matching candidate as an owned entry (for sorting); `Err` means stop.
+    fn check(&mut self, id: EntryId, record: Option<Record>) -> Result<Option<Entry>, ()> {
+        self.pace()?;
+        let Some(record) = self.fetch(id, record)? else {
+            return Ok(None);
         };
-        if !self.scope.contains(&entry.ndn) {
-            return Ok(None);
-        }
-        let mut entry = entry;
-        self.dsa.decorate(&mut entry);
-        if !self.filter.matches(&entry, &self.dsa.schema) {
-            return Ok(None);
-        }
-        Ok(Some(entry))
+        Ok(self.view(&record)?.map(|v| v.to_entry()))
     }
 
     /// Considers one candidate; `Break` once the search must stop.
-    fn offer(&mut self, id: EntryId, entry: Option<Entry>) -> ControlFlow<()> {
-        let entry = match self.check(id, entry) {
-            Ok(Some(e)) => e,
+    fn offer(&mut self, id: EntryId, record: Option<Record>) -> ControlFlow<()> {
+        if self.pace().is_err() {
+            return ControlFlow::Break(());
+        }
+        let record = match self.fetch(id, record) {
+            Ok(Some(r)) => r,
+            Ok(None) => return ControlFlow::Continue(()),
+            Err(()) => return ControlFlow::Break(()),
+        };
+        let view = match self.view(&record) {
+            Ok(Some(v)) => v,
             Ok(None) => return ControlFlow::Continue(()),
             Err(()) => return ControlFlow::Break(()),
         };
@@ -1220,7 +1260,7 @@ impl Runner<'_, '_> {
             self.stop = Some(Stop::SizeLimit);
             return ControlFlow::Break(());
         }
-        let rendered = render(self.dsa, entry, self.sel);
+        let rendered = render(self.dsa, &view, self.sel);
         if (self.emit)(rendered).is_break() {
             self.stop = Some(Stop::Abandoned);
             return ControlFlow::Break(());
@@ -1234,6 +1274,13 @@ impl Runner<'_, '_> {
     }
 
     fn finish(&mut self, controls: Vec<ResponseControl>) -> OpResult<SearchEnd> {
+        tracing::debug!(
+            examined = self.examined,
+            sent = self.sent,
+            stop = ?self.stop,
+            micros = self.started.elapsed().as_micros(),
+            "search finished"
+        );
         let end = |r: LdapResult| Ok(SearchEnd::Done(r, controls));
         match self.stop.take() {
             None | Some(Stop::PageFull) => end(success()),

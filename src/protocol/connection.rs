@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{debug, info, Instrument};
 
-use super::encode::{encode, encode_entry, notice_of_disconnection, response_for};
+use super::encode::{encode, encode_entry_into, notice_of_disconnection, response_for};
 use super::frame::{decode, frame_len, Control, Request};
 use crate::directory::access::Identity;
 use crate::dsa::Dsa;
@@ -31,6 +31,8 @@ use crate::ops::{self, search::SearchEnd, OpError};
 const MAX_BER_DEPTH: usize = 256;
 /// Encoded entries handed to the writer at once (the last batch goes when the search ends).
 const STREAM_BATCH_BYTES: usize = 16 * 1024;
+/// Entries a search sends before it lets queued searches take its slot.
+const SLOT_TURN_ENTRIES: usize = 64;
 /// Searches one connection may run at once; further requests wait to be read.
 const SEARCHES_PER_CONNECTION: usize = 8;
 
@@ -324,7 +326,13 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     let dsa = Arc::clone(&conn2.dsa);
                     let flag2 = Arc::clone(&flag);
                     let paging = Arc::clone(&conn2.paging);
+                    let slots = Arc::clone(&dsa.search_slots);
+                    let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                        return;
+                    };
+                    let handle = tokio::runtime::Handle::current();
                     let joined = tokio::task::spawn_blocking(move || {
+                        let mut slot = Some(slot);
                         let mut count = 0usize;
                         let mut pending = BytesMut::new();
                         let end = ops::search::search(
@@ -336,10 +344,14 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                             &flag2,
                             &mut |entry| {
                                 count += 1;
-                                let pdu = encode_entry(msgid, &entry);
+                                encode_entry_into(&mut pending, msgid, &entry);
+                                if count.is_multiple_of(SLOT_TURN_ENTRIES) {
+                                    // Let queued searches run before this one goes on.
+                                    drop(slot.take());
+                                    slot = handle.block_on(Arc::clone(&slots).acquire_owned()).ok();
+                                }
                                 // Entries go to the writer in batches: one hand-over per
                                 // STREAM_BATCH_BYTES instead of one per entry.
-                                pending.extend_from_slice(&pdu);
                                 if pending.len() < STREAM_BATCH_BYTES {
                                     return ControlFlow::Continue(());
                                 }
@@ -350,6 +362,17 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                                 }
                             },
                         );
+                        drop(slot);
+                        // The result goes out with the last entries: one hand-over.
+                        if let SearchEnd::Done(result, ctrls) = &end {
+                            if !flag2.load(Ordering::Relaxed) {
+                                pending.extend_from_slice(&encode(LdapMsg::new_with_ctrls(
+                                    msgid,
+                                    LdapOp::SearchResultDone(result.clone()),
+                                    encode_controls(ctrls),
+                                )));
+                            }
+                        }
                         if !pending.is_empty() {
                             let _ = tx.blocking_send(Out::Pdu(pending.freeze()));
                         }
@@ -357,18 +380,9 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     })
                     .await;
                     match joined {
-                        Ok((SearchEnd::Done(result, ctrls), count)) => {
+                        Ok((SearchEnd::Done(result, _), count)) => {
                             debug!(msgid, op = "search", code = ?result.code, entries = count,
                                    ms = started.elapsed().as_millis() as u64, "done");
-                            if !flag.load(Ordering::Relaxed) {
-                                conn2
-                                    .send(LdapMsg::new_with_ctrls(
-                                        msgid,
-                                        LdapOp::SearchResultDone(result),
-                                        encode_controls(&ctrls),
-                                    ))
-                                    .await;
-                            }
                         }
                         Ok((SearchEnd::Silent, count)) => {
                             debug!(msgid, op = "search", entries = count, "abandoned");

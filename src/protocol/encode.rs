@@ -3,7 +3,7 @@
 //! Search result entries, the bulk of what the server sends, are written straight into bytes
 //! ([`encode_entry`]); everything else goes through ldap3_proto's message types.
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use ldap3_lber::structure::StructureTag;
 use ldap3_proto::proto::{
     LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchResultEntry,
@@ -93,28 +93,68 @@ pub fn int_bytes(v: i64) -> Vec<u8> {
 
 /// A SearchResultEntry message (RFC 4511 §4.5.2), written directly.
 pub fn encode_entry(msgid: i32, entry: &LdapSearchResultEntry) -> Vec<u8> {
-    let mut attrs = Vec::with_capacity(512);
-    let mut vals = Vec::with_capacity(128);
-    let mut one = Vec::with_capacity(160);
-    for a in &entry.attributes {
-        vals.clear();
-        for v in &a.vals {
-            put_tlv(&mut vals, 0x04, v);
-        }
-        one.clear();
-        put_tlv(&mut one, 0x04, a.atype.as_bytes());
-        put_tlv(&mut one, 0x31, &vals);
-        put_tlv(&mut attrs, 0x30, &one);
-    }
-    let mut op = Vec::with_capacity(attrs.len() + entry.dn.len() + 16);
-    put_tlv(&mut op, 0x04, entry.dn.as_bytes());
-    put_tlv(&mut op, 0x30, &attrs);
-    let mut body = Vec::with_capacity(op.len() + 16);
-    put_tlv(&mut body, 0x02, &int_bytes(i64::from(msgid)));
-    put_tlv(&mut body, 0x64, &op);
-    let mut out = Vec::with_capacity(body.len() + 6);
-    put_tlv(&mut out, 0x30, &body);
+    let mut out = Vec::new();
+    encode_entry_into(&mut out, msgid, entry);
     out
+}
+
+/// Bytes of a length field.
+fn len_of_len(len: usize) -> usize {
+    if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    }
+}
+
+/// Bytes of a whole element with `len` content bytes.
+fn tlv_size(len: usize) -> usize {
+    1 + len_of_len(len) + len
+}
+
+fn put_header(out: &mut impl BufMut, tag: u8, len: usize) {
+    out.put_u8(tag);
+    if len < 0x80 {
+        out.put_u8(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or_default();
+        out.put_u8(0x80 | u8::try_from(significant.len()).unwrap_or(0));
+        out.put_slice(significant);
+    }
+}
+
+/// Appends a SearchResultEntry message: lengths are computed first, then every byte is
+/// written once, with no intermediate buffers.
+pub fn encode_entry_into(out: &mut impl BufMut, msgid: i32, entry: &LdapSearchResultEntry) {
+    let vals_len = |a: &ldap3_proto::proto::LdapPartialAttribute| -> usize {
+        a.vals.iter().map(|v| tlv_size(v.len())).sum()
+    };
+    let one_len = |a: &ldap3_proto::proto::LdapPartialAttribute| -> usize {
+        tlv_size(a.atype.len()) + tlv_size(vals_len(a))
+    };
+    let attrs_len: usize = entry.attributes.iter().map(|a| tlv_size(one_len(a))).sum();
+    let op_len = tlv_size(entry.dn.len()) + tlv_size(attrs_len);
+    let id = int_bytes(i64::from(msgid));
+    let body_len = tlv_size(id.len()) + tlv_size(op_len);
+    put_header(out, 0x30, body_len);
+    put_header(out, 0x02, id.len());
+    out.put_slice(&id);
+    put_header(out, 0x64, op_len);
+    put_header(out, 0x04, entry.dn.len());
+    out.put_slice(entry.dn.as_bytes());
+    put_header(out, 0x30, attrs_len);
+    for a in &entry.attributes {
+        put_header(out, 0x30, one_len(a));
+        put_header(out, 0x04, a.atype.len());
+        out.put_slice(a.atype.as_bytes());
+        put_header(out, 0x31, vals_len(a));
+        for v in &a.vals {
+            put_header(out, 0x04, v.len());
+            out.put_slice(v);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +178,10 @@ mod tests {
                 LdapPartialAttribute {
                     atype: "empty".into(),
                     vals: vec![],
+                },
+                LdapPartialAttribute {
+                    atype: "jpegPhoto".into(),
+                    vals: vec![vec![0xff; 70_000], vec![0; 127], vec![1; 128], vec![2; 255]],
                 },
             ],
         };

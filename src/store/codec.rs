@@ -6,7 +6,7 @@
 //! Strings and values are `u32` little-endian length + bytes. Decoding checks every length
 //! against what is left, so a damaged record is reported as corrupt, never a panic.
 
-use crate::directory::entry::{Attribute, Entry};
+use crate::directory::entry::{AttrSource, Attribute, Entry};
 
 const VERSION: u8 = 1;
 
@@ -97,6 +97,156 @@ pub fn decode(buf: &[u8]) -> Result<Entry, CorruptRecord> {
     Ok(Entry { dn, ndn, attrs })
 }
 
+/// A stored record read in place: names and values borrow from the record's bytes. Every
+/// length is checked when the view is made, so walking it afterwards cannot fail.
+#[derive(Debug)]
+pub struct EntryView<'a> {
+    pub dn: &'a str,
+    pub ndn: &'a str,
+    pub attrs: Vec<AttrView<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AttrView<'a> {
+    pub name: &'a str,
+    count: usize,
+    /// `count` length-prefixed values.
+    raw: &'a [u8],
+}
+
+impl<'a> AttrView<'a> {
+    /// An attribute with one value, from its encoded form (see [`encoded_value`]).
+    pub const fn computed(name: &'a str, encoded: &'a [u8]) -> AttrView<'a> {
+        AttrView {
+            name,
+            count: 1,
+            raw: encoded,
+        }
+    }
+
+    pub fn values(&self) -> ValueIter<'a> {
+        ValueIter {
+            raw: self.raw,
+            left: self.count,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Values of an [`AttrView`].
+#[derive(Debug, Clone)]
+pub struct ValueIter<'a> {
+    raw: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for ValueIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut r = Reader { buf: self.raw };
+        let v = r.bytes().ok()?;
+        self.raw = r.buf;
+        self.left -= 1;
+        Some(v)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+fn text(b: &[u8]) -> Result<&str, CorruptRecord> {
+    std::str::from_utf8(b).map_err(|_| CorruptRecord("invalid UTF-8 in name"))
+}
+
+/// Reads a record in place (see [`EntryView`]).
+pub fn view(buf: &[u8]) -> Result<EntryView<'_>, CorruptRecord> {
+    let (version, rest) = buf.split_first().ok_or(CorruptRecord("empty record"))?;
+    if *version != VERSION {
+        return Err(CorruptRecord("unknown record version"));
+    }
+    let mut r = Reader { buf: rest };
+    let dn = text(r.bytes()?)?;
+    let ndn = text(r.bytes()?)?;
+    let count = r.len()?;
+    let mut attrs = Vec::with_capacity(count.min(256) + 2);
+    for _ in 0..count {
+        let name = text(r.bytes()?)?;
+        let n = r.len()?;
+        let start = r.buf;
+        for _ in 0..n {
+            r.bytes()?;
+        }
+        let used = start.len() - r.buf.len();
+        attrs.push(AttrView {
+            name,
+            count: n,
+            raw: start.get(..used).unwrap_or_default(),
+        });
+    }
+    if !r.buf.is_empty() {
+        return Err(CorruptRecord("trailing bytes"));
+    }
+    Ok(EntryView { dn, ndn, attrs })
+}
+
+impl<'a> EntryView<'a> {
+    pub fn get(&self, name: &str) -> Option<&AttrView<'a>> {
+        self.attrs
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    /// An owned copy.
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            dn: self.dn.to_string(),
+            ndn: self.ndn.to_string(),
+            attrs: self
+                .attrs
+                .iter()
+                .map(|a| Attribute {
+                    name: a.name.to_string(),
+                    values: a.values().map(<[u8]>::to_vec).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl AttrSource for EntryView<'_> {
+    type Values<'s>
+        = ValueIter<'s>
+    where
+        Self: 's;
+
+    fn dn(&self) -> &str {
+        self.dn
+    }
+
+    fn values_of<'s>(&'s self, name: &str) -> ValueIter<'s> {
+        match self.get(name) {
+            Some(a) => a.values(),
+            None => ValueIter { raw: &[], left: 0 },
+        }
+    }
+
+    fn attribute_names(&self) -> Vec<&str> {
+        self.attrs.iter().map(|a| a.name).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,10 +261,19 @@ mod tests {
                 attrs: names.into_iter().map(|(name, values)| Attribute { name, values }).collect(),
             };
             let bytes = encode(&entry);
-            prop_assert_eq!(decode(&bytes).unwrap(), entry);
+            prop_assert_eq!(decode(&bytes).unwrap(), entry.clone());
+            // Reading in place sees the same entry.
+            let view = view(&bytes).unwrap();
+            prop_assert_eq!(view.to_entry(), entry.clone());
+            for a in &entry.attrs {
+                let seen: Vec<&[u8]> = view.values_of(&a.name).collect();
+                let first = entry.values(&a.name);
+                prop_assert_eq!(seen, first.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            }
             // Every truncation is an error, never a panic.
             for cut in 0..bytes.len() {
                 prop_assert!(decode(&bytes[..cut]).is_err());
+                prop_assert!(super::view(&bytes[..cut]).is_err());
             }
         }
     }

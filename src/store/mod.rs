@@ -14,12 +14,19 @@
 //! | `m` name | bytes | metadata (current generation) |
 //!
 //! The store never interprets values: callers pass normalised keys in.
+//!
+//! A serving process also keeps every encoded entry in memory ([`Store::hold_entries`]): the
+//! records searches read are then one array look-up away instead of a sled tree walk, and
+//! sled's own page cache can stay small. The copy is filled from sled when the server opens
+//! the store and updated by [`Store::apply`] after each batch is durable; sled stays the
+//! source of truth.
 
 pub mod codec;
 pub mod datadir;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::directory::dn::parent_of;
 use crate::directory::entry::Entry;
@@ -61,9 +68,83 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     generation: AtomicU64,
+    /// Encoded entries by id, when held in memory (see the module docs).
+    held: RwLock<Vec<Option<Arc<[u8]>>>>,
+    holding: AtomicBool,
 }
 
+/// Ids beyond the held table's length by more than this are read from sled instead of
+/// growing the table (ids are dense in practice; this bounds a pathological id).
+const HELD_GROWTH_LIMIT: u64 = 1 << 20;
+
+/// Entries copied out of the held table per lock acquisition during scans.
+const SCAN_CHUNK: usize = 256;
+
 const GEN_KEY: &[u8] = b"mgeneration";
+
+fn poisoned() -> StoreError {
+    StoreError::Sled(sled::Error::ReportableBug(
+        "the held entry table's lock was poisoned".into(),
+    ))
+}
+
+/// An encoded entry record (see [`codec`]), from memory or from sled.
+#[derive(Clone, Debug)]
+pub enum Record {
+    Held(Arc<[u8]>),
+    Stored(sled::IVec),
+}
+
+impl std::ops::Deref for Record {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Record::Held(r) => r,
+            Record::Stored(r) => r,
+        }
+    }
+}
+
+/// Scan over the held table, a chunk of records at a time (no lock held between chunks).
+struct HeldScan<'a> {
+    store: &'a Store,
+    next: EntryId,
+    chunk: Vec<(EntryId, Arc<[u8]>)>,
+    done: bool,
+}
+
+impl Iterator for HeldScan<'_> {
+    type Item = Result<(EntryId, Record), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.chunk.is_empty() && !self.done {
+            let Ok(held) = self.store.held.read() else {
+                self.done = true;
+                return Some(Err(poisoned()));
+            };
+            let start = usize::try_from(self.next).unwrap_or(usize::MAX);
+            let rest = held.get(start..).unwrap_or_default();
+            let mut taken = 0;
+            for (offset, slot) in rest.iter().enumerate() {
+                taken = offset + 1;
+                if let Some(r) = slot {
+                    self.chunk.push((self.next + offset as u64, Arc::clone(r)));
+                    if self.chunk.len() >= SCAN_CHUNK {
+                        break;
+                    }
+                }
+            }
+            self.next += taken as u64;
+            if self.chunk.is_empty() {
+                self.done = true;
+            }
+            self.chunk.reverse();
+        }
+        let (id, record) = self.chunk.pop()?;
+        Some(Ok((id, Record::Held(record))))
+    }
+}
 
 fn id_key(prefix: u8, id: EntryId) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -102,10 +183,11 @@ fn eq_key(key: &[u8], id: EntryId) -> Vec<u8> {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Opens the store with sled's page cache of `cache_bytes`.
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("directory")?;
@@ -114,7 +196,89 @@ impl Store {
             db,
             tree,
             generation: AtomicU64::new(generation),
+            held: RwLock::new(Vec::new()),
+            holding: AtomicBool::new(false),
         })
+    }
+
+    /// Copies every entry record into memory and keeps the copy current from now on (serving
+    /// processes). Returns the number of entries held.
+    pub fn hold_entries(&self) -> Result<usize, StoreError> {
+        let mut table: Vec<Option<Arc<[u8]>>> = Vec::new();
+        let mut n = 0;
+        for item in self.tree.scan_prefix(b"e") {
+            let (k, v) = item?;
+            let Some(id) = k.get(1..).and_then(read_u64) else {
+                continue;
+            };
+            let Ok(i) = usize::try_from(id) else { continue };
+            if id > (table.len() as u64).saturating_add(HELD_GROWTH_LIMIT) {
+                // Ids this sparse are not held at all: reads stay with sled.
+                tracing::warn!(
+                    id,
+                    "entry ids too sparse to hold in memory; reading from sled"
+                );
+                return Ok(0);
+            }
+            if table.len() <= i {
+                table.resize(i + 1, None);
+            }
+            if let Some(slot) = table.get_mut(i) {
+                *slot = Some(Arc::from(&v[..]));
+                n += 1;
+            }
+        }
+        let mut held = self.held.write().map_err(|_| poisoned())?;
+        *held = table;
+        self.holding.store(true, Ordering::Release);
+        Ok(n)
+    }
+
+    fn holding(&self) -> bool {
+        self.holding.load(Ordering::Acquire)
+    }
+
+    /// The held record of `id`: `Some(None)` when the table says there is no such entry,
+    /// `None` when the table does not cover `id` (ask sled).
+    fn held_record(&self, id: EntryId) -> Option<Option<Arc<[u8]>>> {
+        if !self.holding() {
+            return None;
+        }
+        let held = self.held.read().ok()?;
+        let i = usize::try_from(id).ok()?;
+        held.get(i).cloned()
+    }
+
+    /// Updates the held table after a durable batch.
+    fn update_held(&self, writes: &[Write], encoded: &[Option<Arc<[u8]>>]) {
+        if !self.holding() {
+            return;
+        }
+        let Ok(mut held) = self.held.write() else {
+            return;
+        };
+        for (w, record) in writes.iter().zip(encoded) {
+            let (id, value) = match w {
+                Write::Put { id, .. } => (*id, record.clone()),
+                Write::Delete { id, .. } => (*id, None),
+            };
+            let Ok(i) = usize::try_from(id) else { continue };
+            if held.len() <= i {
+                if value.is_none() {
+                    continue;
+                }
+                if id > (held.len() as u64).saturating_add(HELD_GROWTH_LIMIT) {
+                    // Too sparse to hold: stop holding, reads go back to sled.
+                    self.holding.store(false, Ordering::Release);
+                    held.clear();
+                    return;
+                }
+                held.resize(i + 1, None);
+            }
+            if let Some(slot) = held.get_mut(i) {
+                *slot = value;
+            }
+        }
     }
 
     /// The generation of the last applied write batch.
@@ -128,10 +292,18 @@ impl Store {
     }
 
     pub fn get(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
-        match self.tree.get(id_key(b'e', id))? {
-            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+        match self.record(id)? {
+            Some(r) => Ok(Some(codec::decode(&r)?)),
             None => Ok(None),
         }
+    }
+
+    /// The encoded record of an entry, to read in place with [`codec::view`].
+    pub fn record(&self, id: EntryId) -> Result<Option<Record>, StoreError> {
+        if let Some(held) = self.held_record(id) {
+            return Ok(held.map(Record::Held));
+        }
+        Ok(self.tree.get(id_key(b'e', id))?.map(Record::Stored))
     }
 
     pub fn id_of(&self, ndn: &str) -> Result<Option<EntryId>, StoreError> {
@@ -180,11 +352,7 @@ impl Store {
 
     /// Every entry, in id order.
     pub fn scan(&self) -> impl Iterator<Item = Result<(EntryId, Entry), StoreError>> + '_ {
-        self.tree.scan_prefix(b"e").map(|item| {
-            let (k, v) = item?;
-            let id = k.get(1..).and_then(read_u64).unwrap_or(0);
-            Ok((id, codec::decode(&v)?))
-        })
+        self.scan_from(0)
     }
 
     /// Entries with ids greater than `after`, in id order (resumable scans).
@@ -192,8 +360,28 @@ impl Store {
         &self,
         after: EntryId,
     ) -> impl Iterator<Item = Result<(EntryId, Entry), StoreError>> + '_ {
+        self.scan_records_from(after).map(|item| {
+            let (id, r) = item?;
+            Ok((id, codec::decode(&r)?))
+        })
+    }
+
+    /// Records with ids greater than `after`, in id order.
+    pub fn scan_records_from(
+        &self,
+        after: EntryId,
+    ) -> Box<dyn Iterator<Item = Result<(EntryId, Record), StoreError>> + '_> {
+        if self.holding() {
+            return Box::new(HeldScan {
+                store: self,
+                next: after.saturating_add(1),
+                chunk: Vec::new(),
+                done: false,
+            });
+        }
         let start = id_key(b'e', after.saturating_add(1));
-        self.tree
+        let iter = self
+            .tree
             .range(start.as_slice()..)
             .take_while(|item| {
                 item.as_ref()
@@ -202,8 +390,9 @@ impl Store {
             .map(|item| {
                 let (k, v) = item?;
                 let id = k.get(1..).and_then(read_u64).unwrap_or(0);
-                Ok((id, codec::decode(&v)?))
-            })
+                Ok((id, Record::Stored(v)))
+            });
+        Box::new(iter)
     }
 
     pub fn len(&self) -> usize {
@@ -219,6 +408,7 @@ impl Store {
     pub fn apply(&self, writes: &[Write]) -> Result<u64, StoreError> {
         let generation = self.generation() + 1;
         let mut batch = sled::Batch::default();
+        let mut encoded: Vec<Option<Arc<[u8]>>> = Vec::with_capacity(writes.len());
         for w in writes {
             match w {
                 Write::Put {
@@ -234,7 +424,9 @@ impl Store {
                             batch.remove(eq_key(k, *id));
                         }
                     }
-                    batch.insert(&id_key(b'e', *id), codec::encode(entry));
+                    let record = codec::encode(entry);
+                    encoded.push(self.holding().then(|| Arc::from(record.as_slice())));
+                    batch.insert(&id_key(b'e', *id), record);
                     batch.insert(prefixed(b'd', &[entry.ndn.as_bytes()]), &id.to_be_bytes());
                     if !entry.ndn.is_empty() {
                         batch.insert(child_key(parent_of(&entry.ndn), *id), &[]);
@@ -245,6 +437,7 @@ impl Store {
                     batch.insert(log_key(generation, *id).as_slice(), &[]);
                 }
                 Write::Delete { id, previous } => {
+                    encoded.push(None);
                     batch.remove(&id_key(b'e', *id));
                     batch.remove(prefixed(b'd', &[previous.ndn.as_bytes()]));
                     batch.remove(child_key(parent_of(&previous.ndn), *id));
@@ -258,6 +451,7 @@ impl Store {
         batch.insert(GEN_KEY, &generation.to_be_bytes());
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
+        self.update_held(writes, &encoded);
         self.generation.store(generation, Ordering::Release);
         Ok(generation)
     }
@@ -327,7 +521,7 @@ mod tests {
     #[test]
     fn put_get_rename_delete() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
         let id = store.new_id().unwrap();
         let g1 = store
             .apply(&[Write::Put {
@@ -370,5 +564,83 @@ mod tests {
         assert!(store.is_empty());
         store.trim_log(store.generation()).unwrap();
         assert!(store.changes_since(0).unwrap().is_empty());
+    }
+
+    fn put(store: &Store, dn: &str) -> EntryId {
+        let id = store.new_id().unwrap();
+        store
+            .apply(&[Write::Put {
+                id,
+                entry: entry(dn),
+                keys: Vec::new(),
+                previous: None,
+            }])
+            .unwrap();
+        id
+    }
+
+    fn scanned(store: &Store) -> Vec<(EntryId, String)> {
+        store
+            .scan_records_from(0)
+            .map(|r| {
+                let (id, rec) = r.unwrap();
+                (id, codec::decode(&rec).unwrap().dn)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_entries_follow_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let a = put(&store, "cn=A,dc=x");
+        let b = put(&store, "cn=B,dc=x");
+        assert_eq!(store.hold_entries().unwrap(), 2);
+        assert!(matches!(store.record(a).unwrap(), Some(Record::Held(_))));
+        // Writes after holding began: a new entry, a replacement, a deletion.
+        let c = put(&store, "cn=C,dc=x");
+        store
+            .apply(&[Write::Put {
+                id: a,
+                entry: entry("cn=A2,dc=x"),
+                keys: Vec::new(),
+                previous: Some(Previous {
+                    ndn: "cn=a,dc=x".into(),
+                    keys: Vec::new(),
+                }),
+            }])
+            .unwrap();
+        store
+            .apply(&[Write::Delete {
+                id: b,
+                previous: Previous {
+                    ndn: "cn=b,dc=x".into(),
+                    keys: Vec::new(),
+                },
+            }])
+            .unwrap();
+        assert_eq!(store.get(a).unwrap().unwrap().dn, "cn=A2,dc=x");
+        assert!(store.get(b).unwrap().is_none());
+        assert_eq!(store.get(c).unwrap().unwrap().dn, "cn=C,dc=x");
+        let held = scanned(&store);
+        assert_eq!(
+            held,
+            vec![(a, "cn=A2,dc=x".into()), (c, "cn=C,dc=x".into())]
+        );
+        // The held copy says exactly what sled says.
+        let dir2 = dir.path().to_path_buf();
+        drop(store);
+        let reopened = Store::open(&dir2, 8 << 20).unwrap();
+        assert_eq!(scanned(&reopened), held);
+        // Scans resume after an id, in chunks, across many entries.
+        reopened.hold_entries().unwrap();
+        let many: Vec<EntryId> = (0..600)
+            .map(|i| put(&reopened, &format!("cn={i},dc=x")))
+            .collect();
+        let after: Vec<EntryId> = reopened
+            .scan_records_from(c)
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(after, many);
     }
 }
