@@ -498,6 +498,15 @@ impl Dsa {
     /// Whether mail to this entry is protected end to end, and if not, why. `None` for entries
     /// that are not people or contacts (no mail address).
     pub fn security<E: AttrSource + ?Sized>(&self, entry: &E) -> Option<Security> {
+        self.security_in(entry, &self.secure_domains())
+    }
+
+    /// [`Dsa::security`] against a registry read once (by a search, for all its entries).
+    pub fn security_in<E: AttrSource + ?Sized>(
+        &self,
+        entry: &E,
+        domains: &std::collections::BTreeSet<String>,
+    ) -> Option<Security> {
         let mail = entry.first_text("mail")?;
         let kind = entry.first_text("onePagesAccountType").unwrap_or("user");
         if kind.eq_ignore_ascii_case("external") {
@@ -511,21 +520,37 @@ impl Dsa {
         if entry.has_text_ci("onePagesStatus", "disabled") {
             return Some(Security::Disabled);
         }
-        let domain = mail
-            .rsplit_once('@')
-            .map(|(_, d)| d.trim().to_ascii_lowercase());
-        match domain {
-            Some(d) if self.secure_domains().contains(&d) => Some(Security::Secure),
-            _ => Some(Security::UnregisteredDomain),
-        }
+        let Some((_, domain)) = mail.rsplit_once('@') else {
+            return Some(Security::UnregisteredDomain);
+        };
+        let domain = domain.trim();
+        // Lower-case on the stack when short (every entry a search returns comes here).
+        let mut buf = [0u8; 128];
+        let registered = match buf.get_mut(..domain.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(domain.as_bytes());
+                lower.make_ascii_lowercase();
+                std::str::from_utf8(lower).is_ok_and(|d| domains.contains(d))
+            }
+            None => domains.contains(&domain.to_ascii_lowercase()),
+        };
+        Some(if registered {
+            Security::Secure
+        } else {
+            Security::UnregisteredDomain
+        })
     }
 
     /// [`Dsa::decorate`] for an entry read in place.
-    pub fn decorate_view(&self, view: &mut EntryView<'_>) {
+    pub fn decorate_view(
+        &self,
+        view: &mut EntryView<'_>,
+        domains: &std::collections::BTreeSet<String>,
+    ) {
         /// `TRUE` / `FALSE` with their record length prefixes.
         const TRUE_RAW: &[u8] = &[4, 0, 0, 0, b'T', b'R', b'U', b'E'];
         const FALSE_RAW: &[u8] = &[5, 0, 0, 0, b'F', b'A', b'L', b'S', b'E'];
-        if let Some(s) = self.security(view) {
+        if let Some(s) = self.security_in(view, domains) {
             let raw = if s == Security::Secure {
                 TRUE_RAW
             } else {

@@ -6,6 +6,7 @@
 //! reaching one, the entries sent so far stand and the result says which limit stopped it.
 //! Abandon is checked between candidates.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,8 +125,54 @@ pub enum ResponseControl {
     },
 }
 
+/// A matching entry as the client will see it. Names and values borrow from the stored record
+/// where they can: the caller encodes it at once (`protocol::encode::encode_found_into`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'a> {
+    pub dn: Cow<'a, str>,
+    pub attributes: Vec<FoundAttribute<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundAttribute<'a> {
+    pub name: Cow<'a, str>,
+    pub values: Vec<Cow<'a, [u8]>>,
+}
+
+impl<'a> Found<'a> {
+    /// Borrows an owned result entry.
+    pub fn of(entry: &'a LdapSearchResultEntry) -> Found<'a> {
+        Found {
+            dn: Cow::Borrowed(&entry.dn),
+            attributes: entry
+                .attributes
+                .iter()
+                .map(|a| FoundAttribute {
+                    name: Cow::Borrowed(&a.atype),
+                    values: a.vals.iter().map(|v| Cow::Borrowed(v.as_slice())).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// An owned copy (tests, callers that keep entries).
+    pub fn to_entry(&self) -> LdapSearchResultEntry {
+        LdapSearchResultEntry {
+            dn: self.dn.to_string(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|a| LdapPartialAttribute {
+                    atype: a.name.to_string(),
+                    vals: a.values.iter().map(|v| v.to_vec()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What the caller does with each matching entry; `Break` when the client is gone.
-pub type Emit<'a> = dyn FnMut(LdapSearchResultEntry) -> ControlFlow<()> + 'a;
+pub type Emit<'a> = dyn FnMut(&Found<'_>) -> ControlFlow<()> + 'a;
 
 /// Which attributes a search returns.
 pub struct Selection {
@@ -195,7 +242,14 @@ fn attribute(name: &str, values: Vec<Vec<u8>>, types_only: bool) -> LdapPartialA
 
 /// The entry as the client sees it: selected attributes, never a password, computed
 /// operational attributes on request. Read in place: only the selected values are copied.
-pub fn render(dsa: &Dsa, view: &EntryView<'_>, sel: &Selection) -> LdapSearchResultEntry {
+fn computed<'v>(name: &'static str, value: Cow<'v, [u8]>, types_only: bool) -> FoundAttribute<'v> {
+    FoundAttribute {
+        name: Cow::Borrowed(name),
+        values: if types_only { Vec::new() } else { vec![value] },
+    }
+}
+
+pub fn render<'v>(dsa: &Dsa, view: &EntryView<'v>, sel: &Selection) -> Found<'v> {
     let schema = &dsa.schema;
     let mut attributes = Vec::with_capacity(view.attrs.len() + 2);
     let marker = dsa.settings.insecure_marker.as_deref().filter(|_| {
@@ -203,20 +257,21 @@ pub fn render(dsa: &Dsa, view: &EntryView<'_>, sel: &Selection) -> LdapSearchRes
             .is_some_and(|a| a.values().any(|v| v == b"FALSE"))
     });
     for a in &view.attrs {
-        if a.name.eq_ignore_ascii_case("userPassword") {
+        let Some(name) = a.name() else { continue };
+        if name.eq_ignore_ascii_case("userPassword") {
             continue;
         }
         let wanted = if sel.all_user && !sel.all_operational {
             // The common case: only operational types need the schema.
-            sel.named.iter().any(|n| n.eq_ignore_ascii_case(a.name))
+            sel.named.iter().any(|n| n.eq_ignore_ascii_case(name))
                 || !schema
-                    .attr(a.name)
+                    .attr(name)
                     .is_some_and(|at| at.usage.is_operational())
         } else {
             let operational = schema
-                .attr(a.name)
+                .attr(name)
                 .is_some_and(|at| at.usage.is_operational());
-            sel.wants(a.name, operational)
+            sel.wants(name, operational)
         };
         if !wanted {
             continue;
@@ -224,38 +279,38 @@ pub fn render(dsa: &Dsa, view: &EntryView<'_>, sel: &Selection) -> LdapSearchRes
         let values = if sel.types_only {
             Vec::new()
         } else {
-            let named = a.name == "displayName" || a.name == "cn";
+            let named = name == "displayName" || name == "cn";
             a.values()
                 .map(|v| match marker {
-                    Some(m) if named => [v, m.as_bytes()].concat(),
-                    _ => v.to_vec(),
+                    Some(m) if named => Cow::Owned([v, m.as_bytes()].concat()),
+                    _ => Cow::Borrowed(v),
                 })
                 .collect()
         };
-        attributes.push(LdapPartialAttribute {
-            atype: a.name.to_string(),
-            vals: values,
+        attributes.push(FoundAttribute {
+            name: Cow::Borrowed(name),
+            values,
         });
     }
     if sel.wants("entryDN", true) {
-        attributes.push(attribute(
+        attributes.push(computed(
             "entryDN",
-            vec![view.dn.as_bytes().to_vec()],
+            Cow::Borrowed(view.dn.as_bytes()),
             sel.types_only,
         ));
     }
     if sel.wants("subschemaSubentry", true) {
-        attributes.push(attribute(
+        attributes.push(computed(
             "subschemaSubentry",
-            vec![SUBSCHEMA_DN.as_bytes().to_vec()],
+            Cow::Borrowed(SUBSCHEMA_DN.as_bytes()),
             sel.types_only,
         ));
     }
     if sel.wants("structuralObjectClass", true) {
         if let Some(c) = structural_class(schema, view) {
-            attributes.push(attribute(
+            attributes.push(computed(
                 "structuralObjectClass",
-                vec![c.into_bytes()],
+                Cow::Owned(c.into_bytes()),
                 sel.types_only,
             ));
         }
@@ -263,14 +318,14 @@ pub fn render(dsa: &Dsa, view: &EntryView<'_>, sel: &Selection) -> LdapSearchRes
     if sel.wants("hasSubordinates", true) {
         let has = dsa.store.has_children(view.ndn).unwrap_or(false);
         let v = if has { "TRUE" } else { "FALSE" };
-        attributes.push(attribute(
+        attributes.push(computed(
             "hasSubordinates",
-            vec![v.as_bytes().to_vec()],
+            Cow::Borrowed(v.as_bytes()),
             sel.types_only,
         ));
     }
-    LdapSearchResultEntry {
-        dn: view.dn.to_string(),
+    Found {
+        dn: Cow::Borrowed(view.dn),
         attributes,
     }
 }
@@ -481,7 +536,7 @@ fn run(
             } else {
                 sel
             };
-            let _ = emit(render_plain(&dse, &shown, schema));
+            let _ = emit(&Found::of(&render_plain(&dse, &shown, schema)));
         }
         return done(success());
     }
@@ -489,7 +544,7 @@ fn run(
         if req.scope == LdapSearchScope::Base || req.scope == LdapSearchScope::Subtree {
             let sub = subschema(dsa);
             if filter.matches(&sub, schema) {
-                let _ = emit(render_plain(&sub, &sel, schema));
+                let _ = emit(&Found::of(&render_plain(&sub, &sel, schema)));
             }
         }
         return done(success());
@@ -524,6 +579,7 @@ fn run(
         emit,
         sent: 0,
         examined: 0,
+        domains: dsa.secure_domains(),
         started: Instant::now(),
         stop: None,
         scope: Scope::new(&base_ndn, &req.scope),
@@ -1186,6 +1242,8 @@ struct Runner<'a, 'e> {
     sent: usize,
     /// Candidates read and checked (for the debug log: how well the index narrowed).
     examined: usize,
+    /// The secure-domain registry as it was when the search began.
+    domains: Arc<std::collections::BTreeSet<String>>,
     started: Instant,
     stop: Option<Stop>,
     scope: Scope,
@@ -1225,7 +1283,7 @@ impl Runner<'_, '_> {
         if !self.scope.contains(view.ndn) {
             return Ok(None);
         }
-        self.dsa.decorate_view(&mut view);
+        self.dsa.decorate_view(&mut view, &self.domains);
         if !self.filter.matches(&view, &self.dsa.schema) {
             return Ok(None);
         }
@@ -1261,7 +1319,7 @@ impl Runner<'_, '_> {
             return ControlFlow::Break(());
         }
         let rendered = render(self.dsa, &view, self.sel);
-        if (self.emit)(rendered).is_break() {
+        if (self.emit)(&rendered).is_break() {
             self.stop = Some(Stop::Abandoned);
             return ControlFlow::Break(());
         }

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{debug, info, Instrument};
 
-use super::encode::{encode, encode_entry_into, notice_of_disconnection, response_for};
+use super::encode::{encode, encode_found_into, notice_of_disconnection, response_for};
 use super::frame::{decode, frame_len, Control, Request};
 use crate::directory::access::Identity;
 use crate::dsa::Dsa;
@@ -344,7 +344,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                             &flag2,
                             &mut |entry| {
                                 count += 1;
-                                encode_entry_into(&mut pending, msgid, &entry);
+                                encode_found_into(&mut pending, msgid, entry);
                                 if count.is_multiple_of(SLOT_TURN_ENTRIES) {
                                     // Let queued searches run before this one goes on.
                                     drop(slot.take());

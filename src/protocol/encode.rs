@@ -4,6 +4,8 @@
 //! ([`encode_entry`]); everything else goes through ldap3_proto's message types.
 
 use bytes::{BufMut, BytesMut};
+
+use crate::ops::search::{Found, FoundAttribute};
 use ldap3_lber::structure::StructureTag;
 use ldap3_proto::proto::{
     LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchResultEntry,
@@ -128,12 +130,15 @@ fn put_header(out: &mut impl BufMut, tag: u8, len: usize) {
 /// Appends a SearchResultEntry message: lengths are computed first, then every byte is
 /// written once, with no intermediate buffers.
 pub fn encode_entry_into(out: &mut impl BufMut, msgid: i32, entry: &LdapSearchResultEntry) {
-    let vals_len = |a: &ldap3_proto::proto::LdapPartialAttribute| -> usize {
-        a.vals.iter().map(|v| tlv_size(v.len())).sum()
-    };
-    let one_len = |a: &ldap3_proto::proto::LdapPartialAttribute| -> usize {
-        tlv_size(a.atype.len()) + tlv_size(vals_len(a))
-    };
+    encode_found_into(out, msgid, &Found::of(entry));
+}
+
+/// [`encode_entry_into`] for an entry rendered in place by a search.
+pub fn encode_found_into(out: &mut impl BufMut, msgid: i32, entry: &Found<'_>) {
+    let vals_len =
+        |a: &FoundAttribute<'_>| -> usize { a.values.iter().map(|v| tlv_size(v.len())).sum() };
+    let one_len =
+        |a: &FoundAttribute<'_>| -> usize { tlv_size(a.name.len()) + tlv_size(vals_len(a)) };
     let attrs_len: usize = entry.attributes.iter().map(|a| tlv_size(one_len(a))).sum();
     let op_len = tlv_size(entry.dn.len()) + tlv_size(attrs_len);
     let id = int_bytes(i64::from(msgid));
@@ -147,10 +152,10 @@ pub fn encode_entry_into(out: &mut impl BufMut, msgid: i32, entry: &LdapSearchRe
     put_header(out, 0x30, attrs_len);
     for a in &entry.attributes {
         put_header(out, 0x30, one_len(a));
-        put_header(out, 0x04, a.atype.len());
-        out.put_slice(a.atype.as_bytes());
+        put_header(out, 0x04, a.name.len());
+        out.put_slice(a.name.as_bytes());
         put_header(out, 0x31, vals_len(a));
-        for v in &a.vals {
+        for v in &a.values {
             put_header(out, 0x04, v.len());
             out.put_slice(v);
         }

@@ -108,7 +108,8 @@ pub struct EntryView<'a> {
 
 #[derive(Debug, Clone, Copy)]
 pub struct AttrView<'a> {
-    pub name: &'a str,
+    /// The name's bytes; UTF-8 is checked only when the name is shown ([`AttrView::name`]).
+    pub name: &'a [u8],
     count: usize,
     /// `count` length-prefixed values.
     raw: &'a [u8],
@@ -118,10 +119,19 @@ impl<'a> AttrView<'a> {
     /// An attribute with one value, from its encoded form (see [`encoded_value`]).
     pub const fn computed(name: &'a str, encoded: &'a [u8]) -> AttrView<'a> {
         AttrView {
-            name,
+            name: name.as_bytes(),
             count: 1,
             raw: encoded,
         }
+    }
+
+    /// The name as text (`None` for a damaged record).
+    pub fn name(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.name).ok()
+    }
+
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name.as_bytes())
     }
 
     pub fn values(&self) -> ValueIter<'a> {
@@ -182,7 +192,7 @@ pub fn view(buf: &[u8]) -> Result<EntryView<'_>, CorruptRecord> {
     let count = r.len()?;
     let mut attrs = Vec::with_capacity(count.min(256) + 2);
     for _ in 0..count {
-        let name = text(r.bytes()?)?;
+        let name = r.bytes()?;
         let n = r.len()?;
         let start = r.buf;
         for _ in 0..n {
@@ -203,9 +213,7 @@ pub fn view(buf: &[u8]) -> Result<EntryView<'_>, CorruptRecord> {
 
 impl<'a> EntryView<'a> {
     pub fn get(&self, name: &str) -> Option<&AttrView<'a>> {
-        self.attrs
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attrs.iter().find(|a| a.is_named(name))
     }
 
     /// An owned copy.
@@ -217,7 +225,7 @@ impl<'a> EntryView<'a> {
                 .attrs
                 .iter()
                 .map(|a| Attribute {
-                    name: a.name.to_string(),
+                    name: String::from_utf8_lossy(a.name).into_owned(),
                     values: a.values().map(<[u8]>::to_vec).collect(),
                 })
                 .collect(),
@@ -243,7 +251,7 @@ impl AttrSource for EntryView<'_> {
     }
 
     fn attribute_names(&self) -> Vec<&str> {
-        self.attrs.iter().map(|a| a.name).collect()
+        self.attrs.iter().filter_map(AttrView::name).collect()
     }
 }
 

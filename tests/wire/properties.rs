@@ -57,7 +57,7 @@ fn via_search(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
         &request(filter.clone()),
         &AtomicBool::new(false),
         &mut |e| {
-            out.push(e.dn);
+            out.push(e.dn.to_string());
             ControlFlow::Continue(())
         },
     );
