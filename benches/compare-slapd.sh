@@ -37,7 +37,9 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 echo "# generating $N entries" >&2
-$OP generate --entries "$N" --seed 1 -o "$work/data.ldif" --queries "$work/q.tsv" --query-count 20000
+# Every 100th user's password is stored as argon2id (both servers verify {ARGON2}): the
+# connect-bind-argon2 workload binds as them.
+$OP generate --entries "$N" --seed 1 --argon2-every 100 -o "$work/data.ldif" --queries "$work/q.tsv" --query-count 20000
 
 # --- imports ----------------------------------------------------------------------------------
 wall() { /usr/bin/env python3 - "$@" <<'PY'
@@ -68,6 +70,7 @@ pidfile $work/slapd.pid
 modulepath $modpath
 moduleload back_mdb
 moduleload sssvlv
+moduleload argon2
 sizelimit 1000
 database mdb
 maxsize 8589934592
@@ -111,7 +114,7 @@ echo "| workload | conns | ONE Pages ops/s | slapd ops/s | ONE Pages entries/s |
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 plan=""
 for c in $CONNS; do plan="$plan mail-eq:$c"; done
-plan="$plan outlook:8 thunderbird:8 connect-bind:8 browse:8 dump:1"
+plan="$plan outlook:8 thunderbird:8 connect-bind:8 connect-bind-argon2:8 browse:8 dump:1"
 for item in $plan; do
   w=${item%%:*}; c=${item##*:}
   IFS=$'\t' read -r _ _ _ ops_o ent_o p50_o _ p99_o err_o < <(run $OP_PORT "$w" "$c")

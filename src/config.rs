@@ -58,6 +58,8 @@ pub struct RawConfig {
     pub secure_domains: Option<Vec<String>>,
     pub insecure_marker: Option<String>,
     pub store_cache_mib: Option<u64>,
+    pub bind_cache_secs: Option<u64>,
+    pub bind_cache_entries: Option<usize>,
 }
 
 /// Checked settings.
@@ -82,6 +84,10 @@ pub struct Settings {
     /// sled's page cache, bytes. A serving process reads entries from its own in-memory copy,
     /// so this cache only serves DN, key and child look-ups and writes.
     pub store_cache_bytes: u64,
+    /// How long a successful bind against a slow hash (argon2id, crypt) is remembered in
+    /// memory (0 = never); see `directory::password::VerifiedCache`.
+    pub bind_cache_ttl: Duration,
+    pub bind_cache_entries: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -222,8 +228,20 @@ impl Settings {
                 "store_cache_mib must be between 4 and 65536".into(),
             ));
         }
+        let bind_cache_secs = raw.bind_cache_secs.unwrap_or(600);
+        if bind_cache_secs > 86_400 {
+            return Err(invalid(
+                "bind_cache_secs must be at most 86400 (one day)".into(),
+            ));
+        }
         Ok(Settings {
             store_cache_bytes: store_cache_mib * 1024 * 1024,
+            bind_cache_ttl: Duration::from_secs(bind_cache_secs),
+            bind_cache_entries: if bind_cache_secs == 0 {
+                0
+            } else {
+                raw.bind_cache_entries.unwrap_or(100_000)
+            },
             data_dir: raw
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from("onepages-data")),

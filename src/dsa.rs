@@ -13,7 +13,7 @@ use crate::directory::dn::{is_within, parent_of, Dn};
 use crate::directory::entry::AttrSource;
 use crate::directory::entry::Entry;
 use crate::directory::matching::generalized_time_now;
-use crate::directory::password::DecoyHash;
+use crate::directory::password::{DecoyHash, VerifiedCache};
 use crate::directory::schema::{Schema, SchemaError};
 use crate::index::terms::IndexSpec;
 use crate::index::{CatchUp, Index, IndexError};
@@ -153,6 +153,8 @@ pub struct Dsa {
     registry: Mutex<Option<(u64, Arc<std::collections::BTreeSet<String>>)>>,
     writer: Mutex<()>,
     decoy: DecoyHash,
+    /// Successful binds against slow hashes, remembered in memory for a while.
+    pub verified: VerifiedCache,
     /// Searches executing at once, one per core; waiting searches queue in arrival order, and
     /// a long search hands its slot on between batches (see `protocol::connection`). Keeps
     /// type-ahead latency even under load instead of time-slicing many threads on few cores.
@@ -195,6 +197,7 @@ impl Dsa {
             .map(|d| d.normalize(&schema))
             .collect();
         let decoy = DecoyHash::new(settings.argon2)?;
+        let verified = VerifiedCache::new(settings.bind_cache_ttl, settings.bind_cache_entries);
         Ok((
             Dsa {
                 schema,
@@ -207,6 +210,7 @@ impl Dsa {
                 registry: Mutex::new(None),
                 writer: Mutex::new(()),
                 decoy,
+                verified,
                 search_slots: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, usize::from),
                 )),

@@ -29,6 +29,8 @@ enum Workload {
     Outlook,
     Thunderbird,
     ConnectBind,
+    /// connect-bind as users whose passwords are stored as argon2id
+    ConnectBindArgon2,
     Browse,
     Dump,
 }
@@ -70,6 +72,7 @@ struct Queries {
     prefixes: Vec<String>,
     mails: Vec<String>,
     binds: Vec<(String, String)>,
+    argon2_binds: Vec<(String, String)>,
 }
 
 fn load_queries(path: &std::path::Path) -> anyhow::Result<Queries> {
@@ -78,6 +81,7 @@ fn load_queries(path: &std::path::Path) -> anyhow::Result<Queries> {
         prefixes: Vec::new(),
         mails: Vec::new(),
         binds: Vec::new(),
+        argon2_binds: Vec::new(),
     };
     for line in text.lines() {
         let parts: Vec<&str> = line.split('\t').collect();
@@ -85,6 +89,7 @@ fn load_queries(path: &std::path::Path) -> anyhow::Result<Queries> {
             ["prefix", p] => q.prefixes.push((*p).to_string()),
             ["mail", m] => q.mails.push((*m).to_string()),
             ["bind", u, p] => q.binds.push(((*u).to_string(), (*p).to_string())),
+            ["bind-argon2", u, p] => q.argon2_binds.push(((*u).to_string(), (*p).to_string())),
             _ => {}
         }
     }
@@ -446,9 +451,17 @@ async fn one_request(
     browse_count: &AtomicU64,
 ) -> anyhow::Result<()> {
     let mut entries = 0u64;
-    if args.workload == Workload::ConnectBind {
-        let Some((uid, pw)) = pick(&q.binds, n) else {
-            return Ok(());
+    if matches!(
+        args.workload,
+        Workload::ConnectBind | Workload::ConnectBindArgon2
+    ) {
+        let users = if args.workload == Workload::ConnectBind {
+            &q.binds
+        } else {
+            &q.argon2_binds
+        };
+        let Some((uid, pw)) = pick(users, n) else {
+            anyhow::bail!("the queries file has no bind lines for this workload");
         };
         let who = if args.bind_form == "dn" {
             format!("uid={},ou=people,{}", uid, args.base)
@@ -541,7 +554,7 @@ async fn one_request(
                 }
             }
         }
-        Workload::ConnectBind => 0,
+        Workload::ConnectBind | Workload::ConnectBindArgon2 => 0,
     };
     stats.entries += entries;
     if rc != 0 && rc != 4 {

@@ -32,6 +32,10 @@ pub struct GenerateArgs {
     /// How many query terms to sample
     #[arg(long, default_value_t = 10_000)]
     pub query_count: usize,
+    /// Store every N-th user's password as argon2id (0 = none; the rest keep {SSHA}), so that
+    /// load tests can bind as argon2id users (query lines `bind-argon2`)
+    #[arg(long, default_value_t = 0)]
+    pub argon2_every: usize,
     /// Write the demo directory (service accounts and named demo people included)
     #[arg(long)]
     pub demo: bool,
@@ -45,7 +49,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if args.demo {
         crate::gen::write_demo(&mut out, args.entries, args.seed, &args.suffix)?;
     } else {
-        let people = crate::gen::people(args.entries, args.seed);
+        let mut people = crate::gen::people(args.entries, args.seed);
+        crate::gen::use_argon2(&mut people, args.argon2_every, args.seed)?;
         match args.format {
             GenFormat::Ldif => crate::gen::write_ldif(&mut out, &people, &args.suffix)?,
             GenFormat::Csv => crate::gen::write_csv(&mut out, &people)?,

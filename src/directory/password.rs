@@ -154,6 +154,98 @@ pub fn verify(password: &[u8], stored: &[u8]) -> bool {
     }
 }
 
+/// Whether a stored hash is slow by design (argon2id, crypt's bcrypt and SHA-crypt families):
+/// the ones worth remembering a successful verification of.
+pub fn is_slow(stored: &[u8]) -> bool {
+    matches!(scheme_of(stored).as_deref(), Some("ARGON2") | Some("CRYPT"))
+}
+
+/// Remembers, in this process's memory only, that a password verified against a slow stored
+/// hash, so that a client binding on every keystroke (Thunderbird) pays for argon2id once per
+/// `ttl`, not once per bind. What is stored never changes: the directory keeps argon2id.
+///
+/// Each record is keyed by an HMAC of the stored hash and holds an HMAC of (stored hash,
+/// password), both under a random key drawn when the process starts and never written
+/// anywhere. A changed password changes the stored hash, so old records cannot match; a wrong
+/// password misses and pays the full verification, as does anyone the cache has not seen.
+/// Records expire after `ttl`, and the cache holds at most `capacity` of them.
+type Tag = [u8; 32];
+
+pub struct VerifiedCache {
+    key: [u8; 32],
+    ttl: std::time::Duration,
+    capacity: usize,
+    records: std::sync::Mutex<std::collections::HashMap<Tag, (Tag, std::time::Instant)>>,
+    slow_checks: std::sync::atomic::AtomicU64,
+}
+
+impl VerifiedCache {
+    pub fn new(ttl: std::time::Duration, capacity: usize) -> VerifiedCache {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        VerifiedCache {
+            key,
+            ttl,
+            capacity,
+            records: std::sync::Mutex::new(std::collections::HashMap::new()),
+            slow_checks: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn tag(&self, parts: &[&[u8]]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return [0u8; 32];
+        };
+        for p in parts {
+            // Length-prefixed, so that part boundaries cannot shift.
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// [`verify`], answered from memory when this password was verified against this stored
+    /// hash within the last `ttl`.
+    pub fn verify(&self, password: &[u8], stored: &[u8]) -> bool {
+        if self.capacity == 0 || !is_slow(stored) {
+            return verify(password, stored);
+        }
+        let id = self.tag(&[b"stored", stored]);
+        let proof = self.tag(&[b"password", stored, password]);
+        let now = std::time::Instant::now();
+        if let Ok(records) = self.records.lock() {
+            if let Some((known, at)) = records.get(&id) {
+                if now.duration_since(*at) < self.ttl && bool::from(known.ct_eq(&proof)) {
+                    return true;
+                }
+            }
+        }
+        self.slow_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !verify(password, stored) {
+            return false;
+        }
+        if let Ok(mut records) = self.records.lock() {
+            if records.len() >= self.capacity {
+                let ttl = self.ttl;
+                records.retain(|_, (_, at)| now.duration_since(*at) < ttl);
+            }
+            if records.len() >= self.capacity {
+                // Still full of live records: start over rather than grow.
+                records.clear();
+            }
+            records.insert(id, (proof, now));
+        }
+        true
+    }
+
+    /// Full (slow) verifications performed so far.
+    pub fn slow_checks(&self) -> u64 {
+        self.slow_checks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Performs the work of a failed verification without a stored hash, so that an unknown user
 /// costs the same time as a wrong password.
 pub struct DecoyHash(String);
@@ -180,6 +272,40 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         }
+    }
+
+    #[test]
+    fn verified_cache_saves_slow_checks_only_for_the_right_password() {
+        let cache = VerifiedCache::new(std::time::Duration::from_secs(60), 10);
+        let h = hash_password(b"s3cret", cheap()).unwrap();
+        assert!(cache.verify(b"s3cret", h.as_bytes()));
+        assert_eq!(cache.slow_checks(), 1);
+        assert!(cache.verify(b"s3cret", h.as_bytes()));
+        assert_eq!(cache.slow_checks(), 1, "second bind answered from memory");
+        // A wrong password is never answered from memory, and does not evict the right one.
+        assert!(!cache.verify(b"s3cret!", h.as_bytes()));
+        assert_eq!(cache.slow_checks(), 2);
+        assert!(cache.verify(b"s3cret", h.as_bytes()));
+        assert_eq!(cache.slow_checks(), 2);
+        // A new hash of the same password (a password change) is verified again.
+        let h2 = hash_password(b"s3cret", cheap()).unwrap();
+        assert!(cache.verify(b"s3cret", h2.as_bytes()));
+        assert_eq!(cache.slow_checks(), 3);
+        // Fast schemes are not cached: they are cheaper than the cache.
+        let ssha = "{SSHA}lHFzXul4wnzRItssVcTnvXWRjNgBAgMEBQYHCA==";
+        assert!(cache.verify(b"secret", ssha.as_bytes()));
+        assert_eq!(cache.slow_checks(), 3);
+        // Records expire.
+        let expired = VerifiedCache::new(std::time::Duration::ZERO, 10);
+        assert!(expired.verify(b"s3cret", h.as_bytes()));
+        assert!(expired.verify(b"s3cret", h.as_bytes()));
+        assert_eq!(expired.slow_checks(), 2);
+        // The capacity bounds memory; a full cache still answers correctly.
+        let small = VerifiedCache::new(std::time::Duration::from_secs(60), 1);
+        assert!(small.verify(b"s3cret", h.as_bytes()));
+        assert!(small.verify(b"s3cret", h2.as_bytes()));
+        assert!(small.records.lock().unwrap().len() <= 1);
+        assert!(!small.verify(b"nope", h.as_bytes()));
     }
 
     #[test]

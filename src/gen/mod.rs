@@ -181,6 +181,50 @@ pub fn people(n: usize, seed: u64) -> Vec<Person> {
     out
 }
 
+/// Stores the passwords of every `every`-th person who can sign in as argon2id (the default
+/// cost), as ONE Pages stores new passwords; the rest keep `{SSHA}`. Deterministic for a seed.
+/// Hashing is spread over the machine's cores (argon2id is slow by design).
+pub fn use_argon2(people: &mut [Person], every: usize, seed: u64) -> std::io::Result<()> {
+    use crate::directory::password::{hash_password_with_salt, Argon2Cost};
+    if every == 0 {
+        return Ok(());
+    }
+    let mut rng = Rng::new(seed ^ 0xa2a2);
+    let mut jobs: Vec<(&mut Person, [u8; 8])> = people
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, p)| i % every == 0 && p.password.is_some())
+        .map(|(_, p)| (p, rng.next_u64().to_be_bytes()))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = jobs.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| -> std::io::Result<()> {
+        let handles: Vec<_> = jobs
+            .chunks_mut(per)
+            .map(|chunk| {
+                scope.spawn(move || -> std::io::Result<()> {
+                    for (p, salt) in chunk.iter_mut() {
+                        if let Some((clear, stored)) = p.password.as_mut() {
+                            *stored = hash_password_with_salt(
+                                clear.as_bytes(),
+                                salt.as_slice(),
+                                Argon2Cost::default(),
+                            )
+                            .map_err(|e| std::io::Error::other(e.to_string()))?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| std::io::Error::other("a hashing thread failed"))??;
+        }
+        Ok(())
+    })
+}
+
 /// The DN of a generated person under `suffix`.
 pub fn dn_of(p: &Person, suffix: &str) -> String {
     let mut rdn = String::new();
@@ -383,7 +427,8 @@ pub fn write_csv<W: Write>(out: W, people: &[Person]) -> Result<(), csv::Error> 
 
 /// Query terms sampled from the data, one per line, tab-separated:
 /// `prefix TAB <1-6 chars>`, `mail TAB <address>`, `name TAB <full name>`,
-/// `bind TAB <uid> TAB <password>`.
+/// `bind TAB <uid> TAB <password>` (`bind-argon2` for users whose password is stored as
+/// argon2id, see [`use_argon2`]).
 pub fn write_queries<W: Write>(
     out: &mut W,
     people: &[Person],
@@ -410,8 +455,13 @@ pub fn write_queries<W: Write>(
             1 => writeln!(out, "mail\t{}", p.mail)?,
             2 => writeln!(out, "name\t{}", p.cn)?,
             _ => {
-                if let (Some(uid), Some((clear, _))) = (&p.uid, &p.password) {
-                    writeln!(out, "bind\t{uid}\t{clear}")?;
+                if let (Some(uid), Some((clear, stored))) = (&p.uid, &p.password) {
+                    let tag = if stored.starts_with("{ARGON2}") {
+                        "bind-argon2"
+                    } else {
+                        "bind"
+                    };
+                    writeln!(out, "{tag}\t{uid}\t{clear}")?;
                 }
             }
         }

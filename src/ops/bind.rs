@@ -13,7 +13,6 @@ use super::{OpError, OpResult};
 use crate::directory::access::Identity;
 use crate::directory::dn::Dn;
 use crate::directory::entry::Entry;
-use crate::directory::password;
 use crate::dsa::Dsa;
 use crate::store::EntryId;
 
@@ -65,7 +64,7 @@ pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Identity> {
         dsa.decoy().burn(password);
     }
     for v in stored {
-        if password::verify(password, v) {
+        if dsa.verified.verify(password, v) {
             ok = true;
             break;
         }
