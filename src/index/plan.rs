@@ -101,19 +101,27 @@ impl Planner<'_> {
                 {
                     return None;
                 }
+                let grams = self.spec.has_grams(&key);
                 let mut terms = Vec::new();
                 if let Some(i) = initial {
-                    let f = fold(i);
+                    let mut f = fold(i);
+                    // Folding trims; a typed trailing space ("o ") still narrows to values
+                    // with a word after the text, and their folded prefixes keep that space.
+                    if !f.is_empty() && i.ends_with(' ') {
+                        f.push(' ');
+                    }
                     if !f.is_empty() {
                         terms.push(prefix_term(&key, &f));
-                        if f.chars().count() > super::terms::PREFIX_CHARS {
+                        if grams && f.chars().count() > super::terms::PREFIX_CHARS {
                             terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
                         }
                     }
                 }
-                for piece in any.iter().chain(last.iter()) {
-                    let f = fold(piece);
-                    terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
+                if grams {
+                    for piece in any.iter().chain(last.iter()) {
+                        let f = fold(piece);
+                        terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
+                    }
                 }
                 // Grams are shared by all attributes: the presence term keeps this one's.
                 terms.push(presence_term(&key));
@@ -128,7 +136,7 @@ impl Planner<'_> {
     fn anr(&self, text: &str, split: Option<&(String, String)>) -> Plan {
         let grams_of = |attr: &str, text: &str| -> Option<Box<dyn Query>> {
             let key = self.schema.canonical_lower(attr);
-            if !self.spec.has_substrings(&key) {
+            if !self.spec.has_grams(&key) {
                 return None;
             }
             let mut terms: Vec<Box<dyn Query>> = crate::directory::filter::words(text)

@@ -9,12 +9,17 @@
 //! | `h␟attr` | the entry has the attribute |
 //! | `e␟attr␟value` | a value, normalised by the attribute's equality rule |
 //! | `p␟attr␟prefix` | a prefix (1 to [`PREFIX_CHARS`] characters) of a folded value |
-//! | `g␟gram` | a 2- or 3-character piece of a folded value of any substring-indexed attribute |
+//! | `g␟gram` | a 2- or 3-character piece of a folded value of a naming attribute |
 //!
-//! Grams are shared by all attributes: names repeat across `cn`, `displayName`, `givenName`,
-//! `sn`, and organisations across `o` and `company`, so one set per entry is less than half the
-//! terms, and a substring item still finds every match (the gram is in the entry, whichever
-//! attribute holds it); the presence term of the attribute keeps the item specific.
+//! Grams are kept for the naming attributes only ([`GRAM_ATTRIBUTES`]: what address books
+//! search inside of) and shared by them: names repeat across `cn`, `displayName`, `givenName`
+//! and `sn`, so one set per entry is less than half the terms, and a substring item still finds
+//! every match (the gram is in the entry, whichever naming attribute holds it); the presence
+//! term of the attribute keeps the item specific. Organisation, title, phone and the other
+//! substring-indexed attributes get prefix terms only: their grams would make every entry of an
+//! organisation a candidate for a name search that shares a syllable with it, and double the
+//! terms an import writes. An inner substring (`*x*`) of those is answered by presence and the
+//! filter, which is correct, only slower.
 //!
 //! "Folded" is [`fold`] applied to the value normalised by the attribute's substring rule:
 //! coarser than any string rule, so substring items that match must find their terms.
@@ -30,6 +35,9 @@ pub const SEP: char = '\u{1f}';
 pub const PREFIX_CHARS: usize = 6;
 /// Longest value indexed whole, in bytes; longer values are cut (a wider match, never a miss).
 pub const MAX_TERM_BYTES: usize = 256;
+
+/// Attributes (lower case) whose values also get n-gram terms, when substring-indexed.
+pub const GRAM_ATTRIBUTES: &[&str] = &["cn", "sn", "givenname", "displayname", "mail", "uid"];
 
 /// Which attributes are indexed for what.
 #[derive(Clone, Debug)]
@@ -47,6 +55,11 @@ impl IndexSpec {
 
     pub fn has_substrings(&self, attr_lower: &str) -> bool {
         self.substring_attrs.contains(attr_lower)
+    }
+
+    /// Whether values of the attribute carry n-gram terms (see the module docs).
+    pub fn has_grams(&self, attr_lower: &str) -> bool {
+        self.has_substrings(attr_lower) && GRAM_ATTRIBUTES.contains(&attr_lower)
     }
 }
 
@@ -128,6 +141,7 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
         } else {
             None
         };
+        let grams = spec.has_grams(&key);
         for v in &attr.values {
             if let Some(rule) = eq_rule {
                 terms.push(equality_term(&key, &rule.normalize(v, schema)));
@@ -142,6 +156,9 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
                 for c in chars.iter().take(PREFIX_CHARS) {
                     prefix.push(*c);
                     terms.push(prefix_term(&key, &prefix));
+                }
+                if !grams {
+                    continue;
                 }
                 for len in 2..=3usize {
                     for w in chars.windows(len) {
