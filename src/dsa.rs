@@ -212,7 +212,7 @@ impl Dsa {
                 decoy,
                 verified,
                 search_slots: Arc::new(tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(2, usize::from),
+                    std::thread::available_parallelism().map_or(2, usize::from) + 1,
                 )),
                 _data_dir: data_dir,
             },

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ldap3_proto::control::LdapControl;
-use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
+use ldap3_proto::proto::{LdapFilter, LdapMsg, LdapOp, LdapResult, LdapResultCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -234,6 +234,18 @@ fn encode_controls(controls: &[ops::search::ResponseControl]) -> Vec<LdapControl
         .collect()
 }
 
+/// A search for one mail address or ONE ID, without controls: at most a few entries.
+fn is_exact_lookup(
+    search: &ldap3_proto::proto::LdapSearchRequest,
+    controls: &ops::search::SearchControls,
+) -> bool {
+    let keyed = |attr: &str| attr.eq_ignore_ascii_case("mail") || attr.eq_ignore_ascii_case("uid");
+    controls.paged.is_none()
+        && controls.sort.is_none()
+        && controls.vlv.is_none()
+        && matches!(&search.filter, LdapFilter::Equality(attr, _) if keyed(attr))
+}
+
 fn op_name(tag: u64) -> &'static str {
     match tag {
         0 => "bind",
@@ -312,6 +324,36 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     return ControlFlow::Continue(());
                 }
             };
+            if is_exact_lookup(&search, &search_controls) {
+                // An exact look-up by mail or ONE ID reads an entry or two: answered here,
+                // without the hand-over to the blocking pool (which would cost more than it).
+                let mut pending = BytesMut::new();
+                let mut count = 0usize;
+                let end = ops::search::search(
+                    &conn.dsa,
+                    &who,
+                    &search,
+                    &search_controls,
+                    &conn.paging,
+                    &AtomicBool::new(false),
+                    &mut |entry| {
+                        count += 1;
+                        encode_found_into(&mut pending, msgid, entry);
+                        ControlFlow::Continue(())
+                    },
+                );
+                if let SearchEnd::Done(result, ctrls) = end {
+                    debug!(msgid, op = "search", code = ?result.code, entries = count,
+                           ms = started.elapsed().as_millis() as u64, "done");
+                    pending.extend_from_slice(&encode(LdapMsg::new_with_ctrls(
+                        msgid,
+                        LdapOp::SearchResultDone(result),
+                        encode_controls(&ctrls),
+                    )));
+                }
+                let _ = conn.tx.send(Out::Pdu(pending.freeze())).await;
+                return ControlFlow::Continue(());
+            }
             let flag = Arc::new(AtomicBool::new(false));
             if let Ok(mut map) = conn.running.lock() {
                 map.insert(msgid, Arc::clone(&flag));
