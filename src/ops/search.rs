@@ -135,7 +135,8 @@ pub struct Found<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundAttribute<'a> {
-    pub name: Cow<'a, str>,
+    /// The attribute's name, UTF-8 text (checked when the search decided to return it).
+    pub name: Cow<'a, [u8]>,
     pub values: Vec<Cow<'a, [u8]>>,
 }
 
@@ -148,7 +149,7 @@ impl<'a> Found<'a> {
                 .attributes
                 .iter()
                 .map(|a| FoundAttribute {
-                    name: Cow::Borrowed(&a.atype),
+                    name: Cow::Borrowed(a.atype.as_bytes()),
                     values: a.vals.iter().map(|v| Cow::Borrowed(v.as_slice())).collect(),
                 })
                 .collect(),
@@ -163,7 +164,7 @@ impl<'a> Found<'a> {
                 .attributes
                 .iter()
                 .map(|a| LdapPartialAttribute {
-                    atype: a.name.to_string(),
+                    atype: String::from_utf8_lossy(&a.name).into_owned(),
                     vals: a.values.iter().map(|v| v.to_vec()).collect(),
                 })
                 .collect(),
@@ -181,6 +182,9 @@ pub struct Selection {
     /// Lower-case canonical names requested, subtypes included.
     named: Vec<String>,
     pub types_only: bool,
+    /// Stored attribute names already decided (name bytes, returned?): entries of a search
+    /// repeat the same few names, so each is looked up in the schema once per search.
+    decided: std::cell::RefCell<Vec<(Box<[u8]>, bool)>>,
 }
 
 impl Selection {
@@ -190,6 +194,7 @@ impl Selection {
             all_operational: false,
             named: Vec::new(),
             types_only,
+            decided: std::cell::RefCell::new(Vec::new()),
         };
         for a in attrs {
             match a.trim() {
@@ -228,6 +233,29 @@ impl Selection {
         }
     }
 
+    /// Whether a stored attribute goes to the client (never a password), decided once per
+    /// name and search.
+    fn returns(&self, schema: &Schema, name: &[u8]) -> bool {
+        if let Ok(decided) = self.decided.try_borrow() {
+            if let Some((_, yes)) = decided.iter().find(|(n, _)| **n == *name) {
+                return *yes;
+            }
+        }
+        let yes = std::str::from_utf8(name).is_ok_and(|name| {
+            if name.eq_ignore_ascii_case("userPassword") {
+                return false;
+            }
+            let operational = schema
+                .attr(name)
+                .is_some_and(|at| at.usage.is_operational());
+            self.wants(name, operational)
+        });
+        if let Ok(mut decided) = self.decided.try_borrow_mut() {
+            decided.push((name.into(), yes));
+        }
+        yes
+    }
+
     fn is_empty_request(&self) -> bool {
         self.all_user && self.named.is_empty() && !self.all_operational
     }
@@ -244,7 +272,7 @@ fn attribute(name: &str, values: Vec<Vec<u8>>, types_only: bool) -> LdapPartialA
 /// operational attributes on request. Read in place: only the selected values are copied.
 fn computed<'v>(name: &'static str, value: Cow<'v, [u8]>, types_only: bool) -> FoundAttribute<'v> {
     FoundAttribute {
-        name: Cow::Borrowed(name),
+        name: Cow::Borrowed(name.as_bytes()),
         values: if types_only { Vec::new() } else { vec![value] },
     }
 }
@@ -257,29 +285,14 @@ pub fn render<'v>(dsa: &Dsa, view: &EntryView<'v>, sel: &Selection) -> Found<'v>
             .is_some_and(|a| a.values().any(|v| v == b"FALSE"))
     });
     for a in &view.attrs {
-        let Some(name) = a.name() else { continue };
-        if name.eq_ignore_ascii_case("userPassword") {
-            continue;
-        }
-        let wanted = if sel.all_user && !sel.all_operational {
-            // The common case: only operational types need the schema.
-            sel.named.iter().any(|n| n.eq_ignore_ascii_case(name))
-                || !schema
-                    .attr(name)
-                    .is_some_and(|at| at.usage.is_operational())
-        } else {
-            let operational = schema
-                .attr(name)
-                .is_some_and(|at| at.usage.is_operational());
-            sel.wants(name, operational)
-        };
-        if !wanted {
+        let name = a.name;
+        if !sel.returns(schema, name) {
             continue;
         }
         let values = if sel.types_only {
             Vec::new()
         } else {
-            let named = name == "displayName" || name == "cn";
+            let named = name == b"displayName" || name == b"cn";
             a.values()
                 .map(|v| match marker {
                     Some(m) if named => Cow::Owned([v, m.as_bytes()].concat()),
@@ -532,6 +545,7 @@ fn run(
                     all_operational: true,
                     named: Vec::new(),
                     types_only: sel.types_only,
+                    decided: std::cell::RefCell::new(Vec::new()),
                 }
             } else {
                 sel

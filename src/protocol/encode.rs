@@ -153,7 +153,7 @@ pub fn encode_found_into(out: &mut impl BufMut, msgid: i32, entry: &Found<'_>) {
     for a in &entry.attributes {
         put_header(out, 0x30, one_len(a));
         put_header(out, 0x04, a.name.len());
-        out.put_slice(a.name.as_bytes());
+        out.put_slice(&a.name);
         put_header(out, 0x31, vals_len(a));
         for v in &a.values {
             put_header(out, 0x04, v.len());
