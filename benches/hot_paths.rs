@@ -57,8 +57,19 @@ fn codec(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("pdu");
     g.throughput(Throughput::Elements(1));
+    // What a search does: the entry rendered in place (borrowed), encoded into a buffer.
+    let found = onepages::ops::search::Found::of(&entry);
     g.bench_function("encode entry (direct BER)", |b| {
-        b.iter(|| onepages::protocol::encode::encode_entry(black_box(7), black_box(&entry)))
+        let mut out = Vec::with_capacity(1024);
+        b.iter(|| {
+            out.clear();
+            onepages::protocol::encode::encode_found_into(
+                &mut out,
+                black_box(7),
+                black_box(&found),
+            );
+            out.len()
+        })
     });
     g.bench_function("encode entry (ldap3_proto)", |b| {
         b.iter(|| {

@@ -409,6 +409,24 @@ fn any_value_named<E: AttrSource + ?Sized>(
 }
 
 impl Filter {
+    /// Whether evaluating the filter may read the attribute `name` (any case): an extensible
+    /// item without a type reads every attribute.
+    pub fn reads(&self, name: &str) -> bool {
+        let hit = |t: &Target| t.names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        match self {
+            Filter::And(items) | Filter::Or(items) => items.iter().any(|i| i.reads(name)),
+            Filter::Not(inner) => inner.reads(name),
+            Filter::Everything | Filter::Undefined => false,
+            Filter::Anr { .. } => ANR_ATTRIBUTES.iter().any(|a| a.eq_ignore_ascii_case(name)),
+            Filter::Present(target)
+            | Filter::Equality { target, .. }
+            | Filter::Substring { target, .. }
+            | Filter::Ordering { target, .. }
+            | Filter::Approx { target, .. } => hit(target),
+            Filter::Extensible { target, .. } => target.as_ref().is_none_or(hit),
+        }
+    }
+
     /// Evaluates the filter on one entry.
     pub fn evaluate<E: AttrSource + ?Sized>(&self, entry: &E, schema: &Schema) -> Tri {
         match self {
@@ -680,6 +698,28 @@ fn equal_normalized(rule: Rule, stored: &[u8], assertion: &[u8], schema: &Schema
 mod tests {
     use super::*;
     use crate::directory::filter_text::parse_filter as parse_ldap_filter_str;
+
+    #[test]
+    fn reads_names_the_attributes_a_filter_looks_at() {
+        let schema = Schema::builtin().unwrap();
+        let c = |f: &str| {
+            compile(
+                &parse_ldap_filter_str(f).unwrap(),
+                &schema,
+                FilterLimits::default(),
+                Visibility {
+                    can_read_passwords: false,
+                },
+            )
+            .unwrap()
+        };
+        assert!(c("(&(oneMailSecure=TRUE)(cn=dew*))").reads("onemailsecure"));
+        assert!(c("(!(oneMailSecure=FALSE))").reads("oneMailSecure"));
+        assert!(!c("(|(cn=*a*)(mail=*a*)(givenName=*a*)(sn=*a*))").reads("oneMailSecure"));
+        assert!(c("(:caseIgnoreMatch:=x)").reads("oneMailSecure"));
+        assert!(c("(anr=x)").reads("sn"));
+        assert!(!c("(anr=x)").reads("oneMailSecure"));
+    }
 
     fn entry(schema: &Schema) -> Entry {
         let mut e = Entry::new(

@@ -594,6 +594,7 @@ fn run(
         sent: 0,
         examined: 0,
         domains: dsa.secure_domains(),
+        filter_reads_security: filter.reads("oneMailSecure"),
         started: Instant::now(),
         stop: None,
         scope: Scope::new(&base_ndn, &req.scope),
@@ -1258,6 +1259,8 @@ struct Runner<'a, 'e> {
     examined: usize,
     /// The secure-domain registry as it was when the search began.
     domains: Arc<std::collections::BTreeSet<String>>,
+    /// Whether the filter reads `oneMailSecure` (computed before filtering if so).
+    filter_reads_security: bool,
     started: Instant,
     stop: Option<Stop>,
     scope: Scope,
@@ -1297,9 +1300,16 @@ impl Runner<'_, '_> {
         if !self.scope.contains(view.ndn) {
             return Ok(None);
         }
-        self.dsa.decorate_view(&mut view, &self.domains);
+        // The computed attribute is added before filtering only when the filter reads it;
+        // otherwise only entries that match pay for it.
+        if self.filter_reads_security {
+            self.dsa.decorate_view(&mut view, &self.domains);
+        }
         if !self.filter.matches(&view, &self.dsa.schema) {
             return Ok(None);
+        }
+        if !self.filter_reads_security {
+            self.dsa.decorate_view(&mut view, &self.domains);
         }
         Ok(Some(view))
     }
