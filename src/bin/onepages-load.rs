@@ -19,6 +19,7 @@ use ldap3_proto::proto::{
 };
 use ldap3_proto::LdapCodec;
 use onepages::directory::filter_text::parse_filter;
+use onepages::protocol::encode::{int_bytes, put_tlv};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
@@ -135,35 +136,14 @@ fn pick<T>(items: &[T], n: u64) -> Option<&T> {
 // need), so that the load generator spends as little of the shared CPU as possible and both
 // servers are measured with the same small client cost per entry.
 
-fn put_len(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap_or(0));
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let tail = bytes.get(skip..).unwrap_or_default();
-        out.push(0x80 | u8::try_from(tail.len()).unwrap_or(0));
-        out.extend_from_slice(tail);
-    }
-}
-
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    put_len(&mut v, content.len());
-    v.extend_from_slice(content);
+    let mut v = Vec::with_capacity(content.len() + 6);
+    put_tlv(&mut v, tag, content);
     v
 }
 
 fn int(n: i64) -> Vec<u8> {
-    let b = n.to_be_bytes();
-    let mut s = 0;
-    while s < 7
-        && ((b.get(s) == Some(&0) && b.get(s + 1).is_some_and(|x| x & 0x80 == 0))
-            || (b.get(s) == Some(&0xff) && b.get(s + 1).is_some_and(|x| x & 0x80 != 0)))
-    {
-        s += 1;
-    }
-    tlv(0x02, b.get(s..).unwrap_or_default())
+    tlv(0x02, &int_bytes(n))
 }
 
 fn control(oid: &str, critical: bool, value: &[u8]) -> Vec<u8> {

@@ -234,6 +234,15 @@ fn encode_controls(controls: &[ops::search::ResponseControl]) -> Vec<LdapControl
         .collect()
 }
 
+/// The SearchResultDone PDU with its response controls.
+fn search_done(msgid: i32, result: LdapResult, ctrls: &[ops::search::ResponseControl]) -> BytesMut {
+    encode(LdapMsg::new_with_ctrls(
+        msgid,
+        LdapOp::SearchResultDone(result),
+        encode_controls(ctrls),
+    ))
+}
+
 /// A search for one mail address or ONE ID, without controls: at most a few entries.
 fn is_exact_lookup(
     search: &ldap3_proto::proto::LdapSearchRequest,
@@ -345,11 +354,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                 if let SearchEnd::Done(result, ctrls) = end {
                     debug!(msgid, op = "search", code = ?result.code, entries = count,
                            ms = started.elapsed().as_millis() as u64, "done");
-                    pending.extend_from_slice(&encode(LdapMsg::new_with_ctrls(
-                        msgid,
-                        LdapOp::SearchResultDone(result),
-                        encode_controls(&ctrls),
-                    )));
+                    pending.extend_from_slice(&search_done(msgid, result, &ctrls));
                 }
                 let _ = conn.tx.send(Out::Pdu(pending.freeze())).await;
                 return ControlFlow::Continue(());
@@ -408,11 +413,11 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                         // The result goes out with the last entries: one hand-over.
                         if let SearchEnd::Done(result, ctrls) = &end {
                             if !flag2.load(Ordering::Relaxed) {
-                                pending.extend_from_slice(&encode(LdapMsg::new_with_ctrls(
+                                pending.extend_from_slice(&search_done(
                                     msgid,
-                                    LdapOp::SearchResultDone(result.clone()),
-                                    encode_controls(ctrls),
-                                )));
+                                    result.clone(),
+                                    ctrls,
+                                ));
                             }
                         }
                         if !pending.is_empty() {

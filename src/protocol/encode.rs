@@ -63,17 +63,7 @@ pub fn response_for(op_tag: u64, result: LdapResult) -> Option<LdapOp> {
 
 /// Appends a definite-length BER element.
 pub fn put_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag);
-    let len = content.len();
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap_or(0));
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let significant = bytes.get(skip..).unwrap_or_default();
-        out.push(0x80 | u8::try_from(significant.len()).unwrap_or(0));
-        out.extend_from_slice(significant);
-    }
+    put_header(out, tag, content.len());
     out.extend_from_slice(content);
 }
 
