@@ -13,6 +13,10 @@ use onepages::directory::filter::{compile, FilterLimits, Visibility};
 use onepages::directory::filter_text::parse_filter;
 use onepages::dsa::Dsa;
 
+/// The server's allocator, so that allocation costs are the ones it pays.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
 
 fn directory(n: usize) -> (tempfile::TempDir, Dsa) {
@@ -191,5 +195,62 @@ fn store_and_filters(c: &mut Criterion) {
     candidates.finish();
 }
 
-criterion_group!(benches, codec, store_and_filters);
+/// A whole search as the server runs it, minus the socket: plan, candidates, read in place,
+/// filter, render and BER-encode every entry into one buffer (what the writer task sends).
+fn whole_searches(c: &mut Criterion) {
+    let (_dir, dsa) = directory(20_000);
+    dsa.store.hold_entries().expect("hold");
+    let reader = onepages::directory::access::Identity::User {
+        dn: format!("cn=reader,{SUFFIX}"),
+        ndn: format!("cn=reader,{SUFFIX}"),
+        is_admin: false,
+    };
+    let mut g = c.benchmark_group("search");
+    for (name, filter) in [
+        (
+            "thunderbird 'ma', all attributes, size limit 100",
+            "(|(cn=*ma*)(mail=*ma*)(givenName=*ma*)(sn=*ma*))",
+        ),
+        (
+            "thunderbird 'é', all attributes, size limit 100",
+            "(|(cn=*é*)(mail=*é*)(givenName=*é*)(sn=*é*))",
+        ),
+        (
+            "outlook 'ga', size limit 100",
+            "(&(mail=*)(|(mail=ga*)(|(cn=ga*)(|(sn=ga*)(givenName=ga*)))))",
+        ),
+    ] {
+        let req = ldap3_proto::proto::LdapSearchRequest {
+            base: SUFFIX.into(),
+            scope: ldap3_proto::proto::LdapSearchScope::Subtree,
+            aliases: ldap3_proto::proto::LdapDerefAliases::Never,
+            sizelimit: 100,
+            timelimit: 0,
+            typesonly: false,
+            filter: onepages::directory::filter_text::parse_filter(filter).expect("filter"),
+            attrs: Vec::new(),
+        };
+        let mut out = bytes::BytesMut::with_capacity(128 * 1024);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                let end = onepages::ops::search::simple_search(
+                    &dsa,
+                    &reader,
+                    &req,
+                    &std::sync::atomic::AtomicBool::new(false),
+                    &mut |found| {
+                        onepages::protocol::encode::encode_found_into(&mut out, 7, found);
+                        ControlFlow::Continue(())
+                    },
+                );
+                black_box(end);
+                out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, store_and_filters, whole_searches);
 criterion_main!(benches);

@@ -14,7 +14,7 @@ use super::dn::Dn;
 use super::entry::AttrSource;
 #[cfg(test)]
 use super::entry::Entry;
-use super::matching::{approx_match, substring_match, Rule, RulePurpose};
+use super::matching::{approx_match, prep_into, substring_match, Rule, RulePurpose};
 use super::schema::Schema;
 
 /// Three-valued logic of RFC 4511 §4.5.1.7.
@@ -487,6 +487,11 @@ impl Filter {
                 {
                     return hit;
                 }
+                if let Some(hit) =
+                    prepared_substring(*rule, v, initial.as_deref(), any, last.as_deref())
+                {
+                    return hit;
+                }
                 rule.try_normalize(v, schema).is_some_and(|n| {
                     std::str::from_utf8(&n)
                         .is_ok_and(|s| substring_match(s, initial.as_deref(), any, last.as_deref()))
@@ -620,6 +625,35 @@ fn any_value<E: AttrSource + ?Sized>(
         .names
         .iter()
         .any(|n| any_value_named(entry, n, &mut test))
+}
+
+thread_local! {
+    // A value normalised for matching, reused from one value to the next.
+    static PREPARED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Substring match for the string rules whose normalisation is [`super::matching::prep`]: the value is
+/// normalised into a reused buffer instead of a new string. `None` when the rule is another
+/// one (or the value is not text), so the caller takes the general path.
+fn prepared_substring(
+    rule: Rule,
+    value: &[u8],
+    initial: Option<&str>,
+    any: &[String],
+    last: Option<&str>,
+) -> Option<bool> {
+    let fold_case = match rule {
+        Rule::CaseIgnore | Rule::CaseIgnoreList => true,
+        Rule::CaseExact => false,
+        _ => return None,
+    };
+    let text = std::str::from_utf8(value).ok()?;
+    PREPARED.with(|cell| {
+        let mut buf = cell.try_borrow_mut().ok()?;
+        buf.clear();
+        prep_into(text, fold_case, &mut buf);
+        Some(substring_match(&buf, initial, any, last))
+    })
 }
 
 /// Substring matching without normalising (allocating) when the stored value is ASCII text

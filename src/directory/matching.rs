@@ -240,27 +240,56 @@ impl Rule {
 
 /// Case-folds (optionally), applies compatibility normalisation and collapses white space.
 pub fn prep(text: &str, fold_case: bool) -> String {
-    let mapped: String = if text.is_ascii() {
+    let mut out = String::with_capacity(text.len());
+    prep_into(text, fold_case, &mut out);
+    out
+}
+
+/// [`prep`] appending to `out`: no allocation for ASCII text and for text already in NFKC
+/// (nearly all stored names), so filters can match into a reused buffer.
+pub fn prep_into(text: &str, fold_case: bool, out: &mut String) {
+    let mut push_words = |mapped: &str, lower_chars: bool| {
+        let start = out.len();
+        for word in mapped.split_whitespace() {
+            if out.len() > start {
+                out.push(' ');
+            }
+            if lower_chars {
+                out.extend(word.chars().flat_map(char::to_lowercase));
+            } else {
+                out.push_str(word);
+            }
+        }
+    };
+    if text.is_ascii() {
         if fold_case {
-            text.to_ascii_lowercase()
+            let start = out.len();
+            for word in text.split_whitespace() {
+                if out.len() > start {
+                    out.push(' ');
+                }
+                out.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            }
         } else {
-            text.to_string()
+            push_words(text, false);
         }
     } else if unicode_normalization::is_nfkc_quick(text.chars())
         == unicode_normalization::IsNormalized::Yes
     {
-        // Already in NFKC (nearly all stored names): skip the normalisation pass.
-        if fold_case {
-            text.to_lowercase()
+        // Already in NFKC: skip the normalisation pass. Lower-casing character by character
+        // equals `str::to_lowercase` except for a word-final capital sigma.
+        if fold_case && text.contains('\u{3a3}') {
+            push_words(&text.to_lowercase(), false);
         } else {
-            text.to_string()
+            push_words(text, fold_case);
         }
     } else if fold_case {
-        text.nfkc().flat_map(char::to_lowercase).collect()
+        let mapped: String = text.nfkc().flat_map(char::to_lowercase).collect();
+        push_words(&mapped, false);
     } else {
-        text.nfkc().collect()
-    };
-    collapse_spaces(&mapped)
+        let mapped: String = text.nfkc().collect();
+        push_words(&mapped, false);
+    }
 }
 
 fn prep_piece(text: &str, fold_case: bool) -> String {
@@ -546,9 +575,51 @@ pub fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn schema() -> Schema {
         Schema::builtin().unwrap()
+    }
+
+    /// `prep` as first written (whole-string passes): the buffered version must agree.
+    fn prep_reference(text: &str, fold_case: bool) -> String {
+        let mapped: String = match (text.is_ascii(), fold_case) {
+            (true, true) => text.to_ascii_lowercase(),
+            (true, false) => text.to_string(),
+            (false, true) => {
+                if unicode_normalization::is_nfkc_quick(text.chars())
+                    == unicode_normalization::IsNormalized::Yes
+                {
+                    text.to_lowercase()
+                } else {
+                    text.nfkc().flat_map(char::to_lowercase).collect()
+                }
+            }
+            (false, false) => text.nfkc().collect(),
+        };
+        collapse_spaces(&mapped)
+    }
+
+    proptest! {
+        #[test]
+        fn prep_into_agrees_with_the_reference(
+            text in "[ \t\x0b\u{a0}a-zA-Z\u{c0}-\u{17f}\u{391}-\u{3c9}\u{fb01}\u{2460}-]{0,24}",
+            fold in any::<bool>(),
+            lead in "[a-z]{0,3}",
+        ) {
+            prop_assert_eq!(prep(&text, fold), prep_reference(&text, fold));
+            // Appending keeps what the buffer held.
+            let mut buf = lead.clone();
+            prep_into(&text, fold, &mut buf);
+            prop_assert_eq!(buf, format!("{lead}{}", prep_reference(&text, fold)));
+        }
+    }
+
+    #[test]
+    fn prep_keeps_final_sigma_and_vertical_tab_rules() {
+        assert_eq!(prep("ΟΔΟΣ  ΣΑΣ", true), "οδος σας");
+        assert_eq!(prep("a\x0bB", true), "a b");
+        assert_eq!(prep("  FIne  Côté ", true), "fine côté");
     }
 
     #[test]

@@ -39,7 +39,7 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
 const MAX_CHANGES_PER_COMMIT: usize = 100_000;
 
 /// Bumped whenever terms change meaning; an index of another layout is rebuilt.
-const LAYOUT: &str = "onepages-index-5";
+const LAYOUT: &str = "onepages-index-6";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

@@ -104,15 +104,22 @@ pub fn gram_term(gram: &str) -> String {
 }
 
 /// The grams that any text containing `piece` (folded) must carry: its trigrams, the piece
-/// itself when it has two characters, none for one character (not indexed: a one-letter
-/// piece matches a large share of the directory, and a scan finds its first hundred fast).
+/// itself when it has two characters, or when it is one letter or digit (Thunderbird searches
+/// `*x*` from the first keystroke: a scan for a rare letter reads thousands of entries to find
+/// a hundred). Other single characters (`.`, `@`, `-`) are in nearly every entry: none.
 pub fn piece_grams(piece: &str) -> Vec<String> {
     let chars: Vec<char> = piece.chars().collect();
-    if chars.len() < 2 {
-        return Vec::new();
-    }
-    if chars.len() == 2 {
-        return vec![piece.to_string()];
+    match chars.as_slice() {
+        [] => return Vec::new(),
+        [c] => {
+            return if c.is_alphanumeric() {
+                vec![piece.to_string()]
+            } else {
+                Vec::new()
+            }
+        }
+        [_, _] => return vec![piece.to_string()],
+        _ => {}
     }
     let mut out: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
     out.sort();
@@ -160,6 +167,12 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
                 if !grams {
                     continue;
                 }
+                terms.extend(
+                    chars
+                        .iter()
+                        .filter(|c| c.is_alphanumeric())
+                        .map(|c| gram_term(c.encode_utf8(&mut [0; 4]))),
+                );
                 for len in 2..=3usize {
                     for w in chars.windows(len) {
                         let gram: String = w.iter().collect();
@@ -181,7 +194,8 @@ mod tests {
     #[test]
     fn grams_of_pieces() {
         assert_eq!(piece_grams("ab"), vec!["ab"]);
-        assert!(piece_grams("a").is_empty());
+        assert_eq!(piece_grams("x"), vec!["x"]);
+        assert!(piece_grams("@").is_empty());
         assert_eq!(piece_grams("abcd"), vec!["abc", "bcd"]);
         assert!(piece_grams("").is_empty());
     }
@@ -196,6 +210,8 @@ mod tests {
         let t = entry_terms(&e, &schema, &spec);
         assert!(t.contains(&prefix_term("cn", "co")));
         assert!(t.contains(&gram_term("ote")));
+        assert!(t.contains(&gram_term("t")));
+        assert!(!t.contains(&gram_term("é")));
         assert!(t.contains(&equality_term("cn", "côté".as_bytes())));
         assert!(!t.iter().any(|x| x.contains("userpassword")));
     }

@@ -26,7 +26,7 @@ use crate::directory::filter::{compile, Filter, FilterError, Visibility};
 use crate::directory::schema::{ClassKind, Schema};
 use crate::dsa::Dsa;
 use crate::index::CandidateOutcome;
-use crate::store::codec::{self, EntryView};
+use crate::store::codec::{self, EntryView, ValueIter};
 use crate::store::EntryId;
 use crate::store::Record;
 
@@ -127,17 +127,55 @@ pub enum ResponseControl {
 
 /// A matching entry as the client will see it. Names and values borrow from the stored record
 /// where they can: the caller encodes it at once (`protocol::encode::encode_found_into`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Found<'a> {
     pub dn: Cow<'a, str>,
     pub attributes: Vec<FoundAttribute<'a>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FoundAttribute<'a> {
     /// The attribute's name, UTF-8 text (checked when the search decided to return it).
     pub name: Cow<'a, [u8]>,
-    pub values: Vec<Cow<'a, [u8]>>,
+    pub values: FoundValues<'a>,
+}
+
+/// The values of a returned attribute. Stored values are walked in place, so rendering an
+/// entry allocates nothing per attribute.
+#[derive(Debug, Clone)]
+pub enum FoundValues<'a> {
+    /// A stored attribute's values, each followed by `suffix` (the insecure marker on the
+    /// names Outlook shows; empty otherwise).
+    Stored {
+        values: ValueIter<'a>,
+        suffix: &'a [u8],
+    },
+    List(Vec<Cow<'a, [u8]>>),
+}
+
+impl FoundValues<'_> {
+    /// Calls `f` with each value as its two parts (value, suffix): the client sees them joined.
+    pub fn each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        match self {
+            FoundValues::Stored { values, suffix } => {
+                for v in values.clone() {
+                    f(v, suffix);
+                }
+            }
+            FoundValues::List(l) => {
+                for v in l {
+                    f(v, b"");
+                }
+            }
+        }
+    }
+
+    /// Each value as the client sees it.
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.each(|v, s| out.push([v, s].concat()));
+        out
+    }
 }
 
 impl<'a> Found<'a> {
@@ -150,7 +188,9 @@ impl<'a> Found<'a> {
                 .iter()
                 .map(|a| FoundAttribute {
                     name: Cow::Borrowed(a.atype.as_bytes()),
-                    values: a.vals.iter().map(|v| Cow::Borrowed(v.as_slice())).collect(),
+                    values: FoundValues::List(
+                        a.vals.iter().map(|v| Cow::Borrowed(v.as_slice())).collect(),
+                    ),
                 })
                 .collect(),
         }
@@ -165,7 +205,7 @@ impl<'a> Found<'a> {
                 .iter()
                 .map(|a| LdapPartialAttribute {
                     atype: String::from_utf8_lossy(&a.name).into_owned(),
-                    vals: a.values.iter().map(|v| v.to_vec()).collect(),
+                    vals: a.values.to_vecs(),
                 })
                 .collect(),
         }
@@ -273,32 +313,35 @@ fn attribute(name: &str, values: Vec<Vec<u8>>, types_only: bool) -> LdapPartialA
 fn computed<'v>(name: &'static str, value: Cow<'v, [u8]>, types_only: bool) -> FoundAttribute<'v> {
     FoundAttribute {
         name: Cow::Borrowed(name.as_bytes()),
-        values: if types_only { Vec::new() } else { vec![value] },
+        values: FoundValues::List(if types_only { Vec::new() } else { vec![value] }),
     }
 }
 
-pub fn render<'v>(dsa: &Dsa, view: &EntryView<'v>, sel: &Selection) -> Found<'v> {
+pub fn render<'v, 'd: 'v>(dsa: &'d Dsa, view: &EntryView<'v>, sel: &Selection) -> Found<'v> {
     let schema = &dsa.schema;
     let mut attributes = Vec::with_capacity(view.attrs.len() + 2);
-    let marker = dsa.settings.insecure_marker.as_deref().filter(|_| {
-        view.get("oneMailSecure")
-            .is_some_and(|a| a.values().any(|v| v == b"FALSE"))
-    });
+    let marker: &'v [u8] = dsa
+        .settings
+        .insecure_marker
+        .as_deref()
+        .filter(|_| {
+            view.get("oneMailSecure")
+                .is_some_and(|a| a.values().any(|v| v == b"FALSE"))
+        })
+        .map_or(b"", str::as_bytes);
     for a in &view.attrs {
         let name = a.name;
         if !sel.returns(schema, name) {
             continue;
         }
         let values = if sel.types_only {
-            Vec::new()
+            FoundValues::List(Vec::new())
         } else {
             let named = name == b"displayName" || name == b"cn";
-            a.values()
-                .map(|v| match marker {
-                    Some(m) if named => Cow::Owned([v, m.as_bytes()].concat()),
-                    _ => Cow::Borrowed(v),
-                })
-                .collect()
+            FoundValues::Stored {
+                values: a.values(),
+                suffix: if named { marker } else { b"" },
+            }
         };
         attributes.push(FoundAttribute {
             name: Cow::Borrowed(name),

@@ -4,8 +4,9 @@
 //! ([`encode_entry`]); everything else goes through ldap3_proto's message types.
 
 use bytes::{BufMut, BytesMut};
+use smallvec::SmallVec;
 
-use crate::ops::search::{Found, FoundAttribute};
+use crate::ops::search::Found;
 use ldap3_lber::structure::StructureTag;
 use ldap3_proto::proto::{
     LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchResultEntry,
@@ -125,11 +126,17 @@ pub fn encode_entry_into(out: &mut impl BufMut, msgid: i32, entry: &LdapSearchRe
 
 /// [`encode_entry_into`] for an entry rendered in place by a search.
 pub fn encode_found_into(out: &mut impl BufMut, msgid: i32, entry: &Found<'_>) {
-    let vals_len =
-        |a: &FoundAttribute<'_>| -> usize { a.values.iter().map(|v| tlv_size(v.len())).sum() };
-    let one_len =
-        |a: &FoundAttribute<'_>| -> usize { tlv_size(a.name.len()) + tlv_size(vals_len(a)) };
-    let attrs_len: usize = entry.attributes.iter().map(|a| tlv_size(one_len(a))).sum();
+    // Content lengths of each attribute's value set and of the attribute, computed once.
+    let mut lens: SmallVec<[(usize, usize); 32]> = SmallVec::with_capacity(entry.attributes.len());
+    let mut attrs_len = 0;
+    for a in &entry.attributes {
+        let mut vals_len = 0;
+        a.values
+            .each(|v, suffix| vals_len += tlv_size(v.len() + suffix.len()));
+        let one_len = tlv_size(a.name.len()) + tlv_size(vals_len);
+        attrs_len += tlv_size(one_len);
+        lens.push((vals_len, one_len));
+    }
     let op_len = tlv_size(entry.dn.len()) + tlv_size(attrs_len);
     let id = int_bytes(i64::from(msgid));
     let body_len = tlv_size(id.len()) + tlv_size(op_len);
@@ -140,15 +147,16 @@ pub fn encode_found_into(out: &mut impl BufMut, msgid: i32, entry: &Found<'_>) {
     put_header(out, 0x04, entry.dn.len());
     out.put_slice(entry.dn.as_bytes());
     put_header(out, 0x30, attrs_len);
-    for a in &entry.attributes {
-        put_header(out, 0x30, one_len(a));
+    for (a, (vals_len, one_len)) in entry.attributes.iter().zip(lens) {
+        put_header(out, 0x30, one_len);
         put_header(out, 0x04, a.name.len());
         out.put_slice(&a.name);
-        put_header(out, 0x31, vals_len(a));
-        for v in &a.values {
-            put_header(out, 0x04, v.len());
+        put_header(out, 0x31, vals_len);
+        a.values.each(|v, suffix| {
+            put_header(out, 0x04, v.len() + suffix.len());
             out.put_slice(v);
-        }
+            out.put_slice(suffix);
+        });
     }
 }
 
