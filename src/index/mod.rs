@@ -289,13 +289,12 @@ impl Index {
         let planner = Planner {
             schema,
             spec: &self.spec,
-            field: self.shared.fields.terms,
         };
         let plan = planner.plan(filter);
         let query = match plan {
             Plan::All => return Ok(CandidateOutcome::Scan),
             Plan::Nothing => None,
-            Plan::Query(q) => Some(q),
+            Plan::Query(q) => Some(q.to_query(self.shared.fields.terms)),
         };
         // Dirty set first, searcher second: a commit that lands in between is then visible
         // through the searcher (see the module docs).

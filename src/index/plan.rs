@@ -3,6 +3,11 @@
 //! Three-valued logic makes this simple: an item that is Undefined for every entry plans to
 //! [`Plan::Nothing`]; an item the index cannot narrow plans to [`Plan::All`] (scan); AND keeps
 //! the narrowest children, OR needs every child narrowed, NOT is never narrowed.
+//!
+//! The plan is a tree of terms ([`Node`]) that is simplified before it becomes a tantivy
+//! query: nested ANDs and ORs are flattened and repeated branches dropped, so Thunderbird's
+//! four-way OR on the same text (`(|(cn=*ma*)(mail=*ma*)(givenName=*ma*)(sn=*ma*))`) reads
+//! one posting list, not four intersections.
 
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
@@ -15,20 +20,73 @@ use crate::directory::filter::{Filter, Target};
 use crate::directory::matching::fold;
 use crate::directory::schema::Schema;
 
+#[derive(Debug, PartialEq, Eq)]
 pub enum Plan {
     /// The index cannot narrow: every entry in scope is a candidate.
     All,
     /// No entry can match.
     Nothing,
-    Query(Box<dyn Query>),
+    Query(Node),
 }
 
-impl std::fmt::Debug for Plan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// Which entries carry a term, or a combination of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Term(String),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+}
+
+impl Node {
+    /// Combines `nodes` (flattening children of the same kind, dropping repeats); `None` for
+    /// none.
+    fn combine(nodes: Vec<Node>, and: bool) -> Option<Node> {
+        let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            let children = match n {
+                Node::And(c) if and => c,
+                Node::Or(c) if !and => c,
+                other => vec![other],
+            };
+            for c in children {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        match out.len() {
+            0 => None,
+            1 => out.pop(),
+            _ if and => Some(Node::And(out)),
+            _ => Some(Node::Or(out)),
+        }
+    }
+
+    fn and(nodes: Vec<Node>) -> Option<Node> {
+        Node::combine(nodes, true)
+    }
+
+    fn or(nodes: Vec<Node>) -> Option<Node> {
+        Node::combine(nodes, false)
+    }
+
+    /// The tantivy query over the terms field.
+    pub fn to_query(&self, field: Field) -> Box<dyn Query> {
         match self {
-            Plan::All => f.write_str("All"),
-            Plan::Nothing => f.write_str("Nothing"),
-            Plan::Query(q) => write!(f, "Query({q:?})"),
+            Node::Term(t) => Box::new(TermQuery::new(
+                Term::from_field_text(field, t),
+                IndexRecordOption::Basic,
+            )),
+            Node::And(c) | Node::Or(c) => {
+                let occur = if matches!(self, Node::And(_)) {
+                    Occur::Must
+                } else {
+                    Occur::Should
+                };
+                Box::new(BooleanQuery::new(
+                    c.iter().map(|n| (occur, n.to_query(field))).collect(),
+                ))
+            }
         }
     }
 }
@@ -36,7 +94,6 @@ impl std::fmt::Debug for Plan {
 pub struct Planner<'a> {
     pub schema: &'a Schema,
     pub spec: &'a IndexSpec,
-    pub field: Field,
 }
 
 impl Planner<'_> {
@@ -49,26 +106,26 @@ impl Planner<'_> {
             }
             Filter::Anr { text, split, .. } => self.anr(text, split.as_ref()),
             Filter::And(items) => {
-                let mut queries: Vec<Box<dyn Query>> = Vec::new();
+                let mut nodes = Vec::new();
                 for i in items {
                     match self.plan(i) {
                         Plan::Nothing => return Plan::Nothing,
                         Plan::All => {}
-                        Plan::Query(q) => queries.push(q),
+                        Plan::Query(q) => nodes.push(q),
                     }
                 }
-                combine(queries, Occur::Must).map_or(Plan::All, Plan::Query)
+                Node::and(nodes).map_or(Plan::All, Plan::Query)
             }
             Filter::Or(items) => {
-                let mut queries: Vec<Box<dyn Query>> = Vec::new();
+                let mut nodes = Vec::new();
                 for i in items {
                     match self.plan(i) {
                         Plan::Nothing => {}
                         Plan::All => return Plan::All,
-                        Plan::Query(q) => queries.push(q),
+                        Plan::Query(q) => nodes.push(q),
                     }
                 }
-                combine(queries, Occur::Should).map_or(Plan::Nothing, Plan::Query)
+                Node::or(nodes).map_or(Plan::Nothing, Plan::Query)
             }
             Filter::Present(target) => self.per_name(target, |name| {
                 self.indexable(name)
@@ -123,8 +180,12 @@ impl Planner<'_> {
                         terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
                     }
                 }
-                // Grams are shared by all attributes: the presence term keeps this one's.
-                terms.push(presence_term(&key));
+                // Grams are shared by the naming attributes, which nearly every entry has:
+                // their presence terms would narrow nothing and cost an intersection. They
+                // stand in only when the text gave no term.
+                if terms.is_empty() {
+                    terms.push(presence_term(&key));
+                }
                 Some(terms)
             }),
         }
@@ -134,17 +195,19 @@ impl Planner<'_> {
     /// given name and surname with words starting with each half), so the n-grams of the
     /// text's words narrow it. An exact (`=x`) match is narrower still.
     fn anr(&self, text: &str, split: Option<&(String, String)>) -> Plan {
-        let grams_of = |attr: &str, text: &str| -> Option<Box<dyn Query>> {
+        let grams_of = |attr: &str, text: &str| -> Option<Node> {
             let key = self.schema.canonical_lower(attr);
             if !self.spec.has_grams(&key) {
                 return None;
             }
-            let mut terms: Vec<Box<dyn Query>> = crate::directory::filter::words(text)
+            let mut terms: Vec<Node> = crate::directory::filter::words(text)
                 .flat_map(piece_grams)
-                .map(|g| self.term(&gram_term(&g)))
+                .map(|g| Node::Term(gram_term(&g)))
                 .collect();
-            terms.push(self.term(&presence_term(&key)));
-            combine(terms, Occur::Must)
+            if terms.is_empty() {
+                terms.push(Node::Term(presence_term(&key)));
+            }
+            Node::and(terms)
         };
         let mut alternatives = Vec::new();
         for attr in crate::directory::filter::ANR_ATTRIBUTES {
@@ -157,7 +220,7 @@ impl Planner<'_> {
             for (first, last) in [(a, b), (b, a)] {
                 match (grams_of("givenName", first), grams_of("sn", last)) {
                     (Some(x), Some(y)) => {
-                        if let Some(q) = combine(vec![x, y], Occur::Must) {
+                        if let Some(q) = Node::and(vec![x, y]) {
                             alternatives.push(q);
                         }
                     }
@@ -165,14 +228,7 @@ impl Planner<'_> {
                 }
             }
         }
-        combine(alternatives, Occur::Should).map_or(Plan::Nothing, Plan::Query)
-    }
-
-    fn term(&self, t: &str) -> Box<dyn Query> {
-        Box::new(TermQuery::new(
-            Term::from_field_text(self.field, t),
-            IndexRecordOption::Basic,
-        ))
+        Node::or(alternatives).map_or(Plan::Nothing, Plan::Query)
     }
 
     fn indexable(&self, name: &str) -> bool {
@@ -182,34 +238,85 @@ impl Planner<'_> {
     /// ORs, over the target type and its subtypes, the AND of each one's terms; any type the
     /// index cannot answer for makes the whole item a scan.
     fn per_name(&self, target: &Target, terms_for: impl Fn(&str) -> Option<Vec<String>>) -> Plan {
-        let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
+        let mut alternatives = Vec::new();
         for name in &target.names {
             let Some(terms) = terms_for(name) else {
                 return Plan::All;
             };
-            let queries: Vec<Box<dyn Query>> = terms
-                .into_iter()
-                .map(|t| -> Box<dyn Query> {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(self.field, &t),
-                        IndexRecordOption::Basic,
-                    ))
-                })
-                .collect();
-            if let Some(q) = combine(queries, Occur::Must) {
+            if let Some(q) = Node::and(terms.into_iter().map(Node::Term).collect()) {
                 alternatives.push(q);
             }
         }
-        combine(alternatives, Occur::Should).map_or(Plan::Nothing, Plan::Query)
+        Node::or(alternatives).map_or(Plan::Nothing, Plan::Query)
     }
 }
 
-fn combine(mut queries: Vec<Box<dyn Query>>, occur: Occur) -> Option<Box<dyn Query>> {
-    match queries.len() {
-        0 => None,
-        1 => queries.pop(),
-        _ => Some(Box::new(BooleanQuery::new(
-            queries.into_iter().map(|q| (occur, q)).collect(),
-        ))),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::filter::{compile, FilterLimits, Visibility};
+    use crate::directory::filter_text::parse_filter;
+
+    fn plan(text: &str) -> Plan {
+        let schema = Schema::builtin().unwrap();
+        let names: Vec<String> = ["cn", "sn", "givenName", "mail", "o"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let spec = IndexSpec::new(&names, &schema);
+        let filter = compile(
+            &parse_filter(text).unwrap(),
+            &schema,
+            FilterLimits::default(),
+            Visibility {
+                can_read_passwords: false,
+            },
+        )
+        .unwrap();
+        Planner {
+            schema: &schema,
+            spec: &spec,
+        }
+        .plan(&filter)
+    }
+
+    fn term(t: String) -> Node {
+        Node::Term(t)
+    }
+
+    #[test]
+    fn thunderbird_or_reads_one_posting_list() {
+        assert_eq!(
+            plan("(|(cn=*ma*)(mail=*ma*)(givenName=*ma*)(sn=*ma*))"),
+            Plan::Query(term(gram_term("ma")))
+        );
+        // Several words: the trigrams of each, once.
+        assert_eq!(
+            plan("(|(cn=*jean*roy*)(givenName=*jean*))"),
+            Plan::Query(Node::Or(vec![
+                Node::And(vec![
+                    term(gram_term("ean")),
+                    term(gram_term("jea")),
+                    term(gram_term("roy")),
+                ]),
+                Node::And(vec![term(gram_term("ean")), term(gram_term("jea"))]),
+            ]))
+        );
+    }
+
+    #[test]
+    fn items_without_text_terms_keep_presence() {
+        assert_eq!(plan("(o=*health*)"), Plan::Query(term(presence_term("o"))));
+        assert_eq!(plan("(cn=*@*)"), Plan::Query(term(presence_term("cn"))));
+        assert_eq!(
+            plan("(&(mail=*)(cn=ga*))"),
+            Plan::Query(Node::And(vec![
+                term(presence_term("mail")),
+                term(prefix_term("cn", "ga")),
+            ]))
+        );
+        assert_eq!(plan("(!(cn=a*))"), Plan::All);
+        assert_eq!(plan("(|(cn=a*)(!(sn=b*)))"), Plan::All);
+        assert_eq!(plan("(&(cn=a*)(noSuchAttribute=x))"), Plan::Nothing);
     }
 }
