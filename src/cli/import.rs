@@ -19,6 +19,9 @@ pub struct ImportArgs {
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let settings = args.common.settings(None)?;
     let (dsa, _) = Dsa::open(settings, "onepages import", &|_| {})?;
+    // Offline: nobody searches while the load runs, so the index commits rarely.
+    dsa.index.set_commit_window(crate::index::BULK_COALESCE);
+    dsa.store.set_sync_each_write(false);
     let mut failed = 0usize;
     for file in &args.files {
         let bar = super::progress(&format!("importing {}", file.display()));

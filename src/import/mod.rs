@@ -115,18 +115,15 @@ impl Batcher<'_> {
         Ok(())
     }
 
-    fn take(&mut self, item: Item) -> Result<(), DsaError> {
+    fn take(&mut self, item: Ready) -> Result<(), DsaError> {
         self.report.records += 1;
         match item {
-            Item::Bad { line, message } => self.issue(line, message),
-            Item::Content { line, dn, attrs } => match self.entry(&dn, attrs) {
-                Ok(entry) => {
-                    self.changes.push(Change::Upsert(entry));
-                    self.lines.push(line);
-                }
-                Err(message) => self.issue(line, message),
-            },
-            Item::Delete { line, dn } => {
+            Ready::Bad { line, message } => self.issue(line, message),
+            Ready::Entry { line, entry } => {
+                self.changes.push(Change::Upsert(entry));
+                self.lines.push(line);
+            }
+            Ready::Delete { line, dn } => {
                 // A delete may name an entry written earlier in this batch.
                 self.flush()?;
                 let parsed = match Dn::parse(&dn) {
@@ -150,46 +147,76 @@ impl Batcher<'_> {
         }
         Ok(())
     }
+}
 
-    fn entry(
-        &self,
-        dn: &str,
-        attrs: Vec<(String, Vec<Vec<u8>>)>,
-    ) -> Result<crate::directory::entry::Entry, String> {
-        let dn = Dn::parse(dn).map_err(|e| e.to_string())?;
-        if dn.is_root() {
-            return Err("the root DSE cannot be imported".into());
+/// A record checked and ready to write (made on the reading thread).
+enum Ready {
+    Entry {
+        line: usize,
+        entry: crate::directory::entry::Entry,
+    },
+    Delete {
+        line: usize,
+        dn: String,
+    },
+    Bad {
+        line: usize,
+        message: String,
+    },
+}
+
+impl Ready {
+    fn of(dsa: &Dsa, item: Item) -> Ready {
+        match item {
+            Item::Content { line, dn, attrs } => match checked_entry(dsa, &dn, attrs) {
+                Ok(entry) => Ready::Entry { line, entry },
+                Err(message) => Ready::Bad { line, message },
+            },
+            Item::Delete { line, dn } => Ready::Delete { line, dn },
+            Item::Bad { line, message } => Ready::Bad { line, message },
         }
-        let mut checked = Vec::with_capacity(attrs.len());
-        for (name, values) in attrs {
-            if name.eq_ignore_ascii_case("userPassword") {
-                let mut out = Vec::with_capacity(values.len());
-                for v in values {
-                    match scheme_of(&v) {
-                        Some(s) if is_supported_scheme(&s) => out.push(v),
-                        Some(s) => {
-                            return Err(format!(
-                                "userPassword uses the scheme {{{s}}}, which ONE Pages cannot \
-                                 verify"
-                            ))
-                        }
-                        None => out.push(
-                            hash_password(&v, self.dsa.settings.argon2)
-                                .map_err(|e| e.to_string())?
-                                .into_bytes(),
-                        ),
-                    }
-                }
-                checked.push((name, out));
-            } else {
-                checked.push((name, values));
-            }
-        }
-        let mut entry =
-            prepare(&self.dsa.schema, &dn, checked, Source::Import).map_err(|e| e.to_string())?;
-        stamp_created(&self.dsa.schema, &mut entry, "");
-        Ok(entry)
     }
+}
+
+/// Parses the DN, hashes clear-text passwords and checks the entry against the schema.
+fn checked_entry(
+    dsa: &Dsa,
+    dn: &str,
+    attrs: Vec<(String, Vec<Vec<u8>>)>,
+) -> Result<crate::directory::entry::Entry, String> {
+    let dn = Dn::parse(dn).map_err(|e| e.to_string())?;
+    if dn.is_root() {
+        return Err("the root DSE cannot be imported".into());
+    }
+    let mut checked = Vec::with_capacity(attrs.len());
+    for (name, values) in attrs {
+        if name.eq_ignore_ascii_case("userPassword") {
+            let mut out = Vec::with_capacity(values.len());
+            for v in values {
+                match scheme_of(&v) {
+                    Some(s) if is_supported_scheme(&s) => out.push(v),
+                    Some(s) => {
+                        return Err(format!(
+                            "userPassword uses the scheme {{{s}}}, which ONE Pages cannot \
+                                 verify"
+                        ))
+                    }
+                    None => out.push(
+                        hash_password(&v, dsa.settings.argon2)
+                            .map_err(|e| e.to_string())?
+                            .into_bytes(),
+                    ),
+                }
+            }
+            checked.push((name, out));
+        } else {
+            checked.push((name, values));
+        }
+    }
+    let mut entry =
+        prepare(&dsa.schema, &dn, checked, Source::Import).map_err(|e| e.to_string())?;
+    stamp_created(&dsa.schema, &mut entry, "");
+    Ok(entry)
 }
 
 /// Imports one file (type by extension), reporting progress in records.
@@ -242,10 +269,15 @@ fn ldif_items<R: std::io::BufRead>(reader: R) -> impl Iterator<Item = Item> {
     })
 }
 
+/// Records handed from the reading thread to the writing one at a time.
+const HAND_OVER: usize = 256;
+
+/// Reads and checks records on one thread while this one writes them: parsing, password
+/// hashing and schema checks overlap the store writes.
 fn import_items(
     dsa: &Dsa,
     file: &str,
-    items: impl Iterator<Item = Item>,
+    items: impl Iterator<Item = Item> + Send,
     progress: &dyn Fn(usize),
 ) -> Result<ImportReport, ImportError> {
     let mut b = Batcher {
@@ -255,14 +287,93 @@ fn import_items(
         lines: Vec::new(),
         report: ImportReport::default(),
     };
-    for item in items {
-        b.take(item)?;
-        if b.report.records.is_multiple_of(BATCH) {
-            progress(b.report.records);
+    std::thread::scope(|scope| -> Result<(), ImportError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Ready>>(4);
+        scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(HAND_OVER);
+            for item in items {
+                chunk.push(Ready::of(dsa, item));
+                if chunk.len() >= HAND_OVER {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(HAND_OVER));
+                    if tx.send(full).is_err() {
+                        // The writer stopped on an error: stop reading.
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(chunk);
+        });
+        for chunk in rx {
+            for ready in chunk {
+                b.take(ready)?;
+                if b.report.records.is_multiple_of(BATCH) {
+                    progress(b.report.records);
+                }
+            }
         }
-    }
+        Ok(())
+    })?;
     b.flush()?;
     progress(b.report.records);
     dsa.index.flush().map_err(DsaError::from)?;
     Ok(b.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
+
+    fn open() -> (tempfile::TempDir, Dsa) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::Settings::load_from(
+            None,
+            &[],
+            &crate::config::Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                listen: Some("127.0.0.1:0".into()),
+                suffix: None,
+            },
+        )
+        .unwrap();
+        let (dsa, _) = Dsa::open(settings, "test", &|_| {}).unwrap();
+        (dir, dsa)
+    }
+
+    /// More records than one hand-over and one batch, with bad records and a delete spread
+    /// among them: every good record is written, every bad one reported at its line, in order.
+    #[test]
+    fn reports_bad_records_by_line_across_hand_overs() {
+        let (_dir, dsa) = open();
+        let mut ldif = Vec::new();
+        crate::gen::write_ldif(&mut ldif, &crate::gen::people(1200, 7), SUFFIX).unwrap();
+        let mut text = String::from_utf8(ldif).unwrap();
+        let people = text.matches("\ndn: uid=").count();
+        let mut bad_lines = Vec::new();
+        for (n, marker) in [(3, "A"), (700, "B"), (1199, "C")] {
+            let line = text.lines().count() + 2;
+            bad_lines.push(line);
+            text.push_str(&format!(
+                "\ndn: uid=bad{n}{marker},ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\ncn: No Surname\n"
+            ));
+        }
+        let first_dn = text
+            .lines()
+            .find(|l| l.starts_with("dn: uid="))
+            .unwrap()
+            .trim_start_matches("dn: ")
+            .to_string();
+        text.push_str(&format!("\ndn: {first_dn}\nchangetype: delete\n"));
+        let report = import_ldif_text(&dsa, "t.ldif", &text).unwrap();
+        let lines: Vec<usize> = report.issues.iter().map(|i| i.line).collect();
+        assert_eq!(lines, bad_lines, "{:?}", report.issues);
+        assert!(report.issues.iter().all(|i| i.file == "t.ldif"));
+        assert_eq!(report.deleted, 1);
+        assert_eq!(report.records, report.written + 3 + 1);
+        assert!(report.written > people);
+        let ndn = dsa.normalize_dn(&Dn::parse(&first_dn).unwrap());
+        assert!(dsa.store.get_by_ndn(&ndn).unwrap().is_none());
+        assert_eq!(dsa.store.len(), report.written - 1);
+    }
 }

@@ -33,8 +33,12 @@ use crate::store::{EntryId, Store, StoreError};
 use plan::{Plan, Planner};
 use terms::{entry_terms, IndexSpec};
 
-/// How long the indexer gathers changes before committing them together.
-const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long the indexer gathers changes before committing them together, by default.
+pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+/// The same for a bulk load that nobody searches meanwhile (`onepages import`): a tantivy
+/// commit writes a segment that must later be merged, and at one per 100 ms commits took a
+/// third of an import's CPU time.
+pub const BULK_COALESCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most changes in one commit.
 const MAX_CHANGES_PER_COMMIT: usize = 100_000;
 
@@ -66,6 +70,8 @@ enum Job {
 
 struct Shared {
     reader: IndexReader,
+    /// The indexer's gathering window, in milliseconds ([`COALESCE`] unless set).
+    window_ms: std::sync::atomic::AtomicU64,
     fields: Fields,
     /// Entries written to the store but not yet visible in the index, with the generation of
     /// their latest write.
@@ -197,6 +203,9 @@ impl Index {
         reader.reload()?;
         let shared = Arc::new(Shared {
             reader,
+            window_ms: std::sync::atomic::AtomicU64::new(
+                u64::try_from(COALESCE.as_millis()).unwrap_or(100),
+            ),
             fields,
             dirty: Mutex::new(HashMap::new()),
         });
@@ -221,6 +230,16 @@ impl Index {
 
     pub fn spec(&self) -> &IndexSpec {
         &self.spec
+    }
+
+    /// Sets how long the indexer gathers changes into one commit. Longer windows make bulk
+    /// loads cheaper; searches stay exact meanwhile (changed entries are read from the store)
+    /// but read more entries that way.
+    pub fn set_commit_window(&self, window: std::time::Duration) {
+        self.shared.window_ms.store(
+            u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Marks entries as changed in the store (before the store write, so no search can miss
@@ -415,7 +434,10 @@ fn indexer_loop(
         // Coalesce what arrives within a short window into one commit: a commit costs far more
         // than a document, and searches stay exact meanwhile through the dirty set. A flush
         // request ends the window at once.
-        let window_end = std::time::Instant::now() + COALESCE;
+        let window = std::time::Duration::from_millis(
+            shared.window_ms.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let window_end = std::time::Instant::now() + window;
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {

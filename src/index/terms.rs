@@ -85,22 +85,39 @@ pub fn cut(s: &str, max_bytes: usize) -> &str {
     s.get(..end).unwrap_or("")
 }
 
+/// `kind␟part␟part...` (built by hand: an import makes a few hundred per entry).
+fn term(kind: char, parts: &[&str]) -> String {
+    let mut t = String::with_capacity(2 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    t.push(kind);
+    for p in parts {
+        t.push(SEP);
+        t.push_str(p);
+    }
+    t
+}
+
 pub fn presence_term(attr: &str) -> String {
-    format!("h{SEP}{attr}")
+    term('h', &[attr])
 }
 
 pub fn equality_term(attr: &str, normalized: &[u8]) -> String {
     let v = String::from_utf8_lossy(normalized);
-    format!("e{SEP}{attr}{SEP}{}", cut(&v, MAX_TERM_BYTES))
+    term('e', &[attr, cut(&v, MAX_TERM_BYTES)])
 }
 
 pub fn prefix_term(attr: &str, folded_prefix: &str) -> String {
-    let p: String = folded_prefix.chars().take(PREFIX_CHARS).collect();
-    format!("p{SEP}{attr}{SEP}{p}")
+    let end = folded_prefix
+        .char_indices()
+        .nth(PREFIX_CHARS)
+        .map_or(folded_prefix.len(), |(i, _)| i);
+    term(
+        'p',
+        &[attr, folded_prefix.get(..end).unwrap_or(folded_prefix)],
+    )
 }
 
 pub fn gram_term(gram: &str) -> String {
-    format!("g{SEP}{gram}")
+    term('g', &[gram])
 }
 
 /// The grams that any text containing `piece` (folded) must carry: its trigrams, the piece
@@ -133,9 +150,12 @@ pub fn substring_rule(schema: &Schema, name: &str) -> Option<Rule> {
     a.substr.or(a.equality).filter(|r| r.is_string())
 }
 
-/// Every term of an entry, sorted and without duplicates.
+/// Every term of an entry, without duplicates.
 pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<String> {
     let mut terms = Vec::with_capacity(512);
+    // Folded values of the naming attributes: their grams are shared, so they are made once
+    // per distinct text, after the loop.
+    let mut gram_sources: Vec<String> = Vec::new();
     for attr in &entry.attrs {
         if !is_indexed(schema, &attr.name) {
             continue;
@@ -158,32 +178,49 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
                     continue;
                 };
                 let folded = fold(&String::from_utf8_lossy(&n));
-                let chars: Vec<char> = folded.chars().collect();
                 let mut prefix = String::new();
-                for c in chars.iter().take(PREFIX_CHARS) {
-                    prefix.push(*c);
+                for c in folded.chars().take(PREFIX_CHARS) {
+                    prefix.push(c);
                     terms.push(prefix_term(&key, &prefix));
                 }
-                if !grams {
-                    continue;
-                }
-                terms.extend(
-                    chars
-                        .iter()
-                        .filter(|c| c.is_alphanumeric())
-                        .map(|c| gram_term(c.encode_utf8(&mut [0; 4]))),
-                );
-                for len in 2..=3usize {
-                    for w in chars.windows(len) {
-                        let gram: String = w.iter().collect();
-                        terms.push(gram_term(&gram));
-                    }
+                if grams {
+                    gram_sources.push(folded);
                 }
             }
         }
     }
-    terms.sort_unstable();
-    terms.dedup();
+    // A text inside another one (a given name inside the full name, the ONE ID inside the
+    // mail address, a display name equal to the name) has no gram the other lacks.
+    gram_sources.sort_unstable_by_key(|t| std::cmp::Reverse(t.len()));
+    let mut done: Vec<&str> = Vec::with_capacity(gram_sources.len());
+    for text in &gram_sources {
+        if done.iter().any(|d| d.contains(text.as_str())) {
+            continue;
+        }
+        done.push(text);
+        let chars: Vec<char> = text.chars().collect();
+        terms.extend(
+            chars
+                .iter()
+                .filter(|c| c.is_alphanumeric())
+                .map(|c| gram_term(c.encode_utf8(&mut [0; 4]))),
+        );
+        for len in 2..=3usize {
+            for w in chars.windows(len) {
+                let gram: String = w.iter().collect();
+                terms.push(gram_term(&gram));
+            }
+        }
+    }
+    // Without repeats, in first-seen order: hashing a few hundred short strings is far cheaper
+    // than sorting them (they share long prefixes).
+    let keep: Vec<bool> = {
+        let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        seen.reserve(terms.len());
+        terms.iter().map(|t| seen.insert(t.as_str())).collect()
+    };
+    let mut flags = keep.into_iter();
+    terms.retain(|_| flags.next().unwrap_or(false));
     terms
 }
 

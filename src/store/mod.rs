@@ -71,6 +71,8 @@ pub struct Store {
     /// Encoded entries by id, when held in memory (see the module docs).
     held: RwLock<Vec<Option<Arc<[u8]>>>>,
     holding: AtomicBool,
+    /// Whether each write waits for the disk (see [`Store::set_sync_each_write`]).
+    sync_each_write: AtomicBool,
 }
 
 /// Ids beyond the held table's length by more than this are read from sled instead of
@@ -198,6 +200,7 @@ impl Store {
             generation: AtomicU64::new(generation),
             held: RwLock::new(Vec::new()),
             holding: AtomicBool::new(false),
+            sync_each_write: AtomicBool::new(true),
         })
     }
 
@@ -450,7 +453,9 @@ impl Store {
         }
         batch.insert(GEN_KEY, &generation.to_be_bytes());
         self.tree.apply_batch(batch)?;
-        self.db.flush()?;
+        if self.sync_each_write.load(Ordering::Relaxed) {
+            self.db.flush()?;
+        }
         self.update_held(writes, &encoded);
         self.generation.store(generation, Ordering::Release);
         Ok(generation)
@@ -489,6 +494,15 @@ impl Store {
             self.tree.apply_batch(batch)?;
         }
         Ok(())
+    }
+
+    /// Whether each write is on disk before it returns (the default: an LDAP client told
+    /// "success" must not lose the change). An offline bulk load turns this off and calls
+    /// [`Store::flush`] at the end: every batch stays atomic (sled applies it whole or not at
+    /// all), but a crash may lose the batches written since the last flush; imports upsert, so
+    /// running the same import again completes it.
+    pub fn set_sync_each_write(&self, sync: bool) {
+        self.sync_each_write.store(sync, Ordering::Relaxed);
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
