@@ -274,8 +274,11 @@ impl Dsa {
         // DNs created or removed earlier in this batch, so later changes can depend on them.
         let mut created: std::collections::HashMap<String, EntryId> = Default::default();
         let mut removed: std::collections::HashSet<String> = Default::default();
+        // Parents found in the store during this batch: a bulk load puts thousands of entries
+        // under one parent, which is then read once.
+        let parents = Parents::default();
         for (pos, change) in changes.into_iter().enumerate() {
-            match self.plan_change(change, &created, &removed) {
+            match self.plan_change(change, &created, &removed, &parents) {
                 Ok(w) => {
                     match &w {
                         Write::Put {
@@ -339,6 +342,7 @@ impl Dsa {
         entry: &Entry,
         created: &std::collections::HashMap<String, EntryId>,
         removed: &std::collections::HashSet<String>,
+        parents: &Parents,
     ) -> Result<(), Outcome> {
         if !is_within(&entry.ndn, &self.suffix_ndn) {
             return Err(Refused(WriteRefusal::OutsideSuffix(
@@ -348,17 +352,24 @@ impl Dsa {
         }
         if entry.ndn != self.suffix_ndn {
             let parent = parent_of(&entry.ndn);
-            if self
-                .exists(parent, created, removed)
-                .map_err(Failed)?
-                .is_none()
-            {
-                let shown = Dn::parse(&entry.dn)
-                    .ok()
-                    .and_then(|d| d.parent())
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| parent.to_string());
-                return Err(Refused(WriteRefusal::NoParent(shown)));
+            let known = !removed.contains(parent)
+                && parents.0.try_borrow().is_ok_and(|p| p.contains(parent));
+            if !known {
+                if self
+                    .exists(parent, created, removed)
+                    .map_err(Failed)?
+                    .is_none()
+                {
+                    let shown = Dn::parse(&entry.dn)
+                        .ok()
+                        .and_then(|d| d.parent())
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| parent.to_string());
+                    return Err(Refused(WriteRefusal::NoParent(shown)));
+                }
+                if let Ok(mut p) = parents.0.try_borrow_mut() {
+                    p.insert(parent.to_string());
+                }
             }
         }
         Ok(())
@@ -369,6 +380,7 @@ impl Dsa {
         change: Change,
         created: &std::collections::HashMap<String, EntryId>,
         removed: &std::collections::HashSet<String>,
+        parents: &Parents,
     ) -> Result<Write, Outcome> {
         match change {
             Change::Add(entry) => {
@@ -379,7 +391,7 @@ impl Dsa {
                 {
                     return Err(Refused(WriteRefusal::AlreadyExists(entry.dn)));
                 }
-                self.check_place(&entry, created, removed)?;
+                self.check_place(&entry, created, removed, parents)?;
                 let id = self.store.new_id().map_err(|e| Failed(e.into()))?;
                 let keys = self.keys_of(&entry);
                 Ok(Write::Put {
@@ -390,7 +402,7 @@ impl Dsa {
                 })
             }
             Change::Upsert(mut entry) => {
-                self.check_place(&entry, created, removed)?;
+                self.check_place(&entry, created, removed, parents)?;
                 let existing = self.exists(&entry.ndn, created, removed).map_err(Failed)?;
                 let (id, previous) = match existing {
                     Some(id) => {
@@ -430,7 +442,7 @@ impl Dsa {
                     {
                         return Err(Refused(WriteRefusal::NotLeaf(old.dn)));
                     }
-                    self.check_place(&new, created, removed)?;
+                    self.check_place(&new, created, removed, parents)?;
                 }
                 let keys = self.keys_of(&new);
                 Ok(Write::Put {
@@ -588,6 +600,11 @@ impl Dsa {
         Ok(())
     }
 }
+
+/// Normalised DNs of parents seen to exist during one batch (removals in the batch are
+/// checked first, so a parent deleted meanwhile is not taken for present).
+#[derive(Default)]
+struct Parents(std::cell::RefCell<std::collections::HashSet<String>>);
 
 enum Outcome {
     Refused(WriteRefusal),
