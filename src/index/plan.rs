@@ -176,7 +176,7 @@ impl Planner<'_> {
                 }
                 if grams {
                     for piece in any.iter().chain(last.iter()) {
-                        let f = fold(piece);
+                        let f = fold_piece(piece);
                         terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
                     }
                 }
@@ -251,6 +251,27 @@ impl Planner<'_> {
     }
 }
 
+/// A substring piece folded as entries' texts are, keeping one space where the piece starts
+/// or ends with white space: matching keeps those spaces (`*o *` needs a word after an "o"),
+/// and inside a folded text a word boundary is exactly one space, so the gram "o " is as
+/// necessary as "o" and far rarer. (Values are trimmed before matching: a space at their edge
+/// never matches, so no gram is needed there.)
+fn fold_piece(piece: &str) -> String {
+    let core = fold(piece);
+    if core.is_empty() {
+        return core;
+    }
+    let mut out = String::with_capacity(core.len() + 2);
+    if piece.starts_with(char::is_whitespace) {
+        out.push(' ');
+    }
+    out.push_str(&core);
+    if piece.ends_with(char::is_whitespace) {
+        out.push(' ');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +323,27 @@ mod tests {
                 Node::And(vec![term(gram_term("ean")), term(gram_term("jea"))]),
             ]))
         );
+    }
+
+    #[test]
+    fn spaces_at_the_edge_of_a_piece_stay_in_its_grams() {
+        // Thunderbird users type "o " before the surname: the gram "o " (an "o" ending a
+        // word), not every entry with an "o".
+        assert_eq!(
+            plan("(|(cn=*o *)(sn=*o *))"),
+            Plan::Query(term(gram_term("o ")))
+        );
+        assert_eq!(
+            plan("(cn=*van d*)"),
+            Plan::Query(Node::And(vec![
+                term(gram_term("an ")),
+                term(gram_term("n d")),
+                term(gram_term("van")),
+            ]))
+        );
+        assert_eq!(plan("(cn=* ng)"), Plan::Query(term(gram_term(" ng"))));
+        // A piece of spaces alone names no text.
+        assert_eq!(plan("(cn=* *)"), Plan::Query(term(presence_term("cn"))));
     }
 
     #[test]

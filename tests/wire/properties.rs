@@ -147,6 +147,11 @@ fn value() -> impl Strategy<Value = String> {
             "  ",
             "\\",
             "ü",
+            "o ",
+            "e ",
+            "n d",
+            " ga",
+            "ie ",
         ])
         .prop_map(str::to_string),
         "[a-zé' -]{1,5}",
