@@ -523,38 +523,13 @@ impl Dsa {
         entry: &E,
         domains: &std::collections::BTreeSet<String>,
     ) -> Option<Security> {
-        let mail = entry.first_text("mail")?;
-        let kind = entry.first_text("onePagesAccountType").unwrap_or("user");
-        if kind.eq_ignore_ascii_case("external") {
-            return Some(Security::External);
-        }
-        if kind.eq_ignore_ascii_case("service")
-            || entry.has_text_ci("objectClass", "onePagesService")
-        {
-            return Some(Security::NotAUser);
-        }
-        if entry.has_text_ci("onePagesStatus", "disabled") {
-            return Some(Security::Disabled);
-        }
-        let Some((_, domain)) = mail.rsplit_once('@') else {
-            return Some(Security::UnregisteredDomain);
+        let facts = SecurityFacts {
+            mail: entry.first_text("mail"),
+            kind: entry.first_text("onePagesAccountType"),
+            service_class: entry.has_text_ci("objectClass", "onePagesService"),
+            disabled: entry.has_text_ci("onePagesStatus", "disabled"),
         };
-        let domain = domain.trim();
-        // Lower-case on the stack when short (every entry a search returns comes here).
-        let mut buf = [0u8; 128];
-        let registered = match buf.get_mut(..domain.len()) {
-            Some(lower) => {
-                lower.copy_from_slice(domain.as_bytes());
-                lower.make_ascii_lowercase();
-                std::str::from_utf8(lower).is_ok_and(|d| domains.contains(d))
-            }
-            None => domains.contains(&domain.to_ascii_lowercase()),
-        };
-        Some(if registered {
-            Security::Secure
-        } else {
-            Security::UnregisteredDomain
-        })
+        facts.security(domains)
     }
 
     /// [`Dsa::decorate`] for an entry read in place.
@@ -566,7 +541,7 @@ impl Dsa {
         /// `TRUE` / `FALSE` with their record length prefixes.
         const TRUE_RAW: &[u8] = &[4, 0, 0, 0, b'T', b'R', b'U', b'E'];
         const FALSE_RAW: &[u8] = &[5, 0, 0, 0, b'F', b'A', b'L', b'S', b'E'];
-        if let Some(s) = self.security_in(view, domains) {
+        if let Some(s) = SecurityFacts::of_view(view).security(domains) {
             let raw = if s == Security::Secure {
                 TRUE_RAW
             } else {
@@ -598,6 +573,75 @@ impl Dsa {
         self.store.flush()?;
         self.index.shutdown();
         Ok(())
+    }
+}
+
+/// What the security of an entry depends on, read from it once.
+struct SecurityFacts<'a> {
+    mail: Option<&'a str>,
+    kind: Option<&'a str>,
+    service_class: bool,
+    disabled: bool,
+}
+
+impl<'a> SecurityFacts<'a> {
+    /// One pass over a view's attributes (every entry a search returns comes here).
+    fn of_view(view: &EntryView<'a>) -> SecurityFacts<'a> {
+        let mut facts = SecurityFacts {
+            mail: None,
+            kind: None,
+            service_class: false,
+            disabled: false,
+        };
+        let first = |a: &AttrView<'a>| a.values().next().and_then(|v| std::str::from_utf8(v).ok());
+        let any_is = |a: &AttrView<'a>, want: &str| {
+            a.values().any(|v| v.eq_ignore_ascii_case(want.as_bytes()))
+        };
+        for a in &view.attrs {
+            if facts.mail.is_none() && a.is_named("mail") {
+                facts.mail = first(a);
+            } else if facts.kind.is_none() && a.is_named("onePagesAccountType") {
+                facts.kind = first(a);
+            } else if a.is_named("objectClass") {
+                facts.service_class |= any_is(a, "onePagesService");
+            } else if a.is_named("onePagesStatus") {
+                facts.disabled |= any_is(a, "disabled");
+            }
+        }
+        facts
+    }
+
+    fn security(&self, domains: &std::collections::BTreeSet<String>) -> Option<Security> {
+        let mail = self.mail?;
+        let kind = self.kind.unwrap_or("user");
+        if kind.eq_ignore_ascii_case("external") {
+            return Some(Security::External);
+        }
+        if kind.eq_ignore_ascii_case("service") || self.service_class {
+            return Some(Security::NotAUser);
+        }
+        if self.disabled {
+            return Some(Security::Disabled);
+        }
+        let Some(at) = mail.as_bytes().iter().rposition(|b| *b == b'@') else {
+            return Some(Security::UnregisteredDomain);
+        };
+        let domain = mail.get(at + 1..).unwrap_or_default().trim();
+        // Lower-case on the stack when short.
+        let mut buf = [0u8; 128];
+        let registered = match buf.get_mut(..domain.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(domain.as_bytes());
+                lower.make_ascii_lowercase();
+                std::str::from_utf8(lower).is_ok_and(|d| domains.contains(d))
+            }
+            None => domains.contains(&domain.to_ascii_lowercase()),
+        };
+        Some(if registered {
+            Security::Secure
+        } else {
+            Security::UnregisteredDomain
+        })
     }
 }
 

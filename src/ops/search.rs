@@ -224,7 +224,7 @@ pub struct Selection {
     pub types_only: bool,
     /// Stored attribute names already decided (name bytes, returned?): entries of a search
     /// repeat the same few names, so each is looked up in the schema once per search.
-    decided: std::cell::RefCell<Vec<(Box<[u8]>, bool)>>,
+    decided: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
 }
 
 impl Selection {
@@ -234,7 +234,7 @@ impl Selection {
             all_operational: false,
             named: Vec::new(),
             types_only,
-            decided: std::cell::RefCell::new(Vec::new()),
+            decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
         };
         for a in attrs {
             match a.trim() {
@@ -277,7 +277,7 @@ impl Selection {
     /// name and search.
     fn returns(&self, schema: &Schema, name: &[u8]) -> bool {
         if let Ok(decided) = self.decided.try_borrow() {
-            if let Some((_, yes)) = decided.iter().find(|(n, _)| **n == *name) {
+            if let Some(yes) = decided.get(name) {
                 return *yes;
             }
         }
@@ -291,7 +291,7 @@ impl Selection {
             self.wants(name, operational)
         });
         if let Ok(mut decided) = self.decided.try_borrow_mut() {
-            decided.push((name.into(), yes));
+            decided.insert(name.into(), yes);
         }
         yes
     }
@@ -588,7 +588,7 @@ fn run(
                     all_operational: true,
                     named: Vec::new(),
                     types_only: sel.types_only,
-                    decided: std::cell::RefCell::new(Vec::new()),
+                    decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
                 }
             } else {
                 sel
@@ -726,6 +726,10 @@ fn with_control(end: SearchEnd, c: ResponseControl) -> SearchEnd {
     }
 }
 
+/// Candidates whose records a search reads at once (small: a search limited to a few entries
+/// should not read many more).
+const CANDIDATE_BATCH: usize = 16;
+
 /// Streams every match as it is found.
 fn stream(run: &mut Runner<'_, '_>, scope: LdapSearchScope, base_ndn: &str) -> OpResult<SearchEnd> {
     let dsa = run.dsa;
@@ -743,10 +747,25 @@ fn stream(run: &mut Runner<'_, '_>, scope: LdapSearchScope, base_ndn: &str) -> O
             }
         }
         LdapSearchScope::Subtree | LdapSearchScope::Children => {
+            // Candidates are taken a few at a time, their records read under one lock.
+            let mut ids: Vec<EntryId> = Vec::with_capacity(CANDIDATE_BATCH);
+            let mut records = Vec::with_capacity(CANDIDATE_BATCH);
+            let mut stopped = false;
             let outcome = dsa
                 .index
-                .candidates(&dsa.schema, run.filter, &mut |id| run.offer(id, None))
+                .candidates(&dsa.schema, run.filter, &mut |id| {
+                    ids.push(id);
+                    if ids.len() < CANDIDATE_BATCH {
+                        return ControlFlow::Continue(());
+                    }
+                    let flow = run.offer_batch(&mut ids, &mut records);
+                    stopped = flow.is_break();
+                    flow
+                })
                 .map_err(super::internal)?;
+            if !stopped {
+                let _ = run.offer_batch(&mut ids, &mut records);
+            }
             if outcome == CandidateOutcome::Scan {
                 for item in dsa.store.scan_records_from(0) {
                     let (id, record) = item?;
@@ -1363,7 +1382,27 @@ impl Runner<'_, '_> {
         let Some(record) = self.fetch(id, record)? else {
             return Ok(None);
         };
-        Ok(self.view(&record)?.map(|v| v.to_entry()))
+        let entry = self.view(&record)?.map(|v| v.to_entry());
+        Ok(entry)
+    }
+
+    /// Considers the candidates in `ids` (emptied), reading their records at once.
+    fn offer_batch(
+        &mut self,
+        ids: &mut Vec<EntryId>,
+        records: &mut Vec<(EntryId, Option<Record>)>,
+    ) -> ControlFlow<()> {
+        records.clear();
+        let read = self.dsa.store.records_into(ids, records);
+        ids.clear();
+        if let Err(e) = read {
+            self.stop = Some(Stop::Failed(e.to_string()));
+            return ControlFlow::Break(());
+        }
+        for (id, record) in records.drain(..) {
+            self.offer(id, record)?;
+        }
+        ControlFlow::Continue(())
     }
 
     /// Considers one candidate; `Break` once the search must stop.

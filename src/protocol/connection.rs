@@ -381,7 +381,10 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     let joined = tokio::task::spawn_blocking(move || {
                         let mut slot = Some(slot);
                         let mut count = 0usize;
-                        let mut pending = BytesMut::new();
+                        // Room for a batch and the entry that overflows it: one allocation
+                        // per batch instead of a doubling series.
+                        let batch = || BytesMut::with_capacity(STREAM_BATCH_BYTES + 4096);
+                        let mut pending = batch();
                         let end = ops::search::search(
                             &dsa,
                             &who,
@@ -402,7 +405,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                                 if pending.len() < STREAM_BATCH_BYTES {
                                     return ControlFlow::Continue(());
                                 }
-                                let chunk = std::mem::take(&mut pending).freeze();
+                                let chunk = std::mem::replace(&mut pending, batch()).freeze();
                                 match tx.blocking_send(Out::Pdu(chunk)) {
                                     Ok(()) => ControlFlow::Continue(()),
                                     Err(_) => ControlFlow::Break(()),

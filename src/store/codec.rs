@@ -103,8 +103,12 @@ pub fn decode(buf: &[u8]) -> Result<Entry, CorruptRecord> {
 pub struct EntryView<'a> {
     pub dn: &'a str,
     pub ndn: &'a str,
-    pub attrs: Vec<AttrView<'a>>,
+    /// On the stack for the usual entry (a search views every candidate).
+    pub attrs: smallvec::SmallVec<[AttrView<'a>; VIEW_ATTRS]>,
 }
+
+/// Attributes a view keeps without allocating: a person has about fifteen.
+pub const VIEW_ATTRS: usize = 24;
 
 #[derive(Debug, Clone, Copy)]
 pub struct AttrView<'a> {
@@ -190,7 +194,7 @@ pub fn view(buf: &[u8]) -> Result<EntryView<'_>, CorruptRecord> {
     let dn = text(r.bytes()?)?;
     let ndn = text(r.bytes()?)?;
     let count = r.len()?;
-    let mut attrs = Vec::with_capacity(count.min(256) + 2);
+    let mut attrs = smallvec::SmallVec::with_capacity(count.min(256) + 2);
     for _ in 0..count {
         let name = r.bytes()?;
         let n = r.len()?;
