@@ -726,6 +726,19 @@ fn with_control(end: SearchEnd, c: ResponseControl) -> SearchEnd {
     }
 }
 
+/// Reads a byte of every cache line of the records, all at once: held records lie scattered
+/// in memory (a directory is larger than the CPU's caches), and independent loads are fetched
+/// in parallel where the search, record after record, would wait for each in turn.
+fn touch<'a>(records: impl Iterator<Item = &'a [u8]>) {
+    let mut acc = 0u8;
+    for r in records {
+        for b in r.iter().step_by(64) {
+            acc ^= *b;
+        }
+    }
+    std::hint::black_box(acc);
+}
+
 /// Candidates whose records a search reads at once (small: a search limited to a few entries
 /// should not read many more).
 const CANDIDATE_BATCH: usize = 16;
@@ -1399,6 +1412,7 @@ impl Runner<'_, '_> {
             self.stop = Some(Stop::Failed(e.to_string()));
             return ControlFlow::Break(());
         }
+        touch(records.iter().filter_map(|(_, r)| r.as_deref()));
         for (id, record) in records.drain(..) {
             self.offer(id, record)?;
         }
