@@ -32,7 +32,7 @@ const MAX_BER_DEPTH: usize = 256;
 /// Encoded entries handed to the writer at once (the last batch goes when the search ends).
 const STREAM_BATCH_BYTES: usize = 16 * 1024;
 /// Entries a search sends before it lets queued searches take its slot.
-const SLOT_TURN_ENTRIES: usize = 64;
+const SLOT_TURN_ENTRIES: usize = 128;
 /// Searches one connection may run at once; further requests wait to be read.
 const SEARCHES_PER_CONNECTION: usize = 8;
 
