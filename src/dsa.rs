@@ -16,7 +16,7 @@ use crate::directory::matching::generalized_time_now;
 use crate::directory::password::{DecoyHash, VerifiedCache};
 use crate::directory::schema::{Schema, SchemaError};
 use crate::index::terms::IndexSpec;
-use crate::index::{CatchUp, Index, IndexError};
+use crate::index::{CatchUp, Index, IndexError, Written};
 use crate::store::codec::{AttrView, EntryView};
 use crate::store::datadir::{DataDir, DataDirError};
 use crate::store::{EntryId, Previous, Store, StoreError, Write};
@@ -318,7 +318,23 @@ impl Dsa {
             .collect();
         self.index.mark_dirty(&ids);
         let generation = self.store.apply(&writes)?;
-        self.index.changed(generation, &ids)?;
+        // The written entries go on to the indexer (which would otherwise read them back).
+        let changes = writes
+            .into_iter()
+            .map(|w| match w {
+                Write::Put { id, entry, .. } => Written {
+                    generation,
+                    id,
+                    entry: Some(entry),
+                },
+                Write::Delete { id, .. } => Written {
+                    generation,
+                    id,
+                    entry: None,
+                },
+            })
+            .collect();
+        self.index.changed(changes)?;
         Ok(refused)
     }
 

@@ -27,6 +27,7 @@ use tantivy::{
     TERMINATED,
 };
 
+use crate::directory::entry::Entry;
 use crate::directory::filter::Filter;
 use crate::directory::schema::Schema;
 use crate::store::{EntryId, Store, StoreError};
@@ -41,6 +42,9 @@ pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
 pub const BULK_COALESCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most changes in one commit.
 const MAX_CHANGES_PER_COMMIT: usize = 100_000;
+/// Write batches queued for the indexer before writers wait for it: the entries they carry
+/// are held in memory until indexed, so a bulk load must not run far ahead.
+const QUEUED_JOBS: usize = 16;
 
 /// Bumped whenever terms change meaning; an index of another layout is rebuilt.
 const LAYOUT: &str = "onepages-index-6";
@@ -64,8 +68,17 @@ struct Fields {
 }
 
 enum Job {
-    Changed(Vec<(u64, EntryId)>),
+    Changed(Vec<Written>),
     Flush(mpsc::Sender<()>),
+}
+
+/// An entry written to the store under `generation`, as the indexer learns of it.
+pub struct Written {
+    pub generation: u64,
+    pub id: EntryId,
+    /// The entry as written (`None`: removed). The writer hands it over, so the indexer
+    /// does not read back from the store what was just written there.
+    pub entry: Option<Entry>,
 }
 
 struct Shared {
@@ -82,7 +95,7 @@ struct Shared {
 pub struct Index {
     shared: Arc<Shared>,
     spec: IndexSpec,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    jobs: Mutex<Option<mpsc::SyncSender<Job>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -188,7 +201,7 @@ impl Index {
             Some(g) if g <= store_gen => {
                 let changes = store.changes_since(g)?;
                 stats.entries = changes.len();
-                apply_changes(&mut writer, fields, &store, &schema, &spec, &changes)?;
+                apply_logged(&mut writer, fields, &store, &schema, &spec, &changes)?;
                 if g < store_gen || !changes.is_empty() {
                     commit(&mut writer, store_gen)?;
                 }
@@ -209,7 +222,7 @@ impl Index {
             fields,
             dirty: Mutex::new(HashMap::new()),
         });
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
         let thread = {
             let shared = Arc::clone(&shared);
             let spec = spec.clone();
@@ -252,19 +265,17 @@ impl Index {
         }
     }
 
-    /// Queues entries written under `generation` for indexing.
-    pub fn changed(&self, generation: u64, ids: &[EntryId]) -> Result<(), IndexError> {
+    /// Queues entries written to the store for indexing.
+    pub fn changed(&self, changes: Vec<Written>) -> Result<(), IndexError> {
         if let Ok(mut d) = self.shared.dirty.lock() {
-            for id in ids {
-                d.insert(*id, generation);
+            for c in &changes {
+                d.insert(c.id, c.generation);
             }
         }
         let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
         let tx = jobs.as_ref().ok_or(IndexError::Stopped)?;
-        tx.send(Job::Changed(
-            ids.iter().map(|id| (generation, *id)).collect(),
-        ))
-        .map_err(|_| IndexError::Stopped)
+        tx.send(Job::Changed(changes))
+            .map_err(|_| IndexError::Stopped)
     }
 
     /// Waits until everything queued so far is committed and visible.
@@ -377,7 +388,8 @@ fn id_term(fields: Fields, id: EntryId) -> Term {
     Term::from_field_u64(fields.id, id)
 }
 
-fn apply_changes(
+/// Replays the change log from the store (catching up at start-up).
+fn apply_logged(
     writer: &mut IndexWriter,
     fields: Fields,
     store: &Store,
@@ -393,6 +405,31 @@ fn apply_changes(
         writer.delete_term(id_term(fields, *id));
         if let Some(entry) = store.get(*id)? {
             writer.add_document(make_doc(fields, *id, &entry, schema, spec))?;
+        }
+    }
+    Ok(())
+}
+
+/// Indexes changes handed over by writers; an entry changed several times is indexed as last
+/// written.
+fn apply_changes(
+    writer: &mut IndexWriter,
+    fields: Fields,
+    schema: &Schema,
+    spec: &IndexSpec,
+    changes: &[Written],
+) -> Result<(), IndexError> {
+    let mut last: HashMap<EntryId, usize> = HashMap::with_capacity(changes.len());
+    for (i, c) in changes.iter().enumerate() {
+        last.insert(c.id, i);
+    }
+    for (i, c) in changes.iter().enumerate() {
+        if last.get(&c.id) != Some(&i) {
+            continue;
+        }
+        writer.delete_term(id_term(fields, c.id));
+        if let Some(entry) = &c.entry {
+            writer.add_document(make_doc(fields, c.id, entry, schema, spec))?;
         }
     }
     Ok(())
@@ -429,22 +466,34 @@ fn indexer_loop(
     spec: IndexSpec,
 ) {
     while let Ok(first) = rx.recv() {
-        let mut changes = Vec::new();
         let mut waiters = Vec::new();
-        // Coalesce what arrives within a short window into one commit: a commit costs far more
-        // than a document, and searches stay exact meanwhile through the dirty set. A flush
-        // request ends the window at once.
+        // Changes are indexed as they arrive; what arrives within a short window is committed
+        // at once: a commit costs far more than a document, and searches stay exact meanwhile
+        // through the dirty set. A flush request ends the window at once.
         let window = std::time::Duration::from_millis(
             shared.window_ms.load(std::sync::atomic::Ordering::Relaxed),
         );
         let window_end = std::time::Instant::now() + window;
+        let mut top = None;
+        let mut indexed = 0usize;
+        let mut failed: Option<IndexError> = None;
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Changed(c) => changes.extend(c),
+                Job::Changed(c) => {
+                    indexed += c.len();
+                    top = c.iter().map(|w| w.generation).chain(top).max();
+                    if failed.is_none() {
+                        if let Err(e) =
+                            apply_changes(&mut writer, shared.fields, &schema, &spec, &c)
+                        {
+                            failed = Some(e);
+                        }
+                    }
+                }
                 Job::Flush(w) => waiters.push(w),
             }
-            if changes.len() >= MAX_CHANGES_PER_COMMIT {
+            if indexed >= MAX_CHANGES_PER_COMMIT {
                 break;
             }
             next = if waiters.is_empty() {
@@ -454,12 +503,12 @@ fn indexer_loop(
                 rx.try_recv().ok()
             };
         }
-        if !changes.is_empty() {
-            let top = changes.iter().map(|(g, _)| *g).max().unwrap_or(0);
-            let result =
-                apply_changes(&mut writer, shared.fields, &store, &schema, &spec, &changes)
-                    .and_then(|()| commit(&mut writer, top))
-                    .and_then(|()| shared.reader.reload().map_err(IndexError::from));
+        if let Some(top) = top {
+            let result = match failed {
+                Some(e) => Err(e),
+                None => commit(&mut writer, top)
+                    .and_then(|()| shared.reader.reload().map_err(IndexError::from)),
+            };
             match result {
                 Ok(()) => {
                     if let Ok(mut d) = shared.dirty.lock() {
