@@ -20,7 +20,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let settings = args.common.settings(None)?;
     let (dsa, _) = Dsa::open(settings, "onepages import", &|_| {})?;
     // Offline: nobody searches while the load runs, so the index commits rarely.
-    dsa.index.set_commit_window(crate::index::BULK_COALESCE);
+    dsa.index.begin_bulk_load()?;
     dsa.store.set_sync_each_write(false);
     let mut failed = 0usize;
     for file in &args.files {
@@ -44,6 +44,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
+    dsa.index.finish_bulk_load()?;
     dsa.shutdown()?;
     if failed > 0 {
         anyhow::bail!("{failed} records were refused (see above); the others were imported");

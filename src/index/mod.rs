@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
+use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{EnableScoring, Query};
 use tantivy::schema::{IndexRecordOption, NumericOptions, TextFieldIndexing, TextOptions};
 use tantivy::{
@@ -39,7 +40,7 @@ pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
 /// The same for a bulk load that nobody searches meanwhile (`onepages import`): a tantivy
 /// commit writes a segment that must later be merged, and at one per 100 ms commits took a
 /// third of an import's CPU time.
-pub const BULK_COALESCE: std::time::Duration = std::time::Duration::from_secs(2);
+pub const BULK_COALESCE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most changes in one commit.
 const MAX_CHANGES_PER_COMMIT: usize = 100_000;
 /// Write batches queued for the indexer before writers wait for it: the entries they carry
@@ -59,6 +60,8 @@ pub enum IndexError {
     Io(#[from] std::io::Error),
     #[error("the indexer thread has stopped")]
     Stopped,
+    #[error("search index: merging segments: {0}")]
+    Merge(String),
 }
 
 #[derive(Clone, Copy)]
@@ -70,6 +73,10 @@ struct Fields {
 enum Job {
     Changed(Vec<Written>),
     Flush(mpsc::Sender<()>),
+    /// Start of a bulk load: segments are left unmerged until it ends.
+    BulkLoad,
+    /// End of a bulk load: commit, merge every segment into one, reply.
+    Compact(mpsc::Sender<Result<(), String>>),
 }
 
 /// An entry written to the store under `generation`, as the indexer learns of it.
@@ -278,6 +285,32 @@ impl Index {
             .map_err(|_| IndexError::Stopped)
     }
 
+    /// Prepares for a bulk load nobody searches meanwhile (`onepages import`): commits are
+    /// rare and segments are not merged as they appear (tantivy would merge the same postings
+    /// again and again as the index grows); [`Index::finish_bulk_load`] merges them once.
+    pub fn begin_bulk_load(&self) -> Result<(), IndexError> {
+        self.set_commit_window(BULK_COALESCE);
+        let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
+        let tx = jobs.as_ref().ok_or(IndexError::Stopped)?;
+        tx.send(Job::BulkLoad).map_err(|_| IndexError::Stopped)
+    }
+
+    /// Ends a bulk load: everything is committed and merged into one segment (searches then
+    /// read one posting list per term), and normal merging and commit windows resume.
+    pub fn finish_bulk_load(&self) -> Result<(), IndexError> {
+        let (tx, rx) = mpsc::channel();
+        {
+            let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
+            let sender = jobs.as_ref().ok_or(IndexError::Stopped)?;
+            sender
+                .send(Job::Compact(tx))
+                .map_err(|_| IndexError::Stopped)?;
+        }
+        let merged = rx.recv().map_err(|_| IndexError::Stopped)?;
+        self.set_commit_window(COALESCE);
+        merged.map_err(IndexError::Merge)
+    }
+
     /// Waits until everything queued so far is committed and visible.
     pub fn flush(&self) -> Result<(), IndexError> {
         let (tx, rx) = mpsc::channel();
@@ -467,6 +500,7 @@ fn indexer_loop(
 ) {
     while let Ok(first) = rx.recv() {
         let mut waiters = Vec::new();
+        let mut compact = None;
         // Changes are indexed as they arrive; what arrives within a short window is committed
         // at once: a commit costs far more than a document, and searches stay exact meanwhile
         // through the dirty set. A flush request ends the window at once.
@@ -492,11 +526,13 @@ fn indexer_loop(
                     }
                 }
                 Job::Flush(w) => waiters.push(w),
+                Job::BulkLoad => writer.set_merge_policy(Box::new(NoMergePolicy)),
+                Job::Compact(w) => compact = Some(w),
             }
             if indexed >= MAX_CHANGES_PER_COMMIT {
                 break;
             }
-            next = if waiters.is_empty() {
+            next = if waiters.is_empty() && compact.is_none() {
                 let left = window_end.saturating_duration_since(std::time::Instant::now());
                 rx.recv_timeout(left).ok()
             } else {
@@ -529,8 +565,30 @@ fn indexer_loop(
         for w in waiters {
             let _ = w.send(());
         }
+        if let Some(w) = compact {
+            let _ = w.send(merge_all(&mut writer, &shared));
+        }
     }
     let _ = writer.wait_merging_threads();
+}
+
+/// Merges every committed segment into one and restores the default merge policy.
+fn merge_all(writer: &mut IndexWriter, shared: &Shared) -> Result<(), String> {
+    writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+    let ids = writer
+        .index()
+        .searchable_segment_ids()
+        .map_err(|e| e.to_string())?;
+    // Two merges side by side (one per core), each of about half the documents: two
+    // segments search as fast as one, and the merge takes half the time.
+    if ids.len() > 2 {
+        let (a, b) = ids.split_at(ids.len() / 2);
+        let first = writer.merge(a);
+        let second = writer.merge(b);
+        first.wait().map_err(|e| e.to_string())?;
+        second.wait().map_err(|e| e.to_string())?;
+    }
+    shared.reader.reload().map_err(|e| e.to_string())
 }
 
 /// Rebuilds the index of a data directory from its store (the `reindex` command).

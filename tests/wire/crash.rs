@@ -151,3 +151,90 @@ fn sigkill_loses_no_acknowledged_write() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+fn terminate(child: &mut Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    assert!(child.wait().expect("wait").success());
+}
+
+/// `onepages import` (bulk mode: rare commits, segments merged once at the end) leaves a data
+/// directory whose index answers exactly: counts over the wire match the generated data.
+#[test]
+fn offline_bulk_import_is_searchable_through_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut child = spawn(&data, port);
+    drop(connect(port));
+    terminate(&mut child);
+
+    let people = onepages::gen::people(3000, 11);
+    let mut ldif = Vec::new();
+    onepages::gen::write_ldif(&mut ldif, &people, SUFFIX).unwrap();
+    let file = dir.path().join("people.ldif");
+    std::fs::write(&file, &ldif).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_onepages"))
+        .args(["import", "--data-dir"])
+        .arg(&data)
+        .arg(&file)
+        .env("ONEPAGES_LOG", "warn")
+        .output()
+        .expect("run import");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("0 refused"), "{said}");
+
+    let port = free_port();
+    let mut child = spawn(&data, port);
+    let mut c = connect(port);
+    let count = |c: &mut LdapConn, filter: &str| {
+        c.search(PEOPLE, ldap3::Scope::Subtree, filter, vec!["1.1"])
+            .unwrap()
+            .success()
+            .unwrap()
+            .0
+            .len()
+    };
+    // Every mail address under ou=people (the demo's and the imported ones), read whole.
+    let mails: Vec<String> = c
+        .search(
+            PEOPLE,
+            ldap3::Scope::Subtree,
+            "(objectClass=*)",
+            vec!["mail"],
+        )
+        .unwrap()
+        .success()
+        .unwrap()
+        .0
+        .into_iter()
+        .flat_map(|e| {
+            ldap3::SearchEntry::construct(e)
+                .attrs
+                .remove("mail")
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(mails.len() >= people.len(), "{}", mails.len());
+    for needle in ["ma", "tr", "x", "lab", "@one"] {
+        let expected = mails
+            .iter()
+            .filter(|m| m.to_ascii_lowercase().contains(needle))
+            .count();
+        assert_eq!(
+            count(&mut c, &format!("(mail=*{needle}*)")),
+            expected,
+            "mail containing {needle:?}"
+        );
+    }
+    let with_uid = people.iter().filter(|p| p.uid.is_some()).count();
+    assert!(count(&mut c, "(uid=*)") >= with_uid);
+    let first = &people[1234];
+    assert_eq!(count(&mut c, &format!("(mail={})", first.mail)), 1);
+    terminate(&mut child);
+}
