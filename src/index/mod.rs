@@ -48,7 +48,7 @@ const MAX_CHANGES_PER_COMMIT: usize = 100_000;
 const QUEUED_JOBS: usize = 16;
 
 /// Bumped whenever terms change meaning; an index of another layout is rebuilt.
-const LAYOUT: &str = "onepages-index-6";
+const LAYOUT: &str = "onepages-index-7";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

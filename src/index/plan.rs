@@ -14,10 +14,10 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
 
 use super::terms::{
-    equality_term, gram_term, piece_grams, prefix_term, presence_term, substring_rule, IndexSpec,
+    equality_term, folded_gram_term, gram_term, piece_grams, prefix_term, presence_term,
+    substring_rule, IndexSpec,
 };
 use crate::directory::filter::{Filter, Target};
-use crate::directory::matching::fold;
 use crate::directory::schema::Schema;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -160,24 +160,22 @@ impl Planner<'_> {
                 }
                 let grams = self.spec.has_grams(&key);
                 let mut terms = Vec::new();
-                if let Some(i) = initial {
-                    let mut f = fold(i);
-                    // Folding trims; a typed trailing space ("o ") still narrows to values
-                    // with a word after the text, and their folded prefixes keep that space.
-                    if !f.is_empty() && i.ends_with(' ') {
-                        f.push(' ');
-                    }
-                    if !f.is_empty() {
-                        terms.push(prefix_term(&key, &f));
-                        if grams && f.chars().count() > super::terms::PREFIX_CHARS {
-                            terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
-                        }
+                // Pieces come normalised by the same rule as the indexed values: their
+                // prefix and grams are looked up as they are (a typed trailing space, "o ",
+                // stays: it narrows to values with a word after the text).
+                if let Some(i) = initial.as_deref().filter(|i| !i.trim().is_empty()) {
+                    terms.push(prefix_term(&key, i));
+                    if grams && i.chars().count() > super::terms::PREFIX_CHARS {
+                        terms.extend(piece_grams(&lower(i)).iter().map(|g| gram_term(g)));
                     }
                 }
                 if grams {
                     for piece in any.iter().chain(last.iter()) {
-                        let f = fold_piece(piece);
-                        terms.extend(piece_grams(&f).iter().map(|g| gram_term(g)));
+                        let p = lower(piece);
+                        if p.trim().is_empty() {
+                            continue;
+                        }
+                        terms.extend(piece_grams(&p).iter().map(|g| gram_term(g)));
                     }
                 }
                 // Grams are shared by the naming attributes, which nearly every entry has:
@@ -200,9 +198,15 @@ impl Planner<'_> {
             if !self.spec.has_grams(&key) {
                 return None;
             }
+            // Words are folded: a gram is in the value (`g`) or only in its folded form (`f`).
             let mut terms: Vec<Node> = crate::directory::filter::words(text)
                 .flat_map(piece_grams)
-                .map(|g| Node::Term(gram_term(&g)))
+                .map(|g| {
+                    Node::Or(vec![
+                        Node::Term(gram_term(&g)),
+                        Node::Term(folded_gram_term(&g)),
+                    ])
+                })
                 .collect();
             if terms.is_empty() {
                 terms.push(Node::Term(presence_term(&key)));
@@ -251,25 +255,14 @@ impl Planner<'_> {
     }
 }
 
-/// A substring piece folded as entries' texts are, keeping one space where the piece starts
-/// or ends with white space: matching keeps those spaces (`*o *` needs a word after an "o"),
-/// and inside a folded text a word boundary is exactly one space, so the gram "o " is as
-/// necessary as "o" and far rarer. (Values are trimmed before matching: a space at their edge
-/// never matches, so no gram is needed there.)
-fn fold_piece(piece: &str) -> String {
-    let core = fold(piece);
-    if core.is_empty() {
-        return core;
+/// Grams are lower case (the naming attributes match case-insensitively; for a case-exact
+/// rule, lower case is still necessary).
+fn lower(piece: &str) -> std::borrow::Cow<'_, str> {
+    if piece.chars().any(char::is_uppercase) {
+        std::borrow::Cow::Owned(piece.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(piece)
     }
-    let mut out = String::with_capacity(core.len() + 2);
-    if piece.starts_with(char::is_whitespace) {
-        out.push(' ');
-    }
-    out.push_str(&core);
-    if piece.ends_with(char::is_whitespace) {
-        out.push(' ');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! | `h␟attr` | the entry has the attribute |
 //! | `e␟attr␟value` | a value, normalised by the attribute's equality rule |
 //! | `p␟attr␟prefix` | a prefix (1 to [`PREFIX_CHARS`] characters) of a folded value |
-//! | `g␟gram` | a 2- or 3-character piece of a folded value of a naming attribute |
+//! | `g␟gram` | a 1- to 3-character piece of a value of a naming attribute |
+//! | `f␟gram` | a piece of the *folded* value that the value itself lacks (accents) |
 //!
 //! Grams are kept for the naming attributes only ([`GRAM_ATTRIBUTES`]: what address books
 //! search inside of) and shared by them: names repeat across `cn`, `displayName`, `givenName`
@@ -21,8 +22,13 @@
 //! terms an import writes. An inner substring (`*x*`) of those is answered by presence and the
 //! filter, which is correct, only slower.
 //!
-//! "Folded" is [`fold`] applied to the value normalised by the attribute's substring rule:
-//! coarser than any string rule, so substring items that match must find their terms.
+//! Prefixes and `g` grams are taken from the value as the attribute's substring rule
+//! normalises it (lower case for the naming attributes, accents kept), so a substring item's
+//! terms are exactly as selective as its match: `o s*` does not read the thousands of
+//! "Ó Súilleabháin" that caseIgnoreSubstringsMatch rejects. "Folded" is [`fold`] (accents
+//! and case removed): ambiguous name resolution matches folded words, so a value whose folded
+//! form differs also carries, as `f` terms, the folded grams it lacks; ANR asks for `g` or
+//! `f` of each gram.
 
 use std::collections::BTreeSet;
 
@@ -120,6 +126,10 @@ pub fn gram_term(gram: &str) -> String {
     term('g', &[gram])
 }
 
+pub fn folded_gram_term(gram: &str) -> String {
+    term('f', &[gram])
+}
+
 /// The grams that any text containing `piece` (folded) must carry: its trigrams, the piece
 /// itself when it has two characters, or when it is one letter or digit (Thunderbird searches
 /// `*x*` from the first keystroke: a scan for a rare letter reads thousands of entries to find
@@ -141,6 +151,20 @@ pub fn piece_grams(piece: &str) -> Vec<String> {
     let mut out: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
     out.sort();
     out.dedup();
+    out
+}
+
+/// Every gram of a text: its letters and digits, and its pieces of two and three characters.
+fn text_grams(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<String> = chars
+        .iter()
+        .filter(|c| c.is_alphanumeric())
+        .map(|c| c.to_string())
+        .collect();
+    for len in 2..=3usize {
+        out.extend(chars.windows(len).map(|w| w.iter().collect::<String>()));
+    }
     out
 }
 
@@ -177,14 +201,18 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
                 let Some(n) = rule.try_normalize(v, schema) else {
                     continue;
                 };
-                let folded = fold(&String::from_utf8_lossy(&n));
+                let text = String::from_utf8_lossy(&n);
                 let mut prefix = String::new();
-                for c in folded.chars().take(PREFIX_CHARS) {
+                for c in text.chars().take(PREFIX_CHARS) {
                     prefix.push(c);
                     terms.push(prefix_term(&key, &prefix));
                 }
                 if grams {
-                    gram_sources.push(folded);
+                    gram_sources.push(if text.chars().any(char::is_uppercase) {
+                        text.to_lowercase()
+                    } else {
+                        text.into_owned()
+                    });
                 }
             }
         }
@@ -198,19 +226,18 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
             continue;
         }
         done.push(text);
-        let chars: Vec<char> = text.chars().collect();
-        terms.extend(
-            chars
-                .iter()
-                .filter(|c| c.is_alphanumeric())
-                .map(|c| gram_term(c.encode_utf8(&mut [0; 4]))),
-        );
-        for len in 2..=3usize {
-            for w in chars.windows(len) {
-                let gram: String = w.iter().collect();
-                terms.push(gram_term(&gram));
-            }
+        let exact = text_grams(text);
+        let folded = fold(text);
+        if folded != *text {
+            let own: std::collections::HashSet<&str> = exact.iter().map(String::as_str).collect();
+            terms.extend(
+                text_grams(&folded)
+                    .iter()
+                    .filter(|g| !own.contains(g.as_str()))
+                    .map(|g| folded_gram_term(g)),
+            );
         }
+        terms.extend(exact.iter().map(|g| gram_term(g)));
     }
     // Without repeats, in first-seen order: hashing a few hundred short strings is far cheaper
     // than sorting them (they share long prefixes).
@@ -245,10 +272,17 @@ mod tests {
         e.add_values(&schema, "cn", vec!["Côté".as_bytes().to_vec()]);
         e.add_values(&schema, "userPassword", vec![b"secret".to_vec()]);
         let t = entry_terms(&e, &schema, &spec);
-        assert!(t.contains(&prefix_term("cn", "co")));
-        assert!(t.contains(&gram_term("ote")));
+        // Prefixes and grams as caseIgnoreSubstringsMatch sees the value (accents kept)...
+        assert!(t.contains(&prefix_term("cn", "cô")));
+        assert!(!t.contains(&prefix_term("cn", "co")));
+        assert!(t.contains(&gram_term("ôté")));
         assert!(t.contains(&gram_term("t")));
-        assert!(!t.contains(&gram_term("é")));
+        assert!(t.contains(&gram_term("é")));
+        assert!(!t.contains(&gram_term("ote")));
+        // ...and, for ANR, the folded grams the value lacks, only those.
+        assert!(t.contains(&folded_gram_term("ote")));
+        assert!(t.contains(&folded_gram_term("e")));
+        assert!(!t.contains(&folded_gram_term("t")));
         assert!(t.contains(&equality_term("cn", "côté".as_bytes())));
         assert!(!t.iter().any(|x| x.contains("userpassword")));
     }

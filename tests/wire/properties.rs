@@ -110,6 +110,7 @@ const ATTRS: &[&str] = &[
     "description",
     "SN",
     "surName",
+    "anr",
 ];
 
 /// Values drawn from pieces of what the generator writes, plus accents and oddities.
@@ -152,6 +153,12 @@ fn value() -> impl Strategy<Value = String> {
             "n d",
             " ga",
             "ie ",
+            "ó",
+            "o s",
+            "ó s",
+            "Ó Súil",
+            "côté",
+            "ß",
         ])
         .prop_map(str::to_string),
         "[a-zé' -]{1,5}",
