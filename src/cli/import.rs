@@ -22,6 +22,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     // Offline: nobody searches while the load runs, so the index commits rarely.
     dsa.index.begin_bulk_load()?;
     dsa.store.set_sync_each_write(false);
+    dsa.store.begin_unlogged()?;
     let mut failed = 0usize;
     for file in &args.files {
         let bar = super::progress(&format!("importing {}", file.display()));
@@ -45,6 +46,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         );
     }
     dsa.index.finish_bulk_load()?;
+    // Everything written is committed to the index: the store may say so (an import that
+    // stops before this line leaves the marker, and the next start rebuilds the index).
+    dsa.store.flush()?;
+    dsa.store.end_unlogged()?;
     dsa.shutdown()?;
     if failed > 0 {
         anyhow::bail!("{failed} records were refused (see above); the others were imported");

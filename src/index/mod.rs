@@ -9,7 +9,8 @@
 //!
 //! On open, the commit payload says which store generation the index reflects; the store's
 //! change log supplies what it missed (after a crash), or the index is rebuilt when it is
-//! missing, unreadable or of another layout.
+//! missing, unreadable or of another layout, or when an offline bulk load, which writes
+//! without the change log, stopped before its index was committed.
 
 pub mod plan;
 pub mod terms;
@@ -192,13 +193,19 @@ impl Index {
         progress: &dyn Fn(usize),
     ) -> Result<(Index, CatchUp), IndexError> {
         let (index, fields, fresh) = open_tantivy(path)?;
-        let mut writer: IndexWriter = index.writer_with_num_threads(2, 128 * 1024 * 1024)?;
+        // One indexing thread: the machine's cores are busy reading, checking and writing
+        // the store meanwhile, and each extra thread writes its own segment (its own term
+        // dictionary) per commit, to be merged later.
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 256 * 1024 * 1024)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let mut stats = CatchUp::default();
-        let indexed = if fresh {
+        // After an unlogged bulk load that did not finish, the log cannot say what the index
+        // lacks: rebuild.
+        let unlogged = store.is_unlogged()?;
+        let indexed = if fresh || unlogged {
             None
         } else {
             payload_generation(&index)
@@ -220,6 +227,9 @@ impl Index {
             }
         }
         store.trim_log(store_gen)?;
+        if unlogged {
+            store.end_unlogged()?;
+        }
         reader.reload()?;
         let shared = Arc::new(Shared {
             reader,
@@ -607,6 +617,73 @@ pub fn rebuild_offline(
     let n = rebuild(&mut writer, fields, store, schema, spec, progress)?;
     commit(&mut writer, store.generation())?;
     store.trim_log(store.generation())?;
+    if store.is_unlogged()? {
+        store.end_unlogged()?;
+    }
     let _ = writer.wait_merging_threads();
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Write;
+
+    fn put(store: &Store, schema: &Schema, cn: &str) -> EntryId {
+        let id = store.new_id().unwrap();
+        let dn = format!("cn={cn},dc=x");
+        let mut entry = Entry::new(dn.clone(), dn.to_lowercase());
+        entry.add_values(schema, "cn", vec![cn.as_bytes().to_vec()]);
+        store
+            .apply(&[Write::Put {
+                id,
+                entry,
+                keys: Vec::new(),
+                previous: None,
+            }])
+            .unwrap();
+        id
+    }
+
+    /// Writes made without the change log, by a bulk load that died before confirming its
+    /// index, are not lost to the index: the next open rebuilds it and clears the marker.
+    #[test]
+    fn an_unfinished_unlogged_load_is_rebuilt_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::builtin().unwrap());
+        let spec = IndexSpec::new(&["cn".into()], &schema);
+        let index_path = dir.path().join("index");
+        {
+            let store = Arc::new(Store::open(&dir.path().join("store"), 8 << 20).unwrap());
+            put(&store, &schema, "Logged");
+            let (index, catch_up) = Index::open(
+                &index_path,
+                Arc::clone(&store),
+                Arc::clone(&schema),
+                spec.clone(),
+                &|_| {},
+            )
+            .unwrap();
+            assert!(catch_up.rebuilt);
+            index.shutdown();
+            store.begin_unlogged().unwrap();
+            put(&store, &schema, "Unlogged");
+            assert!(store.changes_since(0).unwrap().is_empty());
+            store.flush().unwrap();
+            // The process dies here: no index commit, no end_unlogged.
+        }
+        let store = Arc::new(Store::open(&dir.path().join("store"), 8 << 20).unwrap());
+        assert!(store.is_unlogged().unwrap());
+        let (index, catch_up) =
+            Index::open(&index_path, Arc::clone(&store), schema, spec, &|_| {}).unwrap();
+        assert!(catch_up.rebuilt);
+        assert_eq!(catch_up.entries, 2);
+        assert_eq!(index.doc_count(), 2);
+        assert!(!store.is_unlogged().unwrap());
+        // A normal write after that is logged again.
+        let g = store.generation();
+        let schema = Schema::builtin().unwrap();
+        put(&store, &schema, "Later");
+        assert_eq!(store.changes_since(g).unwrap().len(), 1);
+    }
 }
