@@ -34,7 +34,7 @@ use crate::directory::filter::Filter;
 use crate::directory::schema::Schema;
 use crate::store::{EntryId, Store, StoreError};
 use plan::{Plan, Planner};
-use terms::{entry_terms, IndexSpec};
+use terms::{write_entry_terms, IndexSpec, TermTokenizer, TERM_TOKENIZER};
 
 /// How long the indexer gathers changes before committing them together, by default.
 pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
@@ -119,7 +119,7 @@ fn open_tantivy(path: &Path) -> Result<(TantivyIndex, Fields, bool), IndexError>
     let id = builder.add_u64_field("id", NumericOptions::default().set_indexed().set_fast());
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer("raw")
+            .set_tokenizer(TERM_TOKENIZER)
             .set_index_option(IndexRecordOption::Basic),
     );
     let terms = builder.add_text_field("t", text);
@@ -148,6 +148,9 @@ fn open_tantivy(path: &Path) -> Result<(TantivyIndex, Fields, bool), IndexError>
             (TantivyIndex::create_in_dir(path, schema)?, true)
         }
     };
+    index
+        .tokenizers()
+        .register(TERM_TOKENIZER, TermTokenizer::default());
     Ok((index, Fields { id, terms }, fresh))
 }
 
@@ -167,11 +170,16 @@ fn make_doc(
     schema: &Schema,
     spec: &IndexSpec,
 ) -> TantivyDocument {
+    thread_local! {
+        static TERMS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
     let mut doc = TantivyDocument::default();
     doc.add_u64(fields.id, id);
-    for t in entry_terms(entry, schema, spec) {
-        doc.add_text(fields.terms, &t);
-    }
+    TERMS.with_borrow_mut(|text| {
+        text.clear();
+        write_entry_terms(entry, schema, spec, text);
+        doc.add_text(fields.terms, text.as_str());
+    });
     doc
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Both sides are produced here so that they cannot drift apart: a filter item asks only for
 //! terms that every entry matching it is guaranteed to carry. Terms are plain strings in one
-//! raw (untokenised) field:
+//! field; an entry's document carries them all in one text value, separated by [`TERM_SEP`]
+//! and split again by [`TermTokenizer`]:
 //!
 //! | term | meaning |
 //! | --- | --- |
@@ -34,7 +35,7 @@ use std::collections::BTreeSet;
 
 use crate::directory::entry::Entry;
 use crate::directory::matching::{fold, Rule};
-use crate::directory::schema::Schema;
+use crate::directory::schema::{AttributeType, Schema};
 
 pub const SEP: char = '\u{1f}';
 /// Longest prefix indexed, in characters.
@@ -71,13 +72,17 @@ impl IndexSpec {
 
 /// Attributes never indexed: secrets, and binary values nobody searches by.
 pub fn is_indexed(schema: &Schema, name: &str) -> bool {
+    indexed_type(schema, name).is_some()
+}
+
+/// The schema's type of an attribute that is indexed.
+fn indexed_type<'s>(schema: &'s Schema, name: &str) -> Option<&'s AttributeType> {
     if crate::directory::filter::is_virtual(name) {
-        return false;
+        return None;
     }
-    match schema.attr(name) {
-        Some(a) => a.syntax.is_human_readable() && !a.name().eq_ignore_ascii_case("userPassword"),
-        None => false,
-    }
+    schema
+        .attr(name)
+        .filter(|a| a.syntax.is_human_readable() && !a.name().eq_ignore_ascii_case("userPassword"))
 }
 
 pub fn cut(s: &str, max_bytes: usize) -> &str {
@@ -91,14 +96,30 @@ pub fn cut(s: &str, max_bytes: usize) -> &str {
     s.get(..end).unwrap_or("")
 }
 
-/// `kind␟part␟part...` (built by hand: an import makes a few hundred per entry).
+/// Separates the terms of an entry in the one text value its index document carries
+/// ([`TermTokenizer`] splits them again): one value instead of a few hundred saves as many
+/// allocations per entry, on both sides of tantivy's document.
+pub const TERM_SEP: char = '\u{1e}';
+
+/// Appends `kind␟part␟part...` to `out`. A part that contains [`TERM_SEP`] (a control
+/// character no real value has) has it replaced by [`SEP`] here, for entries and filters
+/// alike, so that a value cannot split into terms of its own making.
+fn write_term(out: &mut String, kind: char, parts: &[&str]) {
+    out.push(kind);
+    for p in parts {
+        out.push(SEP);
+        if p.contains(TERM_SEP) {
+            out.extend(p.chars().map(|c| if c == TERM_SEP { SEP } else { c }));
+        } else {
+            out.push_str(p);
+        }
+    }
+}
+
+/// One term, as a filter looks it up.
 fn term(kind: char, parts: &[&str]) -> String {
     let mut t = String::with_capacity(2 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
-    t.push(kind);
-    for p in parts {
-        t.push(SEP);
-        t.push_str(p);
-    }
+    write_term(&mut t, kind, parts);
     t
 }
 
@@ -154,58 +175,90 @@ pub fn piece_grams(piece: &str) -> Vec<String> {
     out
 }
 
-/// Every gram of a text: its letters and digits, and its pieces of two and three characters.
-fn text_grams(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out: Vec<String> = chars
-        .iter()
-        .filter(|c| c.is_alphanumeric())
-        .map(|c| c.to_string())
-        .collect();
-    for len in 2..=3usize {
-        out.extend(chars.windows(len).map(|w| w.iter().collect::<String>()));
+/// Calls `each` with every gram of a text: its letters and digits, and its pieces of two and
+/// three characters (repeats included: tantivy records an entry once per term).
+fn for_each_gram<'t>(text: &'t str, bounds: &mut Vec<usize>, mut each: impl FnMut(&'t str)) {
+    bounds.clear();
+    bounds.extend(text.char_indices().map(|(i, _)| i));
+    bounds.push(text.len());
+    for w in bounds.windows(2) {
+        if let [a, b] = *w {
+            let g = text.get(a..b).unwrap_or("");
+            if g.chars().next().is_some_and(char::is_alphanumeric) {
+                each(g);
+            }
+        }
     }
-    out
+    for len in 2..=3usize {
+        for w in bounds.windows(len + 1) {
+            if let (Some(&a), Some(&b)) = (w.first(), w.last()) {
+                each(text.get(a..b).unwrap_or(""));
+            }
+        }
+    }
 }
 
 /// The rule substring terms of an attribute are built with (the same one filters use).
 pub fn substring_rule(schema: &Schema, name: &str) -> Option<Rule> {
-    let a = schema.attr(name)?;
+    schema.attr(name).and_then(substring_rule_of)
+}
+
+fn substring_rule_of(a: &AttributeType) -> Option<Rule> {
     a.substr.or(a.equality).filter(|r| r.is_string())
 }
 
-/// Every term of an entry, without duplicates.
+/// Every term of an entry, without duplicates (for tests and diagnostics; the indexer uses
+/// [`write_entry_terms`]).
 pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<String> {
-    let mut terms = Vec::with_capacity(512);
+    let mut text = String::new();
+    write_entry_terms(entry, schema, spec, &mut text);
+    let mut seen = std::collections::HashSet::new();
+    text.split(TERM_SEP)
+        .filter(|t| !t.is_empty() && seen.insert(*t))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Appends every term of an entry to `out`, each followed by [`TERM_SEP`]. A term may repeat
+/// (tantivy counts an entry once per term; removing repeats here cost more than it saved).
+pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: &mut String) {
+    let end = |out: &mut String| out.push(TERM_SEP);
     // Folded values of the naming attributes: their grams are shared, so they are made once
     // per distinct text, after the loop.
     let mut gram_sources: Vec<String> = Vec::new();
+    let mut key = String::new();
     for attr in &entry.attrs {
-        if !is_indexed(schema, &attr.name) {
+        let Some(def) = indexed_type(schema, &attr.name) else {
             continue;
-        }
-        let key = attr.name.to_ascii_lowercase();
-        terms.push(presence_term(&key));
-        let eq_rule = schema.attr(&attr.name).and_then(|a| a.equality);
+        };
+        key.clear();
+        key.push_str(&attr.name);
+        key.make_ascii_lowercase();
+        write_term(out, 'h', &[&key]);
+        end(out);
+        let eq_rule = def.equality;
         let sub_rule = if spec.has_substrings(&key) {
-            substring_rule(schema, &attr.name)
+            substring_rule_of(def)
         } else {
             None
         };
         let grams = spec.has_grams(&key);
         for v in &attr.values {
             if let Some(rule) = eq_rule {
-                terms.push(equality_term(&key, &rule.normalize(v, schema)));
+                let n = rule.normalize(v, schema);
+                let n = String::from_utf8_lossy(&n);
+                write_term(out, 'e', &[&key, cut(&n, MAX_TERM_BYTES)]);
+                end(out);
             }
             if let Some(rule) = sub_rule {
                 let Some(n) = rule.try_normalize(v, schema) else {
                     continue;
                 };
                 let text = String::from_utf8_lossy(&n);
-                let mut prefix = String::new();
-                for c in text.chars().take(PREFIX_CHARS) {
-                    prefix.push(c);
-                    terms.push(prefix_term(&key, &prefix));
+                for (at, c) in text.char_indices().take(PREFIX_CHARS) {
+                    let upto = at + c.len_utf8();
+                    write_term(out, 'p', &[&key, text.get(..upto).unwrap_or("")]);
+                    end(out);
                 }
                 if grams {
                     gram_sources.push(if text.chars().any(char::is_uppercase) {
@@ -221,34 +274,88 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
     // mail address, a display name equal to the name) has no gram the other lacks.
     gram_sources.sort_unstable_by_key(|t| std::cmp::Reverse(t.len()));
     let mut done: Vec<&str> = Vec::with_capacity(gram_sources.len());
+    let mut bounds = Vec::new();
     for text in &gram_sources {
         if done.iter().any(|d| d.contains(text.as_str())) {
             continue;
         }
         done.push(text);
-        let exact = text_grams(text);
         let folded = fold(text);
         if folded != *text {
-            let own: std::collections::HashSet<&str> = exact.iter().map(String::as_str).collect();
-            terms.extend(
-                text_grams(&folded)
-                    .iter()
-                    .filter(|g| !own.contains(g.as_str()))
-                    .map(|g| folded_gram_term(g)),
-            );
+            let mut own: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+            for_each_gram(text, &mut bounds, |g| {
+                own.insert(g);
+            });
+            for_each_gram(&folded, &mut bounds, |g| {
+                if !own.contains(g) {
+                    write_term(out, 'f', &[g]);
+                    end(out);
+                }
+            });
         }
-        terms.extend(exact.iter().map(|g| gram_term(g)));
+        for_each_gram(text, &mut bounds, |g| {
+            write_term(out, 'g', &[g]);
+            end(out);
+        });
     }
-    // Without repeats, in first-seen order: hashing a few hundred short strings is far cheaper
-    // than sorting them (they share long prefixes).
-    let keep: Vec<bool> = {
-        let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
-        seen.reserve(terms.len());
-        terms.iter().map(|t| seen.insert(t.as_str())).collect()
-    };
-    let mut flags = keep.into_iter();
-    terms.retain(|_| flags.next().unwrap_or(false));
-    terms
+}
+
+/// The name [`TermTokenizer`] is registered under.
+pub const TERM_TOKENIZER: &str = "onepages-terms";
+
+/// Splits a document's terms at [`TERM_SEP`] (see [`write_entry_terms`]); each piece is one
+/// term, as is.
+#[derive(Clone, Default)]
+pub struct TermTokenizer {
+    token: tantivy::tokenizer::Token,
+}
+
+pub struct TermStream<'a> {
+    text: &'a str,
+    next: usize,
+    token: &'a mut tantivy::tokenizer::Token,
+}
+
+impl tantivy::tokenizer::Tokenizer for TermTokenizer {
+    type TokenStream<'a> = TermStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream<'a> {
+        self.token.reset();
+        TermStream {
+            text,
+            next: 0,
+            token: &mut self.token,
+        }
+    }
+}
+
+impl tantivy::tokenizer::TokenStream for TermStream<'_> {
+    fn advance(&mut self) -> bool {
+        while self.next < self.text.len() {
+            let start = self.next;
+            let rest = self.text.get(start..).unwrap_or("");
+            let len = rest.find(TERM_SEP).unwrap_or(rest.len());
+            self.next = start + len + TERM_SEP.len_utf8();
+            if len > 0 {
+                let t = &mut *self.token;
+                t.text.clear();
+                t.text.push_str(rest.get(..len).unwrap_or(""));
+                t.offset_from = start;
+                t.offset_to = start + len;
+                t.position = t.position.wrapping_add(1);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn token(&self) -> &tantivy::tokenizer::Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut tantivy::tokenizer::Token {
+        self.token
+    }
 }
 
 #[cfg(test)]
@@ -285,5 +392,36 @@ mod tests {
         assert!(!t.contains(&folded_gram_term("t")));
         assert!(t.contains(&equality_term("cn", "côté".as_bytes())));
         assert!(!t.iter().any(|x| x.contains("userpassword")));
+    }
+
+    #[test]
+    fn tokenizer_splits_at_the_term_separator() {
+        use tantivy::tokenizer::{TokenStream, Tokenizer};
+        let mut tok = TermTokenizer::default();
+        let text =
+            format!("h{SEP}cn{TERM_SEP}{TERM_SEP}g{SEP}o s{TERM_SEP}p{SEP}cn{SEP}ô{TERM_SEP}");
+        let mut stream = tok.token_stream(&text);
+        let mut seen = Vec::new();
+        while stream.advance() {
+            seen.push(stream.token().text.clone());
+        }
+        assert_eq!(
+            seen,
+            vec![
+                presence_term("cn"),
+                gram_term("o s"),
+                prefix_term("cn", "ô")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_cannot_make_terms_of_its_own() {
+        let sneaky = format!("a{TERM_SEP}g{SEP}zzz");
+        let t = equality_term("cn", sneaky.as_bytes());
+        assert!(!t.contains(TERM_SEP));
+        let mut out = String::new();
+        write_term(&mut out, 'e', &["cn", &sneaky]);
+        assert_eq!(out, t);
     }
 }
