@@ -130,6 +130,12 @@ impl Entry {
             }
         };
         if let Some(attr) = self.attrs.get_mut(idx) {
+            if attr.values.is_empty() && values.len() == 1 {
+                // The first value of an attribute repeats nothing (most attributes of most
+                // entries: an import adds them one line at a time).
+                attr.values = values;
+                return;
+            }
             let mut seen: Vec<Vec<u8>> = attr.values.iter().map(|v| normalize(v)).collect();
             for v in values {
                 let n = normalize(&v);
