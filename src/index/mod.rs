@@ -97,7 +97,13 @@ struct Shared {
     /// Entries written to the store but not yet visible in the index, with the generation of
     /// their latest write.
     dirty: Mutex<HashMap<EntryId, u64>>,
+    /// The id columns of the current searcher's segments, opened once per reload instead of
+    /// once per search (opening one decodes its codec header: 3% of a type-ahead search).
+    id_columns: Mutex<Option<IdColumns>>,
 }
+
+/// Id columns of one searcher generation, in segment order.
+type IdColumns = (u64, Arc<Vec<tantivy::columnar::Column<u64>>>);
 
 /// Handle to the index: searches from any thread, changes through the indexer thread.
 pub struct Index {
@@ -246,6 +252,7 @@ impl Index {
             ),
             fields,
             dirty: Mutex::new(HashMap::new()),
+            id_columns: Mutex::new(None),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
         let thread = {
@@ -396,8 +403,8 @@ impl Index {
         let searcher = self.shared.reader.searcher();
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         let is_dirty = |id: &EntryId| !dirty.is_empty() && dirty.contains(id);
-        for segment in searcher.segment_readers() {
-            let ids = segment.fast_fields().u64("id")?;
+        let columns = self.id_columns(&searcher)?;
+        for (segment, ids) in searcher.segment_readers().iter().zip(columns.iter()) {
             let alive = segment.alive_bitset();
             let mut scorer = weight.scorer(segment, 1.0)?;
             let mut doc = scorer.doc();
@@ -413,6 +420,31 @@ impl Index {
             }
         }
         Ok(CandidateOutcome::Done)
+    }
+
+    fn id_columns(
+        &self,
+        searcher: &tantivy::Searcher,
+    ) -> Result<Arc<Vec<tantivy::columnar::Column<u64>>>, IndexError> {
+        let generation = searcher.generation().generation_id();
+        if let Ok(cached) = self.shared.id_columns.lock() {
+            if let Some((g, columns)) = cached.as_ref() {
+                if *g == generation {
+                    return Ok(Arc::clone(columns));
+                }
+            }
+        }
+        let columns = Arc::new(
+            searcher
+                .segment_readers()
+                .iter()
+                .map(|segment| segment.fast_fields().u64("id"))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        if let Ok(mut cached) = self.shared.id_columns.lock() {
+            *cached = Some((generation, Arc::clone(&columns)));
+        }
+        Ok(columns)
     }
 
     /// Counts the documents in the index (for checks and tests).

@@ -30,7 +30,9 @@ use crate::ops::{self, search::SearchEnd, OpError};
 /// BER nesting allowed in a request; deep filters are refused later, with a result code.
 const MAX_BER_DEPTH: usize = 256;
 /// Encoded entries handed to the writer at once (the last batch goes when the search ends).
-const STREAM_BATCH_BYTES: usize = 16 * 1024;
+const STREAM_BATCH_BYTES: usize = 64 * 1024;
+/// PDUs (batches) this large skip the connection's write buffer: one copy fewer.
+const DIRECT_WRITE_BYTES: usize = 16 * 1024;
 /// Entries a search sends before it lets queued searches take its slot.
 const SLOT_TURN_ENTRIES: usize = 128;
 /// Searches one connection may run at once; further requests wait to be read.
@@ -190,7 +192,16 @@ async fn write_loop(wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<
         while let Some(item) = next.take() {
             match item {
                 Out::Pdu(b) => {
-                    if w.write_all(&b).await.is_err() {
+                    let written = if b.len() >= DIRECT_WRITE_BYTES {
+                        // What is buffered goes first, then the batch straight to the socket.
+                        match w.flush().await {
+                            Ok(()) => w.get_mut().write_all(&b).await,
+                            Err(e) => Err(e),
+                        }
+                    } else {
+                        w.write_all(&b).await
+                    };
+                    if written.is_err() {
                         return;
                     }
                 }
