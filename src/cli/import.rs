@@ -46,9 +46,9 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         );
     }
     dsa.index.finish_bulk_load()?;
-    // Everything written is committed to the index: the store may say so (an import that
-    // stops before this line leaves the marker, and the next start rebuilds the index).
-    dsa.store.flush()?;
+    // Everything written is committed to the index: the store may say so, durably with all
+    // it holds (an import that stops before this line leaves the marker, and the next start
+    // rebuilds the index).
     dsa.store.end_unlogged()?;
     dsa.shutdown()?;
     if failed > 0 {

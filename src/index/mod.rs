@@ -714,15 +714,20 @@ mod tests {
         }
         let store = Arc::new(Store::open(&dir.path().join("store"), 8 << 20).unwrap());
         assert!(store.is_unlogged().unwrap());
-        let (index, catch_up) =
-            Index::open(&index_path, Arc::clone(&store), schema, spec, &|_| {}).unwrap();
+        let (index, catch_up) = Index::open(
+            &index_path,
+            Arc::clone(&store),
+            Arc::clone(&schema),
+            spec,
+            &|_| {},
+        )
+        .unwrap();
         assert!(catch_up.rebuilt);
         assert_eq!(catch_up.entries, 2);
         assert_eq!(index.doc_count(), 2);
         assert!(!store.is_unlogged().unwrap());
         // A normal write after that is logged again.
         let g = store.generation();
-        let schema = Schema::builtin().unwrap();
         put(&store, &schema, "Later");
         assert_eq!(store.changes_since(g).unwrap().len(), 1);
     }

@@ -116,6 +116,18 @@ fn write_term(out: &mut String, kind: char, parts: &[&str]) {
     }
 }
 
+/// Appends one term of an entry and the separator that ends it.
+fn write_entry_term(out: &mut String, kind: char, parts: &[&str]) {
+    write_term(out, kind, parts);
+    out.push(TERM_SEP);
+}
+
+/// `e␟attr␟value`, the value cut at [`MAX_TERM_BYTES`].
+fn write_equality(out: &mut String, attr: &str, normalized: &[u8]) {
+    let v = String::from_utf8_lossy(normalized);
+    write_term(out, 'e', &[attr, cut(&v, MAX_TERM_BYTES)]);
+}
+
 /// One term, as a filter looks it up.
 fn term(kind: char, parts: &[&str]) -> String {
     let mut t = String::with_capacity(2 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
@@ -128,8 +140,9 @@ pub fn presence_term(attr: &str) -> String {
 }
 
 pub fn equality_term(attr: &str, normalized: &[u8]) -> String {
-    let v = String::from_utf8_lossy(normalized);
-    term('e', &[attr, cut(&v, MAX_TERM_BYTES)])
+    let mut t = String::with_capacity(normalized.len() + attr.len() + 3);
+    write_equality(&mut t, attr, normalized);
+    t
 }
 
 pub fn prefix_term(attr: &str, folded_prefix: &str) -> String {
@@ -222,7 +235,6 @@ pub fn entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec) -> Vec<Stri
 /// Appends every term of an entry to `out`, each followed by [`TERM_SEP`]. A term may repeat
 /// (tantivy counts an entry once per term; removing repeats here cost more than it saved).
 pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: &mut String) {
-    let end = |out: &mut String| out.push(TERM_SEP);
     // Folded values of the naming attributes: their grams are shared, so they are made once
     // per distinct text, after the loop.
     let mut gram_sources: Vec<String> = Vec::new();
@@ -234,8 +246,7 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
         key.clear();
         key.push_str(&attr.name);
         key.make_ascii_lowercase();
-        write_term(out, 'h', &[&key]);
-        end(out);
+        write_entry_term(out, 'h', &[&key]);
         let eq_rule = def.equality;
         let sub_rule = if spec.has_substrings(&key) {
             substring_rule_of(def)
@@ -245,10 +256,8 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
         let grams = spec.has_grams(&key);
         for v in &attr.values {
             if let Some(rule) = eq_rule {
-                let n = rule.normalize(v, schema);
-                let n = String::from_utf8_lossy(&n);
-                write_term(out, 'e', &[&key, cut(&n, MAX_TERM_BYTES)]);
-                end(out);
+                write_equality(out, &key, &rule.normalize(v, schema));
+                out.push(TERM_SEP);
             }
             if let Some(rule) = sub_rule {
                 let Some(n) = rule.try_normalize(v, schema) else {
@@ -257,8 +266,7 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
                 let text = String::from_utf8_lossy(&n);
                 for (at, c) in text.char_indices().take(PREFIX_CHARS) {
                     let upto = at + c.len_utf8();
-                    write_term(out, 'p', &[&key, text.get(..upto).unwrap_or("")]);
-                    end(out);
+                    write_entry_term(out, 'p', &[&key, text.get(..upto).unwrap_or("")]);
                 }
                 if grams {
                     gram_sources.push(if text.chars().any(char::is_uppercase) {
@@ -288,14 +296,12 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
             });
             for_each_gram(&folded, &mut bounds, |g| {
                 if !own.contains(g) {
-                    write_term(out, 'f', &[g]);
-                    end(out);
+                    write_entry_term(out, 'f', &[g]);
                 }
             });
         }
         for_each_gram(text, &mut bounds, |g| {
-            write_term(out, 'g', &[g]);
-            end(out);
+            write_entry_term(out, 'g', &[g]);
         });
     }
 }
