@@ -270,6 +270,8 @@ impl Dsa {
     pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<(usize, WriteRefusal)>, DsaError> {
         let _guard = self.lock()?;
         let mut writes = Vec::with_capacity(changes.len());
+        // Whether each write's id was allocated here (the index has never seen it).
+        let mut fresh = Vec::with_capacity(changes.len());
         let mut refused = Vec::new();
         // DNs created or removed earlier in this batch, so later changes can depend on them.
         let mut created: std::collections::HashMap<String, EntryId> = Default::default();
@@ -279,7 +281,8 @@ impl Dsa {
         let parents = Parents::default();
         for (pos, change) in changes.into_iter().enumerate() {
             match self.plan_change(change, &created, &removed, &parents) {
-                Ok(w) => {
+                Ok((w, new_id)) => {
+                    fresh.push(new_id);
                     match &w {
                         Write::Put {
                             id,
@@ -321,16 +324,19 @@ impl Dsa {
         // The written entries go on to the indexer (which would otherwise read them back).
         let changes = writes
             .into_iter()
-            .map(|w| match w {
+            .zip(fresh)
+            .map(|(w, fresh)| match w {
                 Write::Put { id, entry, .. } => Written {
                     generation,
                     id,
                     entry: Some(entry),
+                    fresh,
                 },
                 Write::Delete { id, .. } => Written {
                     generation,
                     id,
                     entry: None,
+                    fresh: false,
                 },
             })
             .collect();
@@ -397,7 +403,7 @@ impl Dsa {
         created: &std::collections::HashMap<String, EntryId>,
         removed: &std::collections::HashSet<String>,
         parents: &Parents,
-    ) -> Result<Write, Outcome> {
+    ) -> Result<(Write, bool), Outcome> {
         match change {
             Change::Add(entry) => {
                 if self
@@ -410,17 +416,20 @@ impl Dsa {
                 self.check_place(&entry, created, removed, parents)?;
                 let id = self.store.new_id().map_err(|e| Failed(e.into()))?;
                 let keys = self.keys_of(&entry);
-                Ok(Write::Put {
-                    id,
-                    entry,
-                    keys,
-                    previous: None,
-                })
+                Ok((
+                    Write::Put {
+                        id,
+                        entry,
+                        keys,
+                        previous: None,
+                    },
+                    true,
+                ))
             }
             Change::Upsert(mut entry) => {
                 self.check_place(&entry, created, removed, parents)?;
                 let existing = self.exists(&entry.ndn, created, removed).map_err(Failed)?;
-                let (id, previous) = match existing {
+                let (id, previous, fresh) = match existing {
                     Some(id) => {
                         let old = self.store.get(id).map_err(|e| Failed(e.into()))?;
                         if let Some(old) = &old {
@@ -430,17 +439,24 @@ impl Dsa {
                             keys: self.keys_of(&o),
                             ndn: o.ndn,
                         });
-                        (id, previous)
+                        (id, previous, false)
                     }
-                    None => (self.store.new_id().map_err(|e| Failed(e.into()))?, None),
+                    None => (
+                        self.store.new_id().map_err(|e| Failed(e.into()))?,
+                        None,
+                        true,
+                    ),
                 };
                 let keys = self.keys_of(&entry);
-                Ok(Write::Put {
-                    id,
-                    entry,
-                    keys,
-                    previous,
-                })
+                Ok((
+                    Write::Put {
+                        id,
+                        entry,
+                        keys,
+                        previous,
+                    },
+                    fresh,
+                ))
             }
             Change::Replace { id, old, new } => {
                 if new.ndn != old.ndn {
@@ -461,15 +477,18 @@ impl Dsa {
                     self.check_place(&new, created, removed, parents)?;
                 }
                 let keys = self.keys_of(&new);
-                Ok(Write::Put {
-                    id,
-                    keys,
-                    previous: Some(Previous {
-                        keys: self.keys_of(&old),
-                        ndn: old.ndn,
-                    }),
-                    entry: new,
-                })
+                Ok((
+                    Write::Put {
+                        id,
+                        keys,
+                        previous: Some(Previous {
+                            keys: self.keys_of(&old),
+                            ndn: old.ndn,
+                        }),
+                        entry: new,
+                    },
+                    false,
+                ))
             }
             Change::Delete { id, old } => {
                 if self
@@ -479,13 +498,16 @@ impl Dsa {
                 {
                     return Err(Refused(WriteRefusal::NotLeaf(old.dn)));
                 }
-                Ok(Write::Delete {
-                    id,
-                    previous: Previous {
-                        keys: self.keys_of(&old),
-                        ndn: old.ndn,
+                Ok((
+                    Write::Delete {
+                        id,
+                        previous: Previous {
+                            keys: self.keys_of(&old),
+                            ndn: old.ndn,
+                        },
                     },
-                })
+                    false,
+                ))
             }
         }
     }
@@ -717,17 +739,45 @@ pub fn stamp_modified(schema: &Schema, entry: &mut Entry, by: &str) {
 /// A random (version 4) UUID in its text form.
 pub fn new_uuid() -> String {
     use rand::RngCore;
+    // The thread's generator (a CSPRNG seeded from the OS): one system call per UUID was
+    // a tenth of an import's record checks.
     let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
+    rand::thread_rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        hex.get(0..8).unwrap_or(""),
-        hex.get(8..12).unwrap_or(""),
-        hex.get(12..16).unwrap_or(""),
-        hex.get(16..20).unwrap_or(""),
-        hex.get(20..32).unwrap_or("")
-    )
+    let hex = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
+    let mut out = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(hex(x >> 4));
+        out.push(hex(x & 0x0f));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_uuid;
+
+    /// Version 4, RFC 4122 variant, lower-case hex in 8-4-4-4-12 groups, and not repeated.
+    #[test]
+    fn uuids_are_random_version_4() {
+        let a = new_uuid();
+        let groups: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            vec![8, 4, 4, 4, 12]
+        );
+        assert!(a
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)));
+        assert!(groups[2].starts_with('4'));
+        assert!(matches!(
+            groups[3].chars().next(),
+            Some('8' | '9' | 'a' | 'b')
+        ));
+        assert_ne!(a, new_uuid());
+    }
 }

@@ -94,6 +94,13 @@ pub struct ObjectClass {
     pub definition: String,
 }
 
+/// The attributes an object class requires and allows, resolved to ids once.
+#[derive(Debug, Default)]
+pub struct ClassAttrs {
+    pub must: Vec<AttrId>,
+    pub may: Vec<AttrId>,
+}
+
 /// Index of an attribute type in [`Schema::attribute_types`].
 pub type AttrId = usize;
 
@@ -105,7 +112,9 @@ pub struct Schema {
     /// For each attribute, itself and every type that names it (transitively) as `SUP`.
     subtypes: Vec<Vec<AttrId>>,
     classes: Vec<ObjectClass>,
-    class_by_name: HashMap<String, usize>,
+    class_by_name: FxHashMap<String, usize>,
+    /// For each class (same index), its required and allowed attributes as ids.
+    class_attrs: Vec<ClassAttrs>,
     rules: Vec<(String, Vec<String>, Rule, String)>,
     rule_by_name: HashMap<String, Rule>,
     rule_purpose: HashMap<String, RulePurpose>,
@@ -210,6 +219,14 @@ impl Schema {
         }
         schema.resolve_inheritance()?;
         schema.check_classes()?;
+        schema.class_attrs = schema
+            .classes
+            .iter()
+            .map(|c| ClassAttrs {
+                must: c.must.iter().filter_map(|a| schema.attr_id(a)).collect(),
+                may: c.may.iter().filter_map(|a| schema.attr_id(a)).collect(),
+            })
+            .collect();
         Ok(schema)
     }
 
@@ -403,9 +420,44 @@ impl Schema {
     }
 
     pub fn class(&self, name: &str) -> Option<&ObjectClass> {
-        self.class_by_name
-            .get(&name.to_ascii_lowercase())
-            .and_then(|i| self.classes.get(*i))
+        self.class_index(name).and_then(|i| self.classes.get(i))
+    }
+
+    /// The index of an object class (in [`Schema::object_classes`]) by name or OID, any case.
+    pub fn class_index(&self, name: &str) -> Option<usize> {
+        if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.class_by_name.get(name).copied();
+        }
+        self.class_by_name.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    pub fn class_by_index(&self, index: usize) -> Option<&ObjectClass> {
+        self.classes.get(index)
+    }
+
+    /// The attribute ids a class requires and allows (not those of its superclasses).
+    pub fn class_attrs(&self, index: usize) -> Option<&ClassAttrs> {
+        self.class_attrs.get(index)
+    }
+
+    /// Appends to `out` the class and its superclasses (by index, in the order of
+    /// [`Schema::class_chain`]) that `out` does not hold yet.
+    pub fn push_class_chain(&self, index: usize, out: &mut Vec<usize>) {
+        let mut todo = vec![index];
+        let mut added = 0;
+        while let Some(i) = todo.pop() {
+            if added > 64 {
+                break;
+            }
+            if out.contains(&i) {
+                continue;
+            }
+            if let Some(c) = self.classes.get(i) {
+                out.push(i);
+                added += 1;
+                todo.extend(c.sup.iter().filter_map(|s| self.class_index(s)));
+            }
+        }
     }
 
     pub fn object_classes(&self) -> &[ObjectClass] {

@@ -9,7 +9,7 @@
 
 use super::dn::Dn;
 use super::entry::Entry;
-use super::schema::{ClassKind, Schema};
+use super::schema::{AttributeType, ClassKind, ObjectClass, Schema};
 
 /// Operational attributes that an import may carry and that are recomputed, not stored.
 const COMPUTED: &[&str] = &[
@@ -112,28 +112,21 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
             "entry has no objectClass".into(),
         ));
     }
-    let mut classes: Vec<String> = Vec::new();
+    // Classes by index: this runs for every record of an import.
+    let mut classes: Vec<usize> = Vec::new();
     for name in &listed {
-        if schema.class(name).is_none() {
+        let Some(index) = schema.class_index(name) else {
             return Err(ValidationError::ObjectClassViolation(format!(
                 "unknown object class '{name}'"
             )));
-        }
-        for c in schema.class_chain(name) {
-            if !classes.iter().any(|x| x.eq_ignore_ascii_case(&c)) {
-                classes.push(c);
-            }
-        }
+        };
+        schema.push_class_chain(index, &mut classes);
     }
-    let structural: Vec<&String> = classes
+    let class_defs: Vec<&ObjectClass> = classes
         .iter()
-        .filter(|c| {
-            schema
-                .class(c)
-                .is_some_and(|k| k.kind == ClassKind::Structural)
-        })
+        .filter_map(|i| schema.class_by_index(*i))
         .collect();
-    if structural.is_empty() {
+    if !class_defs.iter().any(|k| k.kind == ClassKind::Structural) {
         return Err(ValidationError::ObjectClassViolation(
             "entry has no structural object class".into(),
         ));
@@ -141,7 +134,10 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
     entry.set_values(
         schema,
         "objectClass",
-        classes.iter().map(|c| c.as_bytes().to_vec()).collect(),
+        class_defs
+            .iter()
+            .map(|c| c.names.first().unwrap_or(&c.oid).as_bytes().to_vec())
+            .collect(),
     );
 
     // Naming attributes: each RDN value must be among the entry's values.
@@ -173,47 +169,47 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
         }
     }
 
+    let is_class = |name: &str| {
+        class_defs
+            .iter()
+            .any(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+    };
     // Outlook shows displayName; every person has one (the cn unless given).
-    if classes
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case("inetOrgPerson"))
-        && entry.get("displayName").is_none()
-    {
+    if is_class("inetOrgPerson") && entry.get("displayName").is_none() {
         if let Some(cn) = entry.values("cn").first().cloned() {
             entry.add_values(schema, "displayName", vec![cn]);
         }
     }
 
-    // Allowed and required attributes.
-    let extensible = classes
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case("extensibleObject"));
-    let mut must: Vec<String> = Vec::new();
-    let mut may: Vec<String> = Vec::new();
-    for c in &classes {
-        if let Some(class) = schema.class(c) {
-            must.extend(class.must.iter().map(|a| schema.canonical_lower(a)));
-            may.extend(class.may.iter().map(|a| schema.canonical_lower(a)));
+    // Allowed and required attributes, as ids.
+    let extensible = is_class("extensibleObject");
+    let mut allowed = vec![false; schema.attribute_types().len()];
+    for i in &classes {
+        let Some(class) = schema.class_attrs(*i) else {
+            continue;
+        };
+        for id in class.must.iter().chain(&class.may) {
+            if let Some(slot) = allowed.get_mut(*id) {
+                *slot = true;
+            }
         }
-    }
-    for m in &must {
-        if entry.get(schema.canonical_name(m)).is_none() {
-            return Err(ValidationError::ObjectClassViolation(format!(
-                "attribute '{}' is required by the entry's object classes",
-                schema.canonical_name(m)
-            )));
+        for id in &class.must {
+            let name = schema.attr_by_id(*id).map_or("", |a| a.name());
+            if entry.get(name).is_none() {
+                return Err(ValidationError::ObjectClassViolation(format!(
+                    "attribute '{name}' is required by the entry's object classes"
+                )));
+            }
         }
     }
     for attr in &entry.attrs {
-        let Some(at) = schema.attr(&attr.name) else {
+        let Some(id) = schema.attr_id(&attr.name) else {
             continue;
         };
-        let lower = at.name().to_ascii_lowercase();
-        if !extensible
-            && !at.usage.is_operational()
-            && !must.contains(&lower)
-            && !may.contains(&lower)
-        {
+        let Some(at) = schema.attr_by_id(id) else {
+            continue;
+        };
+        if !extensible && !at.usage.is_operational() && !allowed.get(id).copied().unwrap_or(false) {
             return Err(ValidationError::ObjectClassViolation(format!(
                 "attribute '{}' is not allowed by the object classes {}",
                 at.name(),
@@ -227,16 +223,14 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
             )));
         }
         for v in &attr.values {
-            check_syntax(schema, at.name(), v)?;
+            check_syntax(schema, at, v)?;
         }
     }
     Ok(())
 }
 
-fn check_syntax(schema: &Schema, name: &str, value: &[u8]) -> Result<(), ValidationError> {
-    let Some(at) = schema.attr(name) else {
-        return Ok(());
-    };
+fn check_syntax(schema: &Schema, at: &AttributeType, value: &[u8]) -> Result<(), ValidationError> {
+    let name = at.name();
     let bad = |why: &str| {
         Err(ValidationError::InvalidAttributeSyntax(format!(
             "{name}: {why}"

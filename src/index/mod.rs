@@ -87,6 +87,9 @@ pub struct Written {
     /// The entry as written (`None`: removed). The writer hands it over, so the indexer
     /// does not read back from the store what was just written there.
     pub entry: Option<Entry>,
+    /// The id is new (allocated by this write): no document of it can be in the index, so
+    /// none is deleted (a delete by term costs a look-up in every segment at commit).
+    pub fresh: bool,
 }
 
 struct Shared {
@@ -510,7 +513,9 @@ fn apply_changes(
         if last.get(&c.id) != Some(&i) {
             continue;
         }
-        writer.delete_term(id_term(fields, c.id));
+        if !c.fresh {
+            writer.delete_term(id_term(fields, c.id));
+        }
         if let Some(entry) = &c.entry {
             writer.add_document(make_doc(fields, c.id, entry, schema, spec))?;
         }
