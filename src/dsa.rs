@@ -6,23 +6,24 @@
 //! batch and queues the ids for indexing. Only then is it acknowledged. Reads never take the
 //! lock.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use ldap3_proto::LdapFilter;
 
 use crate::config::Settings;
 use crate::directory::dn::{is_within, parent_of, Dn};
 use crate::directory::entry::AttrSource;
 use crate::directory::entry::Entry;
+use crate::directory::filter::{compile, Visibility};
 use crate::directory::matching::generalized_time_now;
 use crate::directory::password::{DecoyHash, VerifiedCache};
 use crate::directory::schema::{Schema, SchemaError};
 use crate::index::terms::IndexSpec;
-use crate::index::{CatchUp, Index, IndexError, Written};
+use crate::index::{CandidateOutcome, CatchUp, Index, IndexError, Written};
 use crate::store::codec::{AttrView, EntryView};
 use crate::store::datadir::{DataDir, DataDirError};
 use crate::store::{EntryId, Previous, Store, StoreError, Write};
-
-/// Attributes with store-level equality keys: the bind names and the mail address.
-pub const KEYED_ATTRIBUTES: &[&str] = &["uid", "mail"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DsaError {
@@ -228,30 +229,47 @@ impl Dsa {
         dn.normalize(&self.schema)
     }
 
-    /// Store keys of an entry: `attr\0normalised value` for [`KEYED_ATTRIBUTES`].
-    pub fn keys_of(&self, entry: &Entry) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
-        for attr in KEYED_ATTRIBUTES {
-            for v in entry.values(attr) {
-                keys.push(self.key(attr, v));
-            }
-        }
-        keys
-    }
-
-    fn key(&self, attr: &str, value: &[u8]) -> Vec<u8> {
-        let mut k = attr.as_bytes().to_vec();
-        k.push(0);
-        k.extend(self.schema.normalize_value(attr, value));
-        k
-    }
-
-    /// Entries whose keyed attribute (`uid` or `mail`) has this value.
+    /// Entries with this value of an attribute (a bind by user name, a check by mail address),
+    /// found through the index: exact, including entries written but not yet committed there.
     pub fn find_by_key(&self, attr: &str, value: &[u8]) -> Result<Vec<(EntryId, Entry)>, DsaError> {
+        let wanted = LdapFilter::Equality(
+            attr.to_string(),
+            String::from_utf8_lossy(value).into_owned(),
+        );
+        let visibility = Visibility {
+            can_read_passwords: false,
+        };
+        // One equality item stays far within any limits; a filter refused by them matches nothing.
+        let Ok(filter) = compile(
+            &wanted,
+            &self.schema,
+            self.settings.limits.filter,
+            visibility,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        let outcome = self.index.candidates(&self.schema, &filter, &mut |id| {
+            ids.push(id);
+            ControlFlow::Continue(())
+        })?;
         let mut out = Vec::new();
-        for id in self.store.lookup_key(&self.key(attr, value))? {
-            if let Some(e) = self.store.get(id)? {
-                out.push((id, e));
+        if matches!(outcome, CandidateOutcome::Scan) {
+            for item in self.store.scan() {
+                let (id, entry) = item?;
+                if filter.matches(&entry, &self.schema) {
+                    out.push((id, entry));
+                }
+            }
+            return Ok(out);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if let Some(entry) = self.store.get(id)? {
+                if filter.matches(&entry, &self.schema) {
+                    out.push((id, entry));
+                }
             }
         }
         Ok(out)
@@ -415,12 +433,10 @@ impl Dsa {
                 }
                 self.check_place(&entry, created, removed, parents)?;
                 let id = self.store.new_id().map_err(|e| Failed(e.into()))?;
-                let keys = self.keys_of(&entry);
                 Ok((
                     Write::Put {
                         id,
                         entry,
-                        keys,
                         previous: None,
                     },
                     true,
@@ -435,10 +451,7 @@ impl Dsa {
                         if let Some(old) = &old {
                             carry_creation(&self.schema, old, &mut entry);
                         }
-                        let previous = old.map(|o| Previous {
-                            keys: self.keys_of(&o),
-                            ndn: o.ndn,
-                        });
+                        let previous = old.map(|o| Previous { ndn: o.ndn });
                         (id, previous, false)
                     }
                     None => (
@@ -447,12 +460,10 @@ impl Dsa {
                         true,
                     ),
                 };
-                let keys = self.keys_of(&entry);
                 Ok((
                     Write::Put {
                         id,
                         entry,
-                        keys,
                         previous,
                     },
                     fresh,
@@ -476,15 +487,10 @@ impl Dsa {
                     }
                     self.check_place(&new, created, removed, parents)?;
                 }
-                let keys = self.keys_of(&new);
                 Ok((
                     Write::Put {
                         id,
-                        keys,
-                        previous: Some(Previous {
-                            keys: self.keys_of(&old),
-                            ndn: old.ndn,
-                        }),
+                        previous: Some(Previous { ndn: old.ndn }),
                         entry: new,
                     },
                     false,
@@ -501,10 +507,7 @@ impl Dsa {
                 Ok((
                     Write::Delete {
                         id,
-                        previous: Previous {
-                            keys: self.keys_of(&old),
-                            ndn: old.ndn,
-                        },
+                        previous: Previous { ndn: old.ndn },
                     },
                     false,
                 ))

@@ -683,7 +683,6 @@ mod tests {
             .apply(&[Write::Put {
                 id,
                 entry,
-                keys: Vec::new(),
                 previous: None,
             }])
             .unwrap();

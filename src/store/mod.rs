@@ -1,7 +1,7 @@
 //! The store: sled, the directory's source of truth.
 //!
-//! Everything lives in one sled tree so that a write — the entry, its DN key, its parent link,
-//! its equality keys and its change-log record — is one atomic `apply_batch`, and is `flush`ed
+//! Everything lives in one sled tree so that a write — the entry, its DN key, its parent link
+//! and its change-log record — is one atomic `apply_batch`, and is `flush`ed
 //! before the caller acknowledges it. Key layout (ids are big-endian `u64`):
 //!
 //! | key | value | purpose |
@@ -9,11 +9,14 @@
 //! | `e` id | encoded entry | the entry |
 //! | `d` ndn | id | DN lookup |
 //! | `c` parent-ndn `\0` id | — | children of an entry (one-level scope, leaf checks) |
-//! | `k` attr `\0` value `\0` id | — | equality keys for binds and exact look-ups |
 //! | `l` generation id | — | change log, replayed into the index after a crash |
 //! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load) |
 //!
-//! The store never interprets values: callers pass normalised keys in.
+//! The store never interprets values: callers pass normalised DNs in. Look-ups by attribute
+//! value (a bind by user name, `onepages check` by mail address) go through the search index,
+//! which is exact for entries it has not committed yet (see `index`). Stores written before
+//! that kept `k` keys for them (`k` attr `\0` value `\0` id); [`Store::open`] removes them:
+//! two random-order keys an entry were a fifth of a million-entry import.
 //!
 //! A serving process also keeps every encoded entry in memory ([`Store::hold_entries`]): the
 //! records searches read are then one array look-up away instead of a sled tree walk, and
@@ -49,7 +52,6 @@ pub enum Write {
     Put {
         id: EntryId,
         entry: Entry,
-        keys: Vec<Vec<u8>>,
         previous: Option<Previous>,
     },
     Delete {
@@ -61,7 +63,6 @@ pub enum Write {
 #[derive(Clone, Debug)]
 pub struct Previous {
     pub ndn: String,
-    pub keys: Vec<Vec<u8>>,
 }
 
 pub struct Store {
@@ -177,14 +178,28 @@ fn prefixed(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     k
 }
 
-fn child_key(parent_ndn: &str, id: EntryId) -> Vec<u8> {
-    let mut k = prefixed(b'c', &[parent_ndn.as_bytes(), b""]);
-    k.extend_from_slice(&id.to_be_bytes());
-    k
+/// Removes every key that starts with `prefix`, in batches (a no-op costing one look-up when
+/// there is none).
+fn remove_prefix(tree: &sled::Tree, prefix: &[u8]) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in tree.scan_prefix(prefix).take(10_000) {
+            let (k, _) = item?;
+            batch.remove(k);
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(removed);
+        }
+        tree.apply_batch(batch)?;
+        removed += n;
+    }
 }
 
-fn eq_key(key: &[u8], id: EntryId) -> Vec<u8> {
-    let mut k = prefixed(b'k', &[key, b""]);
+fn child_key(parent_ndn: &str, id: EntryId) -> Vec<u8> {
+    let mut k = prefixed(b'c', &[parent_ndn.as_bytes(), b""]);
     k.extend_from_slice(&id.to_be_bytes());
     k
 }
@@ -198,6 +213,7 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("directory")?;
+        remove_prefix(&tree, b"k")?;
         let generation = tree.get(GEN_KEY)?.and_then(|v| read_u64(&v)).unwrap_or(0);
         Ok(Store {
             db,
@@ -367,19 +383,6 @@ impl Store {
         }
     }
 
-    /// Ids of the entries carrying an equality key (see the module docs).
-    pub fn lookup_key(&self, key: &[u8]) -> Result<Vec<EntryId>, StoreError> {
-        let prefix = prefixed(b'k', &[key, b""]);
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix) {
-            let (k, _) = item?;
-            if let Some(id) = k.get(prefix.len()..).and_then(read_u64) {
-                out.push(id);
-            }
-        }
-        Ok(out)
-    }
-
     pub fn children(&self, ndn: &str) -> Result<Vec<EntryId>, StoreError> {
         let prefix = prefixed(b'c', &[ndn.as_bytes(), b""]);
         let mut out = Vec::new();
@@ -462,15 +465,11 @@ impl Store {
                 Write::Put {
                     id,
                     entry,
-                    keys,
                     previous,
                 } => {
                     if let Some(prev) = previous {
                         batch.remove(prefixed(b'd', &[prev.ndn.as_bytes()]));
                         batch.remove(child_key(parent_of(&prev.ndn), *id));
-                        for k in &prev.keys {
-                            batch.remove(eq_key(k, *id));
-                        }
                     }
                     let record = codec::encode(entry);
                     encoded.push(self.holding().then(|| Arc::from(record.as_slice())));
@@ -478,9 +477,6 @@ impl Store {
                     batch.insert(prefixed(b'd', &[entry.ndn.as_bytes()]), &id.to_be_bytes());
                     if !entry.ndn.is_empty() {
                         batch.insert(child_key(parent_of(&entry.ndn), *id), &[]);
-                    }
-                    for k in keys {
-                        batch.insert(eq_key(k, *id), &[]);
                     }
                     if !unlogged {
                         batch.insert(log_key(generation, *id).as_slice(), &[]);
@@ -491,9 +487,6 @@ impl Store {
                     batch.remove(&id_key(b'e', *id));
                     batch.remove(prefixed(b'd', &[previous.ndn.as_bytes()]));
                     batch.remove(child_key(parent_of(&previous.ndn), *id));
-                    for k in &previous.keys {
-                        batch.remove(eq_key(k, *id));
-                    }
                     if !unlogged {
                         batch.insert(log_key(generation, *id).as_slice(), &[]);
                     }
@@ -607,6 +600,35 @@ mod tests {
         Entry::new(dn.into(), dn.to_lowercase())
     }
 
+    /// Stores written before look-ups by value moved to the index kept `k` keys; opening one
+    /// removes them and keeps everything else.
+    #[test]
+    fn opening_removes_old_equality_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let id = store.new_id().unwrap();
+            store
+                .apply(&[Write::Put {
+                    id,
+                    entry: entry("cn=A,dc=x"),
+                    previous: None,
+                }])
+                .unwrap();
+            for n in 0..25_000u32 {
+                let mut k = b"kuid\0a".to_vec();
+                k.extend_from_slice(&n.to_be_bytes());
+                store.tree.insert(k, &[]).unwrap();
+            }
+            store.flush().unwrap();
+            id
+        };
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        assert!(store.tree.scan_prefix(b"k").next().is_none());
+        assert_eq!(store.id_of("cn=a,dc=x").unwrap(), Some(id));
+        assert_eq!(store.get(id).unwrap().unwrap().dn, "cn=A,dc=x");
+    }
+
     #[test]
     fn put_get_rename_delete() {
         let dir = tempfile::tempdir().unwrap();
@@ -616,27 +638,22 @@ mod tests {
             .apply(&[Write::Put {
                 id,
                 entry: entry("cn=A,dc=x"),
-                keys: vec![b"uid\0a".to_vec()],
                 previous: None,
             }])
             .unwrap();
         assert_eq!(store.id_of("cn=a,dc=x").unwrap(), Some(id));
         assert_eq!(store.children("dc=x").unwrap(), vec![id]);
-        assert_eq!(store.lookup_key(b"uid\0a").unwrap(), vec![id]);
         store
             .apply(&[Write::Put {
                 id,
                 entry: entry("cn=B,dc=y"),
-                keys: vec![b"uid\0b".to_vec()],
                 previous: Some(Previous {
                     ndn: "cn=a,dc=x".into(),
-                    keys: vec![b"uid\0a".to_vec()],
                 }),
             }])
             .unwrap();
         assert_eq!(store.id_of("cn=a,dc=x").unwrap(), None);
         assert!(store.children("dc=x").unwrap().is_empty());
-        assert!(store.lookup_key(b"uid\0a").unwrap().is_empty());
         assert_eq!(store.get(id).unwrap().unwrap().dn, "cn=B,dc=y");
         let changes = store.changes_since(g1).unwrap();
         assert_eq!(changes.len(), 1);
@@ -645,7 +662,6 @@ mod tests {
                 id,
                 previous: Previous {
                     ndn: "cn=b,dc=y".into(),
-                    keys: vec![b"uid\0b".to_vec()],
                 },
             }])
             .unwrap();
@@ -661,7 +677,6 @@ mod tests {
             .apply(&[Write::Put {
                 id,
                 entry: entry(dn),
-                keys: Vec::new(),
                 previous: None,
             }])
             .unwrap();
@@ -692,10 +707,8 @@ mod tests {
             .apply(&[Write::Put {
                 id: a,
                 entry: entry("cn=A2,dc=x"),
-                keys: Vec::new(),
                 previous: Some(Previous {
                     ndn: "cn=a,dc=x".into(),
-                    keys: Vec::new(),
                 }),
             }])
             .unwrap();
@@ -704,7 +717,6 @@ mod tests {
                 id: b,
                 previous: Previous {
                     ndn: "cn=b,dc=x".into(),
-                    keys: Vec::new(),
                 },
             }])
             .unwrap();
