@@ -49,7 +49,7 @@ const MAX_CHANGES_PER_COMMIT: usize = 100_000;
 const QUEUED_JOBS: usize = 16;
 
 /// Bumped whenever terms change meaning; an index of another layout is rebuilt.
-const LAYOUT: &str = "onepages-index-7";
+const LAYOUT: &str = "onepages-index-8";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

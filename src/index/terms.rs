@@ -13,6 +13,9 @@
 //! | `g␟gram` | a 1- to 3-character piece of a value of a naming attribute |
 //! | `f␟gram` | a piece of the *folded* value that the value itself lacks (accents) |
 //!
+//! `attr` in `e` and `p` terms is [`term_attr`]: `displayName`, `company` and `department`
+//! share the terms of `cn`, `o` and `ou`.
+//!
 //! Grams are kept for the naming attributes only ([`GRAM_ATTRIBUTES`]: what address books
 //! search inside of) and shared by them: names repeat across `cn`, `displayName`, `givenName`
 //! and `sn`, so one set per entry is less than half the terms, and a substring item still finds
@@ -45,6 +48,25 @@ pub const MAX_TERM_BYTES: usize = 256;
 
 /// Attributes (lower case) whose values also get n-gram terms, when substring-indexed.
 pub const GRAM_ATTRIBUTES: &[&str] = &["cn", "sn", "givenname", "displayname", "mail", "uid"];
+
+/// The attribute name equality and prefix terms of `key` (lower case) are written under.
+/// Outlook reads company and department from either of two attributes and shows `displayName`
+/// where others show `cn`, so directories publish both with the same values: such pairs share
+/// one set of terms (an import writes a sixth fewer). A filter on either reads the pair's
+/// terms; the filter itself then tells the two apart.
+pub fn term_attr(key: &str) -> &str {
+    pair_of(key).unwrap_or(key)
+}
+
+/// The pair an attribute (lower case) belongs to, by the name its terms are written under.
+fn pair_of(key: &str) -> Option<&'static str> {
+    match key {
+        "cn" | "displayname" => Some("cn"),
+        "o" | "company" => Some("o"),
+        "ou" | "department" => Some("ou"),
+        _ => None,
+    }
+}
 
 /// Which attributes are indexed for what.
 #[derive(Clone, Debug)]
@@ -122,10 +144,10 @@ fn write_entry_term(out: &mut String, kind: char, parts: &[&str]) {
     out.push(TERM_SEP);
 }
 
-/// `e␟attr␟value`, the value cut at [`MAX_TERM_BYTES`].
+/// `e␟attr␟value` (attr as [`term_attr`] names it), the value cut at [`MAX_TERM_BYTES`].
 fn write_equality(out: &mut String, attr: &str, normalized: &[u8]) {
     let v = String::from_utf8_lossy(normalized);
-    write_term(out, 'e', &[attr, cut(&v, MAX_TERM_BYTES)]);
+    write_term(out, 'e', &[term_attr(attr), cut(&v, MAX_TERM_BYTES)]);
 }
 
 /// One term, as a filter looks it up.
@@ -152,7 +174,10 @@ pub fn prefix_term(attr: &str, folded_prefix: &str) -> String {
         .map_or(folded_prefix.len(), |(i, _)| i);
     term(
         'p',
-        &[attr, folded_prefix.get(..end).unwrap_or(folded_prefix)],
+        &[
+            term_attr(attr),
+            folded_prefix.get(..end).unwrap_or(folded_prefix),
+        ],
     )
 }
 
@@ -238,6 +263,9 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
     // Folded values of the naming attributes: their grams are shared, so they are made once
     // per distinct text, after the loop.
     let mut gram_sources: Vec<String> = Vec::new();
+    // Values of paired attributes whose terms are written: pair, rules, raw value.
+    type Written<'e> = (&'static str, Option<Rule>, Option<Rule>, &'e [u8]);
+    let mut pair_values: Vec<Written> = Vec::new();
     let mut key = String::new();
     for attr in &entry.attrs {
         let Some(def) = indexed_type(schema, &attr.name) else {
@@ -254,10 +282,25 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
             None
         };
         let grams = spec.has_grams(&key);
+        let pair = pair_of(&key);
         // Most attributes find substrings with their equality rule: one normalisation serves
         // both kinds of term.
         let shared = sub_rule.is_some() && sub_rule == eq_rule;
         for v in &attr.values {
+            if let Some(pair) = pair {
+                // The other attribute of the pair had this value under the same rules: the
+                // terms a filter on either asks for are written.
+                let seen = (pair, eq_rule, sub_rule, v.as_slice());
+                if pair_values.contains(&seen) {
+                    if grams {
+                        if let Some(n) = sub_rule.and_then(|r| r.try_normalize(v, schema)) {
+                            gram_sources.push(String::from_utf8_lossy(&n).to_lowercase());
+                        }
+                    }
+                    continue;
+                }
+                pair_values.push(seen);
+            }
             let mut normalized = None;
             if let Some(rule) = eq_rule {
                 match rule.try_normalize(v, schema) {
@@ -284,7 +327,7 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
             let text = String::from_utf8_lossy(&n);
             for (at, c) in text.char_indices().take(PREFIX_CHARS) {
                 let upto = at + c.len_utf8();
-                write_entry_term(out, 'p', &[&key, text.get(..upto).unwrap_or("")]);
+                write_entry_term(out, 'p', &[term_attr(&key), text.get(..upto).unwrap_or("")]);
             }
             if grams {
                 gram_sources.push(if text.chars().any(char::is_uppercase) {
@@ -422,6 +465,48 @@ mod tests {
         assert!(!t.contains(&folded_gram_term("t")));
         assert!(t.contains(&equality_term("cn", "côté".as_bytes())));
         assert!(!t.iter().any(|x| x.contains("userpassword")));
+    }
+
+    /// Paired attributes write one set of terms for a value they share, and each its own for
+    /// values they do not: a filter on either finds the entry.
+    #[test]
+    fn paired_attributes_share_terms() {
+        let schema = Schema::builtin().unwrap();
+        let names: Vec<String> = ["cn", "displayName", "o", "company", "ou", "department"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let spec = IndexSpec::new(&names, &schema);
+        let mut e = Entry::new("cn=x".into(), "cn=x".into());
+        for (a, v) in [
+            ("cn", "Côté"),
+            ("displayName", "Côté"),
+            ("o", "Lab"),
+            ("company", "Lab"),
+            ("ou", "Cardiology"),
+            ("department", "Nursing"),
+        ] {
+            e.add_values(&schema, a, vec![v.as_bytes().to_vec()]);
+        }
+        let mut text = String::new();
+        write_entry_terms(&e, &schema, &spec, &mut text);
+        let all: Vec<&str> = text.split(TERM_SEP).filter(|t| !t.is_empty()).collect();
+        for (attr, value, prefix) in [
+            ("displayname", "côté", "cô"),
+            ("cn", "côté", "cô"),
+            ("company", "lab", "la"),
+            ("department", "nursing", "nu"),
+            ("ou", "cardiology", "ca"),
+        ] {
+            assert!(all.contains(&equality_term(attr, value.as_bytes()).as_str()));
+            assert!(all.contains(&prefix_term(attr, prefix).as_str()), "{attr}");
+            assert!(all.contains(&presence_term(attr).as_str()));
+        }
+        // The shared value's terms are written once.
+        let once = prefix_term("cn", "cô");
+        assert_eq!(all.iter().filter(|t| **t == once).count(), 1);
+        let once = equality_term("o", b"lab");
+        assert_eq!(all.iter().filter(|t| **t == once).count(), 1);
     }
 
     #[test]
