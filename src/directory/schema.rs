@@ -511,21 +511,15 @@ impl Schema {
     /// inetOrgPerson entry, RFC 4512 §2.4.1 says clients list the whole chain; we accept
     /// entries that list only the most specific class as well).
     pub fn class_chain(&self, name: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut todo = vec![name.to_string()];
-        while let Some(n) = todo.pop() {
-            if out.len() > 64 {
-                break;
-            }
-            if let Some(c) = self.class(&n) {
-                let primary = c.names.first().cloned().unwrap_or_else(|| c.oid.clone());
-                if !out.contains(&primary) {
-                    out.push(primary);
-                    todo.extend(c.sup.iter().cloned());
-                }
-            }
+        let mut chain = Vec::new();
+        if let Some(index) = self.class_index(name) {
+            self.push_class_chain(index, &mut chain);
         }
-        out
+        chain
+            .iter()
+            .filter_map(|i| self.classes.get(*i))
+            .map(|c| c.names.first().unwrap_or(&c.oid).clone())
+            .collect()
     }
 }
 

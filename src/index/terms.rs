@@ -291,12 +291,9 @@ pub fn write_entry_terms(entry: &Entry, schema: &Schema, spec: &IndexSpec, out: 
                 // The other attribute of the pair had this value under the same rules: the
                 // terms a filter on either asks for are written.
                 let seen = (pair, eq_rule, sub_rule, v.as_slice());
+                // (Both attributes of a pair have grams or neither has, so the first one
+                // gave the text its grams too.)
                 if pair_values.contains(&seen) {
-                    if grams {
-                        if let Some(n) = sub_rule.and_then(|r| r.try_normalize(v, schema)) {
-                            gram_sources.push(String::from_utf8_lossy(&n).to_lowercase());
-                        }
-                    }
                     continue;
                 }
                 pair_values.push(seen);
