@@ -9,9 +9,9 @@ use std::ops::ControlFlow;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapPartialAttribute, LdapSearchResultEntry};
-use onepages::directory::filter::{compile, FilterLimits, Visibility};
+use onepages::directory::filter::{compile, FilterLimits};
 use onepages::directory::filter_text::parse_filter;
-use onepages::dsa::Dsa;
+use onepages::dsa::{Budget, Dsa, GrantCache, Identity, Query, Scope};
 
 /// The server's allocator, so that allocation costs are the ones it pays.
 #[global_allocator]
@@ -31,11 +31,19 @@ fn directory(n: usize) -> (tempfile::TempDir, Dsa) {
         },
     )
     .expect("settings");
+    // Searches here run as an anonymous session that may read, with the server's caps.
+    let mut settings = settings;
+    settings.anonymous_read = true;
     let (dsa, _) = Dsa::open(settings, "bench", &|_| {}).expect("open");
+    let grant = dsa.operator_grant().expect("operator");
     let mut ldif = Vec::new();
     onepages::gen::write_ldif(&mut ldif, &onepages::gen::people(n, 1), SUFFIX).expect("ldif");
-    onepages::import::import_ldif_text(&dsa, "bench", std::str::from_utf8(&ldif).expect("utf8"))
-        .expect("import");
+    onepages::import::import_ldif_text(
+        &dsa.writer(&grant),
+        "bench",
+        std::str::from_utf8(&ldif).expect("utf8"),
+    )
+    .expect("import");
     (dir, dsa)
 }
 
@@ -108,25 +116,28 @@ fn codec(c: &mut Criterion) {
 fn store_and_filters(c: &mut Criterion) {
     let (_dir, dsa) = directory(5_000);
     let entries: Vec<_> = dsa
-        .store
-        .scan()
+        .reader()
+        .all_entries()
         .take(1000)
         .map(|r| r.expect("entry").1)
         .collect();
-    let encoded: Vec<Vec<u8>> = entries.iter().map(onepages::store::codec::encode).collect();
+    let encoded: Vec<Vec<u8>> = entries
+        .iter()
+        .map(onepages::directory::record::encode)
+        .collect();
     let mut g = c.benchmark_group("entries");
     g.throughput(Throughput::Elements(1000));
     g.bench_function("decode 1000 stored entries", |b| {
         b.iter(|| {
             for e in &encoded {
-                black_box(onepages::store::codec::decode(e).expect("decode"));
+                black_box(onepages::directory::record::decode(e).expect("decode"));
             }
         })
     });
     g.bench_function("view 1000 stored entries in place", |b| {
         b.iter(|| {
             for e in &encoded {
-                black_box(onepages::store::codec::view(e).expect("view"));
+                black_box(onepages::directory::record::view(e).expect("view"));
             }
         })
     });
@@ -145,11 +156,8 @@ fn store_and_filters(c: &mut Criterion) {
     .map(|(name, f)| {
         let compiled = compile(
             &parse_filter(f).expect("filter"),
-            &dsa.schema,
+            dsa.schema(),
             FilterLimits::default(),
-            Visibility {
-                can_read_passwords: false,
-            },
         )
         .expect("compile");
         (name, compiled)
@@ -161,8 +169,8 @@ fn store_and_filters(c: &mut Criterion) {
                 encoded
                     .iter()
                     .filter(|e| {
-                        let view = onepages::store::codec::view(e).expect("view");
-                        compiled.matches(&view, &dsa.schema)
+                        let view = onepages::directory::record::view(e).expect("view");
+                        compiled.matches(&view, dsa.schema())
                     })
                     .count()
             })
@@ -171,7 +179,7 @@ fn store_and_filters(c: &mut Criterion) {
             b.iter(|| {
                 entries
                     .iter()
-                    .filter(|e| compiled.matches(*e, &dsa.schema))
+                    .filter(|e| compiled.matches(*e, dsa.schema()))
                     .count()
             })
         });
@@ -181,14 +189,17 @@ fn store_and_filters(c: &mut Criterion) {
     for (name, compiled) in &filters {
         candidates.bench_function(format!("candidates for {name} (5000 entries)"), |b| {
             b.iter(|| {
-                let mut n = 0usize;
-                dsa.index
-                    .candidates(&dsa.schema, compiled, &mut |_| {
-                        n += 1;
-                        ControlFlow::Continue(())
-                    })
+                let reader = dsa.reader();
+                let query = Query {
+                    base_ndn: "",
+                    scope: Scope::Subtree,
+                    filter: compiled,
+                };
+                let ids = reader
+                    .search(query, Budget::unbounded())
+                    .candidate_ids()
                     .expect("candidates");
-                n
+                ids.map_or(0, |ids| ids.len())
             })
         });
     }
@@ -199,12 +210,12 @@ fn store_and_filters(c: &mut Criterion) {
 /// filter, render and BER-encode every entry into one buffer (what the writer task sends).
 fn whole_searches(c: &mut Criterion) {
     let (_dir, dsa) = directory(20_000);
-    dsa.store.hold_entries().expect("hold");
-    let reader = onepages::directory::access::Identity::User {
-        dn: format!("cn=reader,{SUFFIX}"),
-        ndn: format!("cn=reader,{SUFFIX}"),
-        is_admin: false,
-    };
+    dsa.start_serving().expect("hold");
+    let who = Identity::Anonymous;
+    let ctx = onepages::ops::context::RequestContext::local(
+        &who,
+        dsa.grant(&who, &mut GrantCache::default()),
+    );
     let mut g = c.benchmark_group("search");
     for (name, filter) in [
         (
@@ -220,23 +231,20 @@ fn whole_searches(c: &mut Criterion) {
             "(&(mail=*)(|(mail=ga*)(|(cn=ga*)(|(sn=ga*)(givenName=ga*)))))",
         ),
     ] {
-        let req = ldap3_proto::proto::LdapSearchRequest {
-            base: SUFFIX.into(),
-            scope: ldap3_proto::proto::LdapSearchScope::Subtree,
-            aliases: ldap3_proto::proto::LdapDerefAliases::Never,
-            sizelimit: 100,
-            timelimit: 0,
-            typesonly: false,
-            filter: onepages::directory::filter_text::parse_filter(filter).expect("filter"),
-            attrs: Vec::new(),
-        };
+        let mut req = onepages::ops::search::SearchRequest::plain(
+            SUFFIX,
+            ldap3_proto::proto::LdapSearchScope::Subtree,
+            onepages::directory::filter_text::parse_filter(filter).expect("filter"),
+            &[],
+        );
+        req.size_limit = 100;
         let mut out = bytes::BytesMut::with_capacity(128 * 1024);
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
                 let end = onepages::ops::search::simple_search(
                     &dsa,
-                    &reader,
+                    &ctx,
                     &req,
                     &std::sync::atomic::AtomicBool::new(false),
                     &mut |found| {

@@ -19,6 +19,15 @@ use crate::directory::password::Argon2Cost;
 pub const DEFAULT_SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3389";
 
+/// Attributes the configuration may let people change on their own entries. Nothing that
+/// names, routes mail, marks security or grants rights is in it.
+pub const SELF_SERVICE_ALLOWED: &[&str] = &[
+    "telephoneNumber",
+    "mobile",
+    "pager",
+    "facsimileTelephoneNumber",
+];
+
 /// Attributes that get prefix and substring terms by default: the ones address books search.
 pub const DEFAULT_SUBSTRING_ATTRIBUTES: &[&str] = &[
     "cn",
@@ -60,6 +69,7 @@ pub struct RawConfig {
     pub store_cache_mib: Option<u64>,
     pub bind_cache_secs: Option<u64>,
     pub bind_cache_entries: Option<usize>,
+    pub self_service_attributes: Option<Vec<String>>,
 }
 
 /// Checked settings.
@@ -88,6 +98,9 @@ pub struct Settings {
     /// memory (0 = never); see `directory::password::VerifiedCache`.
     pub bind_cache_ttl: Duration,
     pub bind_cache_entries: usize,
+    /// Attributes a person may change on its own entry, besides its password (canonical
+    /// names; only contact numbers are allowed here, see [`SELF_SERVICE_ALLOWED`]).
+    pub self_service_attributes: std::sync::Arc<[String]>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -204,7 +217,7 @@ impl Settings {
         }
         let mut secure_domains: Vec<String> = raw
             .secure_domains
-            .unwrap_or_else(|| vec![crate::gen::SERVICE_DOMAIN.to_string()])
+            .unwrap_or_else(|| vec![crate::directory::SERVICE_DOMAIN.to_string()])
             .into_iter()
             .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
             .collect();
@@ -234,7 +247,21 @@ impl Settings {
                 "bind_cache_secs must be at most 86400 (one day)".into(),
             ));
         }
+        let mut self_service = Vec::new();
+        for a in raw.self_service_attributes.unwrap_or_default() {
+            let Some(name) = SELF_SERVICE_ALLOWED
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(a.trim()))
+            else {
+                return Err(invalid(format!(
+                    "self_service_attributes: '{a}' cannot be changed by its owner; allowed: {}",
+                    SELF_SERVICE_ALLOWED.join(", ")
+                )));
+            };
+            self_service.push((*name).to_string());
+        }
         Ok(Settings {
+            self_service_attributes: self_service.into(),
             store_cache_bytes: store_cache_mib * 1024 * 1024,
             bind_cache_ttl: Duration::from_secs(bind_cache_secs),
             bind_cache_entries: if bind_cache_secs == 0 {

@@ -66,10 +66,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
 
 /// The verdict from an open data directory.
 pub fn offline(dsa: &Dsa, address: &str) -> anyhow::Result<Verdict> {
-    let found = dsa.find_by_key("mail", address.trim().as_bytes())?;
+    let reader = dsa.reader();
+    let found = reader.find_equal("mail", address.trim().as_bytes())?;
     let mut best: Option<Security> = None;
     for (_, entry) in &found {
-        match dsa.security(entry) {
+        match reader.security(entry) {
             Some(Security::Secure) => return Ok(Verdict::Secure),
             Some(s) => best = best.or(Some(s)),
             None => {}

@@ -11,8 +11,7 @@ use clap::{Args, Subcommand};
 
 use super::{Common, Online};
 use crate::directory::dn::{escape_into, Dn};
-use crate::directory::validate::{prepare, Source};
-use crate::dsa::{stamp_created, Change, Dsa};
+use crate::dsa::{Change, Dsa};
 
 #[derive(Debug, Args)]
 pub struct DomainsArgs {
@@ -60,50 +59,48 @@ pub fn run(args: DomainsArgs) -> anyhow::Result<()> {
     let settings = args.common.settings(None)?;
     let (dsa, _) = Dsa::open(settings, "onepages domains", &|_| {})
         .map_err(|e| anyhow::anyhow!("{e} (use --server to change a running server)"))?;
-    let suffix = dsa.settings.suffix.clone();
+    let suffix = dsa.settings().suffix.clone();
+    let grant = dsa.operator_grant()?;
+    let writer = dsa.writer(&grant);
+    let reader = dsa.reader();
     match &args.action {
         Action::List => {
-            for d in dsa.secure_domains().iter() {
+            for d in reader.domains().iter() {
                 println!("{d}");
             }
         }
         Action::Add { domain, org } => {
             let domain = clean(domain)?;
             let mut changes = Vec::new();
-            if dsa.store.id_of(&dsa.domains_ndn())?.is_none() {
-                let dn = Dn::parse(&format!("ou=domains,{suffix}"))?;
-                let attrs = vec![
-                    ("objectClass".into(), vec![b"organizationalUnit".to_vec()]),
-                    ("ou".into(), vec![b"domains".to_vec()]),
-                ];
-                let mut e = prepare(&dsa.schema, &dn, attrs, Source::Import)?;
-                stamp_created(&dsa.schema, &mut e, "");
-                changes.push(Change::Add(e));
+            if !reader.exists(&dsa.domains_ndn())? {
+                changes.push(Change::Add {
+                    dn: Dn::parse(&format!("ou=domains,{suffix}"))?,
+                    attrs: vec![
+                        ("objectClass".into(), vec![b"organizationalUnit".to_vec()]),
+                        ("ou".into(), vec![b"domains".to_vec()]),
+                    ],
+                });
             }
-            let dn = Dn::parse(&domain_dn(&domain, &suffix))?;
             let mut attrs = vec![("objectClass".into(), vec![b"onePagesMailDomain".to_vec()])];
             if let Some(o) = org {
                 attrs.push(("o".into(), vec![o.as_bytes().to_vec()]));
             }
-            let mut e = prepare(&dsa.schema, &dn, attrs, Source::Import)?;
-            stamp_created(&dsa.schema, &mut e, "");
-            changes.push(Change::Add(e));
-            if let Some((_, why)) = dsa.apply(changes)?.into_iter().next() {
+            changes.push(Change::Add {
+                dn: Dn::parse(&domain_dn(&domain, &suffix))?,
+                attrs,
+            });
+            if let Some((_, why)) = writer.write(changes)?.refused.into_iter().next() {
                 anyhow::bail!("{why}");
             }
             println!("{domain} registered as secure");
         }
         Action::Remove { domain } => {
             let domain = clean(domain)?;
-            let ndn = Dn::parse(&domain_dn(&domain, &suffix))?.normalize(&dsa.schema);
-            let Some((id, old)) = dsa.store.get_by_ndn(&ndn)? else {
+            let dn = Dn::parse(&domain_dn(&domain, &suffix))?;
+            if !reader.exists(&dsa.normalize_dn(&dn))? {
                 anyhow::bail!("{domain} is not registered (configured domains are changed in the configuration)");
-            };
-            if let Some((_, why)) = dsa
-                .apply(vec![Change::Delete { id, old }])?
-                .into_iter()
-                .next()
-            {
+            }
+            if let Err(why) = writer.write_one(Change::Delete { dn })? {
                 anyhow::bail!("{why}");
             }
             println!("{domain} removed");

@@ -33,8 +33,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let n = match args.format {
-        Format::Ldif => crate::export::export_ldif(&dsa.store, &mut out)?,
-        Format::Csv => crate::export::export_csv(&dsa.store, &mut out)?,
+        Format::Ldif => crate::export::export_ldif(&dsa.reader(), &mut out)?,
+        Format::Csv => crate::export::export_csv(&dsa.reader(), &mut out)?,
     };
     out.flush()?;
     eprintln!("exported {n} entries");

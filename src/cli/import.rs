@@ -19,15 +19,15 @@ pub struct ImportArgs {
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let settings = args.common.settings(None)?;
     let (dsa, _) = Dsa::open(settings, "onepages import", &|_| {})?;
+    let grant = dsa.operator_grant()?;
+    let writer = dsa.writer(&grant);
     // Offline: nobody searches while the load runs, so the index commits rarely.
-    dsa.index.begin_bulk_load()?;
-    dsa.store.set_sync_each_write(false);
-    dsa.store.begin_unlogged()?;
+    writer.begin_bulk_load()?;
     let mut failed = 0usize;
     for file in &args.files {
         let bar = super::progress(&format!("importing {}", file.display()));
         let started = std::time::Instant::now();
-        let report = crate::import::import_file(&dsa, file, &|n| {
+        let report = crate::import::import_file(&writer, file, &|n| {
             bar.set_position(u64::try_from(n).unwrap_or(0));
         })?;
         bar.finish_and_clear();
@@ -45,11 +45,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    dsa.index.finish_bulk_load()?;
-    // Everything written is committed to the index: the store may say so, durably with all
-    // it holds (an import that stops before this line leaves the marker, and the next start
-    // rebuilds the index).
-    dsa.store.end_unlogged()?;
+    // Everything written is committed to the index, then the store says so, durably with all
+    // it holds (an import that stops before leaves the marker, and the next start rebuilds
+    // the index).
+    writer.finish_bulk_load()?;
     dsa.shutdown()?;
     if failed > 0 {
         anyhow::bail!("{failed} records were refused (see above); the others were imported");

@@ -3,10 +3,6 @@
 use clap::Args;
 
 use super::Common;
-use crate::directory::schema::Schema;
-use crate::index::terms::IndexSpec;
-use crate::store::datadir::DataDir;
-use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct ReindexArgs {
@@ -16,16 +12,9 @@ pub struct ReindexArgs {
 
 pub fn run(args: ReindexArgs) -> anyhow::Result<()> {
     let settings = args.common.settings(None)?;
-    let schema = match &settings.schema_dir {
-        Some(d) => Schema::from_dir(d)?,
-        None => Schema::builtin()?,
-    };
-    let dir = DataDir::open(&settings.data_dir, "onepages reindex")?;
-    let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
-    let spec = IndexSpec::new(&settings.substring_attributes, &schema);
     let bar = super::progress("indexing");
     let started = std::time::Instant::now();
-    let n = crate::index::rebuild_offline(&dir.index_path(), &store, &schema, &spec, &|n| {
+    let n = crate::dsa::reindex_offline(&settings, "onepages reindex", &|n| {
         bar.set_position(u64::try_from(n).unwrap_or(0));
     })?;
     bar.finish_and_clear();

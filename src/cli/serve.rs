@@ -37,7 +37,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let suffix = settings.suffix.clone();
         let data_dir = settings.data_dir.clone();
         let running = crate::server::start(settings, args.demo, shutdown_signal()).await?;
-        let n = running.dsa.store.len();
+        let n = running.entries;
         eprintln!(
             "ONE Pages is serving {n} entries of {suffix} on ldap://{} (data in {})",
             running.addr,
@@ -55,7 +55,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 eprintln!(
                     "  ldapwhoami -x -H ldap://{} -D {uid}@{} -w {pw}",
                     running.addr,
-                    crate::gen::ONE_ID_DOMAIN
+                    crate::directory::ONE_ID_DOMAIN
                 );
             }
         }

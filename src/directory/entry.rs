@@ -6,6 +6,9 @@
 
 use super::schema::Schema;
 
+/// The store's number for an entry: allocated once, never reused, dense (see `store`).
+pub type EntryId = u64;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribute {
     pub name: String,
@@ -13,7 +16,7 @@ pub struct Attribute {
 }
 
 /// Read access to an entry's values: implemented by owned entries and by views over stored
-/// records (`store::codec::EntryView`), so that filters and the security computation run on
+/// records (`record::EntryView`), so that filters and the security computation run on
 /// either without copying.
 pub trait AttrSource {
     type Values<'s>: Iterator<Item = &'s [u8]>

@@ -116,16 +116,9 @@ pub enum FilterError {
     TooLarge(usize),
 }
 
-/// Who is asking: decides which attributes a filter may look at.
-#[derive(Clone, Copy, Debug)]
-pub struct Visibility {
-    pub can_read_passwords: bool,
-}
-
 struct Compiler<'a> {
     schema: &'a Schema,
     limits: FilterLimits,
-    visibility: Visibility,
     elements: usize,
 }
 
@@ -133,12 +126,10 @@ pub fn compile(
     filter: &LdapFilter,
     schema: &Schema,
     limits: FilterLimits,
-    visibility: Visibility,
 ) -> Result<Filter, FilterError> {
     let mut c = Compiler {
         schema,
         limits,
-        visibility,
         elements: 0,
     };
     c.compile(filter, 1)
@@ -206,11 +197,11 @@ impl Compiler<'_> {
             .is_some_and(|a| a.name().eq_ignore_ascii_case("objectClass"))
     }
 
-    /// Resolves an attribute description; `None` when unknown or hidden from the requester.
+    /// Resolves an attribute description; `None` when unknown or secret (`secret::is_secret`).
     fn target(&self, attr: &str) -> Option<Target> {
         let id = self.schema.attr_id(attr)?;
         let at = self.schema.attr_by_id(id)?;
-        if !self.visibility.can_read_passwords && at.name().eq_ignore_ascii_case("userPassword") {
+        if super::secret::is_secret(at.name()) {
             return None;
         }
         let names = self
@@ -544,7 +535,7 @@ impl Filter {
                     None => entry
                         .attribute_names()
                         .into_iter()
-                        .filter(|name| !name.eq_ignore_ascii_case("userPassword"))
+                        .filter(|name| !super::secret::is_secret(name))
                         .any(|name| entry.values_of(name).any(test)),
                 };
                 if !hit && *dn_attributes {
@@ -741,9 +732,6 @@ mod tests {
                 &parse_ldap_filter_str(f).unwrap(),
                 &schema,
                 FilterLimits::default(),
-                Visibility {
-                    can_read_passwords: false,
-                },
             )
             .unwrap()
         };
@@ -774,80 +762,70 @@ mod tests {
         e
     }
 
-    fn eval(f: &str, can_read_passwords: bool) -> Tri {
+    fn eval(f: &str) -> Tri {
         let schema = Schema::builtin().unwrap();
         let parsed = parse_ldap_filter_str(f).unwrap();
-        let compiled = compile(
-            &parsed,
-            &schema,
-            FilterLimits::default(),
-            Visibility { can_read_passwords },
-        )
-        .unwrap();
+        let compiled = compile(&parsed, &schema, FilterLimits::default()).unwrap();
         compiled.evaluate(&entry(&schema), &schema)
     }
 
     #[test]
     fn equality_and_aliases() {
-        assert_eq!(eval("(CN=hélène côté-tremblay)", false), Tri::True);
-        assert_eq!(eval("(commonName=HÉLÈNE CÔTÉ-TREMBLAY)", false), Tri::True);
-        assert_eq!(eval("(mail=HELENE.COTE@one-mail.on.ca)", false), Tri::True);
-        assert_eq!(eval("(telephoneNumber=+14165550100)", false), Tri::True);
-        assert_eq!(eval("(objectClass=INETORGPERSON)", false), Tri::True);
+        assert_eq!(eval("(CN=hélène côté-tremblay)"), Tri::True);
+        assert_eq!(eval("(commonName=HÉLÈNE CÔTÉ-TREMBLAY)"), Tri::True);
+        assert_eq!(eval("(mail=HELENE.COTE@one-mail.on.ca)"), Tri::True);
+        assert_eq!(eval("(telephoneNumber=+14165550100)"), Tri::True);
+        assert_eq!(eval("(objectClass=INETORGPERSON)"), Tri::True);
     }
 
     #[test]
     fn unknown_attributes_are_undefined() {
-        assert_eq!(eval("(IMHandle=x)", false), Tri::Undefined);
-        assert_eq!(eval("(|(IMHandle=x)(sn=côté*))", false), Tri::True);
-        assert_eq!(eval("(!(IMHandle=x))", false), Tri::Undefined);
-        assert_eq!(eval("(&(IMHandle=x)(sn=nobody))", false), Tri::False);
+        assert_eq!(eval("(IMHandle=x)"), Tri::Undefined);
+        assert_eq!(eval("(|(IMHandle=x)(sn=côté*))"), Tri::True);
+        assert_eq!(eval("(!(IMHandle=x))"), Tri::Undefined);
+        assert_eq!(eval("(&(IMHandle=x)(sn=nobody))"), Tri::False);
     }
 
     #[test]
     fn substrings_and_subtypes() {
-        assert_eq!(eval("(cn=*lène*trem*)", false), Tri::True);
-        assert_eq!(eval("(sn=*blay)", false), Tri::True);
-        assert_eq!(eval("(name=hél*)", false), Tri::True);
-        assert_eq!(eval("(cn=*trem*lène*)", false), Tri::False);
+        assert_eq!(eval("(cn=*lène*trem*)"), Tri::True);
+        assert_eq!(eval("(sn=*blay)"), Tri::True);
+        assert_eq!(eval("(name=hél*)"), Tri::True);
+        assert_eq!(eval("(cn=*trem*lène*)"), Tri::False);
     }
 
     #[test]
     fn passwords_are_hidden_from_non_admins() {
-        assert_eq!(eval("(userPassword=*)", false), Tri::Undefined);
-        assert_eq!(eval("(!(userPassword=*))", false), Tri::Undefined);
-        assert_eq!(eval("(userPassword=*)", true), Tri::True);
+        assert_eq!(eval("(userPassword=*)"), Tri::Undefined);
+        assert_eq!(eval("(!(userPassword=*))"), Tri::Undefined);
     }
 
     #[test]
     fn ordering_approx_extensible() {
-        assert_eq!(eval("(sn>=c)", false), Tri::True);
-        assert_eq!(eval("(sn<=c)", false), Tri::False);
-        assert_eq!(eval("(cn~=helene cote tremblay)", false), Tri::True);
+        assert_eq!(eval("(sn>=c)"), Tri::True);
+        assert_eq!(eval("(sn<=c)"), Tri::False);
+        assert_eq!(eval("(cn~=helene cote tremblay)"), Tri::True);
+        assert_eq!(eval("(cn:caseExactMatch:=Hélène Côté-Tremblay)"), Tri::True);
         assert_eq!(
-            eval("(cn:caseExactMatch:=Hélène Côté-Tremblay)", false),
-            Tri::True
-        );
-        assert_eq!(
-            eval("(cn:caseExactMatch:=hélène côté-tremblay)", false),
+            eval("(cn:caseExactMatch:=hélène côté-tremblay)"),
             Tri::False
         );
-        assert_eq!(eval("(ou:dn:=people)", false), Tri::True);
-        assert_eq!(eval("(:2.5.13.2:=côté-tremblay)", false), Tri::True);
-        assert_eq!(eval("(cn:nosuchRule:=x)", false), Tri::Undefined);
+        assert_eq!(eval("(ou:dn:=people)"), Tri::True);
+        assert_eq!(eval("(:2.5.13.2:=côté-tremblay)"), Tri::True);
+        assert_eq!(eval("(cn:nosuchRule:=x)"), Tri::Undefined);
     }
 
     #[test]
     fn ambiguous_name_resolution() {
-        assert_eq!(eval("(anr=helene cote)", false), Tri::True);
-        assert_eq!(eval("(anr=cote helene)", false), Tri::True);
-        assert_eq!(eval("(anr=TREMBLAY)", false), Tri::True);
-        assert_eq!(eval("(anr=helene.cote)", false), Tri::True);
-        assert_eq!(eval("(anr=smith)", false), Tri::False);
-        assert_eq!(eval("(anr=tremblay helene)", false), Tri::True);
-        assert_eq!(eval("(anr=helene smith)", false), Tri::False);
-        assert_eq!(eval("(anr==côté-tremblay)", false), Tri::True);
-        assert_eq!(eval("(anr==côté)", false), Tri::False);
+        assert_eq!(eval("(anr=helene cote)"), Tri::True);
+        assert_eq!(eval("(anr=cote helene)"), Tri::True);
+        assert_eq!(eval("(anr=TREMBLAY)"), Tri::True);
+        assert_eq!(eval("(anr=helene.cote)"), Tri::True);
+        assert_eq!(eval("(anr=smith)"), Tri::False);
+        assert_eq!(eval("(anr=tremblay helene)"), Tri::True);
+        assert_eq!(eval("(anr=helene smith)"), Tri::False);
+        assert_eq!(eval("(anr==côté-tremblay)"), Tri::True);
+        assert_eq!(eval("(anr==côté)"), Tri::False);
     }
 
     #[test]
@@ -858,14 +836,7 @@ mod tests {
             f = format!("(!{f})");
         }
         let parsed = parse_ldap_filter_str(&f).unwrap();
-        let r = compile(
-            &parsed,
-            &schema,
-            FilterLimits::default(),
-            Visibility {
-                can_read_passwords: false,
-            },
-        );
+        let r = compile(&parsed, &schema, FilterLimits::default());
         assert_eq!(r, Err(FilterError::TooDeep(32)));
     }
 }

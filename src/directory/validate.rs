@@ -32,7 +32,7 @@ pub const PRESERVED_ON_IMPORT: &[&str] = &[
     "entryUUID",
 ];
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ValidationError {
     #[error("{0}")]
     ObjectClassViolation(String),

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use crate::directory::entry::Entry;
-use crate::store::{Store, StoreError};
+use crate::dsa::{DsaError, Reader};
 
 /// Columns of the CSV export; `import` reads the same layout.
 pub const CSV_COLUMNS: &[&str] = &[
@@ -30,7 +30,7 @@ pub const CSV_COLUMNS: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Dsa(#[from] DsaError),
     #[error("writing: {0}")]
     Io(#[from] std::io::Error),
     #[error("writing CSV: {0}")]
@@ -96,30 +96,30 @@ fn depth(ndn: &str) -> usize {
 }
 
 /// All entries, parents first.
-fn ordered(store: &Store) -> Result<Vec<Entry>, StoreError> {
-    let mut entries = store
-        .scan()
+fn ordered(reader: &Reader<'_>) -> Result<Vec<Entry>, DsaError> {
+    let mut entries = reader
+        .all_entries()
         .map(|r| r.map(|(_, e)| e))
         .collect::<Result<Vec<_>, _>>()?;
     entries.sort_by_key(|e| depth(&e.ndn));
     Ok(entries)
 }
 
-pub fn export_ldif<W: Write>(store: &Store, out: &mut W) -> Result<usize, ExportError> {
+pub fn export_ldif<W: Write>(reader: &Reader<'_>, out: &mut W) -> Result<usize, ExportError> {
     // "version: 1" is optional, and slapadd reads it with a following blank line as an
     // empty record: leave it out so the export loads into OpenLDAP as it is.
-    let entries = ordered(store)?;
+    let entries = ordered(reader)?;
     for e in &entries {
         write_entry(out, e)?;
     }
     Ok(entries.len())
 }
 
-pub fn export_csv<W: Write>(store: &Store, out: W) -> Result<usize, ExportError> {
+pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<usize, ExportError> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS)?;
     let mut n = 0;
-    for e in ordered(store)? {
+    for e in ordered(reader)? {
         if e.get("uid").is_none() && e.get("mail").is_none() {
             continue;
         }

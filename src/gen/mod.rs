@@ -16,9 +16,7 @@ use crate::directory::matching::fold;
 use crate::export::write_attr;
 use names::{Org, DEPARTMENTS, FIRST_NAMES, ORGS, SURNAMES, TITLES};
 
-/// The mail domain of the service.
-pub const SERVICE_DOMAIN: &str = "one-mail.on.ca";
-pub const ONE_ID_DOMAIN: &str = "oneid.on.ca";
+use crate::directory::{ONE_ID_DOMAIN, SERVICE_DOMAIN};
 /// Passwords of the demo's service accounts (demo data only).
 pub const DEMO_READER: (&str, &str) = ("cn=demo-reader,ou=services", "demo-reader-2026");
 pub const DEMO_ADMIN: (&str, &str) = ("cn=demo-admin,ou=services", "demo-admin-2026");

@@ -14,9 +14,8 @@ use std::io::BufReader;
 use std::path::Path;
 
 use crate::directory::dn::Dn;
-use crate::directory::password::{hash_password, is_supported_scheme, scheme_of};
-use crate::directory::validate::{prepare, Source};
-use crate::dsa::{stamp_created, Change, Dsa, DsaError};
+use crate::dsa::writer::Prepared;
+use crate::dsa::{Change, DsaError, WriteRefusal, Writer};
 use ldif::{LdifReader, RecordKind};
 
 /// Records per atomic write.
@@ -72,15 +71,15 @@ pub enum Item {
     },
 }
 
-struct Batcher<'a> {
-    dsa: &'a Dsa,
+struct Batcher<'a, 'd> {
+    writer: &'a Writer<'d>,
     file: String,
-    changes: Vec<Change>,
+    batch: Vec<Result<Prepared, WriteRefusal>>,
     lines: Vec<usize>,
     report: ImportReport,
 }
 
-impl Batcher<'_> {
+impl Batcher<'_, '_> {
     fn issue(&mut self, line: usize, message: impl Into<String>) {
         self.report.issues.push(ImportIssue {
             file: self.file.clone(),
@@ -90,28 +89,19 @@ impl Batcher<'_> {
     }
 
     fn flush(&mut self) -> Result<(), DsaError> {
-        if self.changes.is_empty() {
+        if self.batch.is_empty() {
             return Ok(());
         }
-        let changes = std::mem::take(&mut self.changes);
+        let batch = std::mem::take(&mut self.batch);
         let lines = std::mem::take(&mut self.lines);
-        let deletes: Vec<bool> = changes
-            .iter()
-            .map(|c| matches!(c, Change::Delete { .. }))
-            .collect();
-        let total = changes.len();
-        let refused = self.dsa.apply(changes)?;
-        let mut refused_deletes = 0;
-        for (pos, why) in &refused {
-            if deletes.get(*pos).copied().unwrap_or(false) {
-                refused_deletes += 1;
-            }
+        let plan = self.writer.plan(batch)?;
+        let applied = self.writer.apply(plan)?;
+        for (pos, why) in &applied.refused {
             let line = lines.get(*pos).copied().unwrap_or(0);
             self.issue(line, why.to_string());
         }
-        let n_deletes = deletes.iter().filter(|d| **d).count();
-        self.report.deleted += n_deletes - refused_deletes;
-        self.report.written += total - n_deletes - (refused.len() - refused_deletes);
+        self.report.written += applied.added + applied.replaced;
+        self.report.deleted += applied.deleted;
         Ok(())
     }
 
@@ -119,30 +109,23 @@ impl Batcher<'_> {
         self.report.records += 1;
         match item {
             Ready::Bad { line, message } => self.issue(line, message),
-            Ready::Entry { line, entry } => {
-                self.changes.push(Change::Upsert(entry));
+            Ready::Change { line, change } => {
+                self.batch.push(change);
                 self.lines.push(line);
             }
             Ready::Delete { line, dn } => {
                 // A delete may name an entry written earlier in this batch.
                 self.flush()?;
-                let parsed = match Dn::parse(&dn) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        self.issue(line, e.to_string());
-                        return Ok(());
-                    }
-                };
-                match self.dsa.store.get_by_ndn(&self.dsa.normalize_dn(&parsed))? {
-                    Some((id, old)) => {
-                        self.changes.push(Change::Delete { id, old });
+                match Dn::parse(&dn) {
+                    Ok(dn) => {
+                        self.batch.push(self.writer.prepare(Change::Delete { dn }));
                         self.lines.push(line);
                     }
-                    None => self.issue(line, format!("cannot delete {dn}: no such entry")),
+                    Err(e) => self.issue(line, e.to_string()),
                 }
             }
         }
-        if self.changes.len() >= BATCH {
+        if self.batch.len() >= BATCH {
             self.flush()?;
         }
         Ok(())
@@ -151,9 +134,9 @@ impl Batcher<'_> {
 
 /// A record checked and ready to write (made on the reading thread).
 enum Ready {
-    Entry {
+    Change {
         line: usize,
-        entry: crate::directory::entry::Entry,
+        change: Result<Prepared, WriteRefusal>,
     },
     Delete {
         line: usize,
@@ -166,11 +149,19 @@ enum Ready {
 }
 
 impl Ready {
-    fn of(dsa: &Dsa, item: Item) -> Ready {
+    /// Parses the DN and prepares the record through the writer (password policy, schema
+    /// checks, stamps): the work that needs no look-up, done off the writing thread.
+    fn of(writer: &Writer<'_>, item: Item) -> Ready {
         match item {
-            Item::Content { line, dn, attrs } => match checked_entry(dsa, &dn, attrs) {
-                Ok(entry) => Ready::Entry { line, entry },
-                Err(message) => Ready::Bad { line, message },
+            Item::Content { line, dn, attrs } => match Dn::parse(&dn) {
+                Ok(dn) => Ready::Change {
+                    line,
+                    change: writer.prepare(Change::Import { dn, attrs }),
+                },
+                Err(e) => Ready::Bad {
+                    line,
+                    message: e.to_string(),
+                },
             },
             Item::Delete { line, dn } => Ready::Delete { line, dn },
             Item::Bad { line, message } => Ready::Bad { line, message },
@@ -178,50 +169,9 @@ impl Ready {
     }
 }
 
-/// Parses the DN, hashes clear-text passwords and checks the entry against the schema.
-fn checked_entry(
-    dsa: &Dsa,
-    dn: &str,
-    attrs: Vec<(String, Vec<Vec<u8>>)>,
-) -> Result<crate::directory::entry::Entry, String> {
-    let dn = Dn::parse(dn).map_err(|e| e.to_string())?;
-    if dn.is_root() {
-        return Err("the root DSE cannot be imported".into());
-    }
-    let mut checked = Vec::with_capacity(attrs.len());
-    for (name, values) in attrs {
-        if name.eq_ignore_ascii_case("userPassword") {
-            let mut out = Vec::with_capacity(values.len());
-            for v in values {
-                match scheme_of(&v) {
-                    Some(s) if is_supported_scheme(&s) => out.push(v),
-                    Some(s) => {
-                        return Err(format!(
-                            "userPassword uses the scheme {{{s}}}, which ONE Pages cannot \
-                                 verify"
-                        ))
-                    }
-                    None => out.push(
-                        hash_password(&v, dsa.settings.argon2)
-                            .map_err(|e| e.to_string())?
-                            .into_bytes(),
-                    ),
-                }
-            }
-            checked.push((name, out));
-        } else {
-            checked.push((name, values));
-        }
-    }
-    let mut entry =
-        prepare(&dsa.schema, &dn, checked, Source::Import).map_err(|e| e.to_string())?;
-    stamp_created(&dsa.schema, &mut entry, "");
-    Ok(entry)
-}
-
 /// Imports one file (type by extension), reporting progress in records.
 pub fn import_file(
-    dsa: &Dsa,
+    writer: &Writer<'_>,
     path: &Path,
     progress: &dyn Fn(usize),
 ) -> Result<ImportReport, ImportError> {
@@ -234,19 +184,23 @@ pub fn import_file(
     let file = File::open(path).map_err(|e| ImportError::Open(name.clone(), e))?;
     let reader = BufReader::with_capacity(256 * 1024, file);
     match ext.as_str() {
-        "ldif" | "ldf" => import_items(dsa, &name, ldif_items(reader), progress),
+        "ldif" | "ldf" => import_items(writer, &name, ldif_items(reader), progress),
         "csv" => {
-            let items = csv_rows::items(reader, &dsa.settings.suffix)
+            let items = csv_rows::items(reader, &writer.dsa().settings().suffix)
                 .map_err(|e| ImportError::Csv(format!("{name}: {e}")))?;
-            import_items(dsa, &name, items.into_iter(), progress)
+            import_items(writer, &name, items.into_iter(), progress)
         }
         _ => Err(ImportError::UnknownType(name)),
     }
 }
 
 /// Imports LDIF text (the embedded demo directory uses this).
-pub fn import_ldif_text(dsa: &Dsa, name: &str, text: &str) -> Result<ImportReport, ImportError> {
-    import_items(dsa, name, ldif_items(text.as_bytes()), &|_| {})
+pub fn import_ldif_text(
+    writer: &Writer<'_>,
+    name: &str,
+    text: &str,
+) -> Result<ImportReport, ImportError> {
+    import_items(writer, name, ldif_items(text.as_bytes()), &|_| {})
 }
 
 fn ldif_items<R: std::io::BufRead>(reader: R) -> impl Iterator<Item = Item> {
@@ -275,15 +229,15 @@ const HAND_OVER: usize = 256;
 /// Reads and checks records on one thread while this one writes them: parsing, password
 /// hashing and schema checks overlap the store writes.
 fn import_items(
-    dsa: &Dsa,
+    writer: &Writer<'_>,
     file: &str,
     items: impl Iterator<Item = Item> + Send,
     progress: &dyn Fn(usize),
 ) -> Result<ImportReport, ImportError> {
     let mut b = Batcher {
-        dsa,
+        writer,
         file: file.to_string(),
-        changes: Vec::new(),
+        batch: Vec::new(),
         lines: Vec::new(),
         report: ImportReport::default(),
     };
@@ -292,7 +246,7 @@ fn import_items(
         scope.spawn(move || {
             let mut chunk = Vec::with_capacity(HAND_OVER);
             for item in items {
-                chunk.push(Ready::of(dsa, item));
+                chunk.push(Ready::of(writer, item));
                 if chunk.len() >= HAND_OVER {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(HAND_OVER));
                     if tx.send(full).is_err() {
@@ -315,7 +269,7 @@ fn import_items(
     })?;
     b.flush()?;
     progress(b.report.records);
-    dsa.index.flush().map_err(DsaError::from)?;
+    writer.dsa().sync_index()?;
     Ok(b.report)
 }
 
@@ -325,7 +279,7 @@ mod tests {
 
     const SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
 
-    fn open() -> (tempfile::TempDir, Dsa) {
+    fn open() -> (tempfile::TempDir, crate::dsa::Dsa) {
         let dir = tempfile::tempdir().unwrap();
         let settings = crate::config::Settings::load_from(
             None,
@@ -337,7 +291,7 @@ mod tests {
             },
         )
         .unwrap();
-        let (dsa, _) = Dsa::open(settings, "test", &|_| {}).unwrap();
+        let (dsa, _) = crate::dsa::Dsa::open(settings, "test", &|_| {}).unwrap();
         (dir, dsa)
     }
 
@@ -365,7 +319,8 @@ mod tests {
             .trim_start_matches("dn: ")
             .to_string();
         text.push_str(&format!("\ndn: {first_dn}\nchangetype: delete\n"));
-        let report = import_ldif_text(&dsa, "t.ldif", &text).unwrap();
+        let grant = dsa.operator_grant().unwrap();
+        let report = import_ldif_text(&dsa.writer(&grant), "t.ldif", &text).unwrap();
         let lines: Vec<usize> = report.issues.iter().map(|i| i.line).collect();
         assert_eq!(lines, bad_lines, "{:?}", report.issues);
         assert!(report.issues.iter().all(|i| i.file == "t.ldif"));
@@ -373,7 +328,7 @@ mod tests {
         assert_eq!(report.records, report.written + 3 + 1);
         assert!(report.written > people);
         let ndn = dsa.normalize_dn(&Dn::parse(&first_dn).unwrap());
-        assert!(dsa.store.get_by_ndn(&ndn).unwrap().is_none());
-        assert_eq!(dsa.store.len(), report.written - 1);
+        assert!(dsa.reader().entry(&ndn).unwrap().is_none());
+        assert_eq!(dsa.entry_count(), report.written - 1);
     }
 }

@@ -675,7 +675,7 @@ mod tests {
     use crate::store::Write;
 
     fn put(store: &Store, schema: &Schema, cn: &str) -> EntryId {
-        let id = store.new_id().unwrap();
+        let id = store.next_id();
         let dn = format!("cn={cn},dc=x");
         let mut entry = Entry::new(dn.clone(), dn.to_lowercase());
         entry.add_values(schema, "cn", vec![cn.as_bytes().to_vec()]);

@@ -268,7 +268,7 @@ fn lower(piece: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::filter::{compile, FilterLimits, Visibility};
+    use crate::directory::filter::{compile, FilterLimits};
     use crate::directory::filter_text::parse_filter;
 
     fn plan(text: &str) -> Plan {
@@ -282,9 +282,6 @@ mod tests {
             &parse_filter(text).unwrap(),
             &schema,
             FilterLimits::default(),
-            Visibility {
-                can_read_passwords: false,
-            },
         )
         .unwrap();
         Planner {

@@ -10,14 +10,11 @@
 use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapResultCode};
 
 use super::{OpError, OpResult};
-use crate::directory::access::Identity;
 use crate::directory::dn::Dn;
-use crate::directory::entry::Entry;
-use crate::dsa::Dsa;
-use crate::store::EntryId;
-
-/// The domain of ONE ID usernames.
-pub const ONE_ID_DOMAIN: &str = "oneid.on.ca";
+use crate::directory::entry::{Entry, EntryId};
+use crate::directory::ONE_ID_DOMAIN;
+use crate::dsa::access::is_disabled;
+use crate::dsa::{Dsa, Identity, Reader};
 
 const BAD_CREDENTIALS: &str = "invalid credentials";
 
@@ -50,38 +47,33 @@ pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Identity> {
             "a password was given without a user name",
         ));
     }
-    let found = resolve(dsa, name)?;
-    let Some((_, entry)) = found else {
+    let found = resolve(&dsa.reader(), name)?;
+    let Some(found) = found else {
         dsa.decoy().burn(password);
         return Err(OpError::new(
             LdapResultCode::InvalidCredentials,
             hint_for(name),
         ));
     };
+    let (id, entry) = found;
     let stored = entry.values("userPassword");
     let mut ok = false;
     if stored.is_empty() {
         dsa.decoy().burn(password);
     }
     for v in stored {
-        if dsa.verified.verify(password, v) {
+        if dsa.verified().verify(password, v) {
             ok = true;
             break;
         }
     }
-    let disabled = entry.has_value_ci("onePagesStatus", "disabled");
-    if !ok || disabled {
+    if !ok || is_disabled(&entry) {
         return Err(OpError::new(
             LdapResultCode::InvalidCredentials,
             BAD_CREDENTIALS,
         ));
     }
-    let is_admin = dsa.is_admin(&entry.ndn, &entry);
-    Ok(Identity::User {
-        dn: entry.dn,
-        ndn: entry.ndn,
-        is_admin,
-    })
+    Ok(Identity::Bound { id, dn: entry.dn })
 }
 
 fn hint_for(name: &str) -> String {
@@ -101,15 +93,15 @@ fn hint_for(name: &str) -> String {
 }
 
 /// Finds the entry a bind name designates: a DN, or else a ONE ID username.
-pub fn resolve(dsa: &Dsa, name: &str) -> OpResult<Option<(EntryId, Entry)>> {
+pub fn resolve(reader: &Reader<'_>, name: &str) -> OpResult<Option<(EntryId, Entry)>> {
     if name.contains('=') {
         if let Ok(dn) = Dn::parse(name) {
             if !dn.is_root() {
-                return Ok(dsa.store.get_by_ndn(&dn.normalize(&dsa.schema))?);
+                return Ok(reader.entry(&reader.normalize_dn(&dn))?);
             }
         }
     }
-    let mut matches = dsa.find_by_key("uid", name.as_bytes())?;
+    let mut matches = reader.find_equal("uid", name.as_bytes())?;
     // A username must name exactly one account.
     if matches.len() == 1 {
         Ok(matches.pop())

@@ -2,22 +2,22 @@
 
 use ldap3_proto::proto::{LdapCompareRequest, LdapResultCode};
 
+use super::context::RequestContext;
 use super::{no_such_object, parse_dn, OpError, OpResult};
-use crate::directory::access::Identity;
+use crate::directory::secret::is_secret;
 use crate::dsa::Dsa;
 
-pub fn compare(dsa: &Dsa, who: &Identity, req: &LdapCompareRequest) -> OpResult<bool> {
-    super::require_reader(dsa, who)?;
-    let policy = super::policy(dsa);
+pub fn compare(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapCompareRequest) -> OpResult<bool> {
+    super::require_reader(ctx)?;
     let dn = parse_dn(&req.dn)?;
-    let schema = &dsa.schema;
+    let schema = dsa.schema();
     let Some(at) = schema.attr(&req.atype) else {
         return Err(OpError::new(
             LdapResultCode::UndefinedAttributeType,
             format!("unknown attribute type '{}'", req.atype),
         ));
     };
-    if !policy.may_read_attribute(who, at.name()) {
+    if is_secret(at.name()) {
         return Err(OpError::new(
             LdapResultCode::InsufficentAccessRights,
             format!("{} cannot be compared", at.name()),
@@ -29,10 +29,11 @@ pub fn compare(dsa: &Dsa, who: &Identity, req: &LdapCompareRequest) -> OpResult<
             format!("{} has no equality matching rule", at.name()),
         ));
     };
-    let Some((_, mut entry)) = dsa.store.get_by_ndn(&dn.normalize(schema))? else {
-        return Err(no_such_object(dsa, &dn));
+    let reader = dsa.reader();
+    let Some((_, mut entry)) = reader.entry(&dn.normalize(schema))? else {
+        return Err(no_such_object(&reader, &dn));
     };
-    dsa.decorate(&mut entry);
+    reader.decorate(&mut entry);
     let Some(assertion) = rule.try_normalize(&req.val, schema) else {
         return Err(OpError::new(
             LdapResultCode::InvalidAttributeSyntax,

@@ -1,14 +1,11 @@
 //! Delete (RFC 4511 §4.8): administrators remove leaf entries.
 
-use super::{first_refusal, no_such_object, parse_dn, require_writer, OpResult};
-use crate::directory::access::Identity;
+use super::context::RequestContext;
+use super::{parse_dn, write, OpResult};
 use crate::dsa::{Change, Dsa};
 
-pub fn delete(dsa: &Dsa, who: &Identity, dn_text: &str) -> OpResult<()> {
-    require_writer(dsa, who)?;
+pub fn delete(dsa: &Dsa, ctx: &RequestContext<'_>, dn_text: &str) -> OpResult<()> {
+    super::writer(dsa, ctx)?;
     let dn = parse_dn(dn_text)?;
-    let Some((id, old)) = dsa.store.get_by_ndn(&dn.normalize(&dsa.schema))? else {
-        return Err(no_such_object(dsa, &dn));
-    };
-    first_refusal(dsa.apply(vec![Change::Delete { id, old }])?)
+    write(dsa, ctx, Change::Delete { dn })
 }

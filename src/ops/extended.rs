@@ -4,24 +4,26 @@ use ldap3_proto::proto::{
     LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest, LdapResultCode,
 };
 
-use super::search::{PASSWORD_MODIFY_OID, WHOAMI_OID};
-use super::{bind::resolve, first_refusal, success, OpError, OpResult};
-use crate::directory::access::Identity;
-use crate::directory::password::{hash_password, verify};
-use crate::dsa::{stamp_modified, Change, Dsa};
+use super::context::RequestContext;
+use super::search::dse::{PASSWORD_MODIFY_OID, WHOAMI_OID};
+use super::{bind::resolve, parse_dn, success, OpError, OpResult};
+use crate::directory::password::verify;
+use crate::dsa::{Change, Dsa, Role};
 
 pub fn extended(
     dsa: &Dsa,
-    who: &Identity,
+    ctx: &RequestContext<'_>,
     req: &LdapExtendedRequest,
 ) -> OpResult<LdapExtendedResponse> {
     match req.name.as_str() {
+        // RFC 4532: the authorization identity as the directory stands now (a deleted or
+        // disabled account is anonymous).
         WHOAMI_OID => Ok(LdapExtendedResponse {
             res: success(),
             name: None,
-            value: Some(who.authz_id().into_bytes()),
+            value: Some(ctx.grant.authz_id().into_bytes()),
         }),
-        PASSWORD_MODIFY_OID => password_modify(dsa, who, req),
+        PASSWORD_MODIFY_OID => password_modify(dsa, ctx, req),
         "1.3.6.1.4.1.1466.20037" => Err(OpError::new(
             LdapResultCode::ProtocolError,
             "StartTLS is not offered by this server",
@@ -33,40 +35,48 @@ pub fn extended(
     }
 }
 
-/// RFC 3062: a user changes their own password (giving the old one), or an administrator sets
-/// anyone's. New passwords are stored as argon2id.
+/// RFC 3062: a person changes its own password (giving the old one), or an administrator sets
+/// anyone's. New passwords are stored as argon2id, through the one writer.
 fn password_modify(
     dsa: &Dsa,
-    who: &Identity,
+    ctx: &RequestContext<'_>,
     req: &LdapExtendedRequest,
 ) -> OpResult<LdapExtendedResponse> {
-    let Identity::User { ndn: self_ndn, .. } = who else {
+    if !ctx.grant.is_authenticated() {
         return Err(OpError::new(
             LdapResultCode::StrongerAuthRequired,
             "bind before changing a password",
         ));
-    };
+    }
     let pm = LdapPasswordModifyRequest::try_from(req).map_err(|_| {
         OpError::new(
             LdapResultCode::ProtocolError,
             "malformed password modify request",
         )
     })?;
+    let reader = dsa.reader();
     let target = match &pm.user_identity {
-        Some(name) => resolve(dsa, name.strip_prefix("dn:").unwrap_or(name))?,
-        None => dsa.store.get_by_ndn(self_ndn)?,
+        Some(name) => resolve(&reader, name.strip_prefix("dn:").unwrap_or(name))?,
+        None => reader.entry(ctx.grant.ndn())?,
     };
     let Some((id, old)) = target else {
         return Err(OpError::new(LdapResultCode::NoSuchObject, "no such user"));
     };
-    let is_self = old.ndn == *self_ndn;
-    if !is_self && !who.is_admin() {
+    let is_self = ctx.grant.entry_id() == Some(id);
+    let admin = ctx.grant.is_admin();
+    if !admin && !is_self {
         return Err(OpError::new(
             LdapResultCode::InsufficentAccessRights,
             "only administrators may change another user's password",
         ));
     }
-    if is_self && !who.is_admin() {
+    if !admin && ctx.grant.role() != Some(Role::User) {
+        return Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "the password of a service account is set by a directory administrator",
+        ));
+    }
+    if !admin {
         let given = pm.old_password.as_deref().unwrap_or("");
         let ok = old
             .values("userPassword")
@@ -85,16 +95,15 @@ fn password_modify(
             "give the new password; this server does not generate passwords",
         ));
     };
-    let hashed =
-        hash_password(new_password.as_bytes(), dsa.settings.argon2).map_err(super::internal)?;
-    let mut entry = old.clone();
-    entry.set_values(&dsa.schema, "userPassword", vec![hashed.into_bytes()]);
-    stamp_modified(&dsa.schema, &mut entry, who.dn());
-    first_refusal(dsa.apply(vec![Change::Replace {
-        id,
-        old,
-        new: entry,
-    }])?)?;
+    let dn = parse_dn(&old.dn)?;
+    super::write(
+        dsa,
+        ctx,
+        Change::SetPassword {
+            dn,
+            password: new_password.into_bytes(),
+        },
+    )?;
     Ok(LdapExtendedResponse {
         res: success(),
         name: None,

@@ -1,14 +1,17 @@
 //! LDAP operations, one file each, on typed requests (RFC 4511 §4).
 //!
-//! Operations never see bytes or sockets: the protocol layer decodes requests, calls the
-//! function for the operation with the connection's identity, and encodes what comes back.
-//! Every failure leaves here as an [`OpError`]: a result code and a diagnostic the user can act
-//! on. Internal faults are logged with an id that the diagnostic repeats, and nothing else of
-//! them reaches the client.
+//! Operations never see bytes or sockets, and never name the store or the index: the protocol
+//! layer decodes requests and calls the function for the operation with a
+//! [`context::RequestContext`] (peer, transport, identity, the grant decided for this
+//! operation); reads go through the directory's reader and changes through its writer, which
+//! only a grant opens. Every failure leaves here as an [`OpError`]: a result code and a
+//! diagnostic the user can act on. Internal faults are logged with an id that the diagnostic
+//! repeats, and nothing else of them reaches the client.
 
 pub mod add;
 pub mod bind;
 pub mod compare;
+pub mod context;
 pub mod delete;
 pub mod extended;
 pub mod modify;
@@ -17,10 +20,11 @@ pub mod search;
 
 use ldap3_proto::proto::{LdapResult, LdapResultCode};
 
-use crate::directory::access::Identity;
-use crate::directory::dn::{parent_of, Dn};
+use crate::directory::dn::Dn;
 use crate::directory::validate::ValidationError;
-use crate::dsa::{Dsa, DsaError, WriteRefusal};
+use crate::dsa::access::Denied;
+use crate::dsa::{Dsa, DsaError, Reader, WriteRefusal, Writer};
+use context::RequestContext;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpError {
@@ -66,12 +70,6 @@ impl From<DsaError> for OpError {
     }
 }
 
-impl From<crate::store::StoreError> for OpError {
-    fn from(e: crate::store::StoreError) -> Self {
-        internal(e)
-    }
-}
-
 impl From<ValidationError> for OpError {
     fn from(e: ValidationError) -> Self {
         let code = match e {
@@ -87,15 +85,36 @@ impl From<ValidationError> for OpError {
 
 impl From<WriteRefusal> for OpError {
     fn from(r: WriteRefusal) -> Self {
-        let code = match r {
+        let code = match &r {
+            WriteRefusal::Invalid(v) => return v.clone().into(),
+            WriteRefusal::NoSuchObject { dn, matched } => {
+                return OpError {
+                    code: LdapResultCode::NoSuchObject,
+                    message: format!("no entry named {dn}"),
+                    matched_dn: matched.clone(),
+                }
+            }
             WriteRefusal::AlreadyExists(_) => LdapResultCode::EntryAlreadyExists,
-            WriteRefusal::NoSuchObject(_) | WriteRefusal::NoParent(_) => {
+            WriteRefusal::NoParent(_) | WriteRefusal::OutsideSuffix(..) => {
                 LdapResultCode::NoSuchObject
             }
-            WriteRefusal::OutsideSuffix(..) => LdapResultCode::NoSuchObject,
             WriteRefusal::NotLeaf(_) => LdapResultCode::NotAllowedOnNonLeaf,
+            WriteRefusal::ValueExists(_) => LdapResultCode::AttributeOrValueExists,
+            WriteRefusal::NoSuchAttribute(_) => LdapResultCode::NoSuchAttribute,
+            WriteRefusal::NotAllowedOnRdn(_) => LdapResultCode::NotALlowedOnRDN,
+            WriteRefusal::Denied(_) => LdapResultCode::InsufficentAccessRights,
+            WriteRefusal::InBatch(_) => LdapResultCode::UnwillingToPerform,
         };
         OpError::new(code, r.to_string())
+    }
+}
+
+impl From<Denied> for OpError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::NotBound(m) => OpError::new(LdapResultCode::StrongerAuthRequired, m),
+            Denied::NotAllowed(m) => OpError::new(LdapResultCode::InsufficentAccessRights, m),
+        }
     }
 }
 
@@ -112,38 +131,19 @@ pub fn parse_dn(text: &str) -> OpResult<Dn> {
     Dn::parse(text).map_err(|e| OpError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))
 }
 
-/// noSuchObject for `ndn`, with the deepest existing ancestor as matchedDN (RFC 4511 §4.1.9).
-pub fn no_such_object(dsa: &Dsa, dn: &Dn) -> OpError {
-    let mut matched = String::new();
-    let mut cur = dn.parent();
-    while let Some(p) = cur {
-        if p.is_root() {
-            break;
-        }
-        if let Ok(Some((_, e))) = dsa.store.get_by_ndn(&p.normalize(&dsa.schema)) {
-            matched = e.dn;
-            break;
-        }
-        cur = p.parent();
-    }
+/// noSuchObject for `dn`, with the deepest existing ancestor as matchedDN (RFC 4511 §4.1.9).
+pub fn no_such_object(reader: &Reader<'_>, dn: &Dn) -> OpError {
     OpError {
         code: LdapResultCode::NoSuchObject,
         message: format!("no entry named {dn}"),
-        matched_dn: matched,
-    }
-}
-
-/// The server's access policy.
-pub fn policy(dsa: &Dsa) -> crate::directory::access::AccessPolicy {
-    crate::directory::access::AccessPolicy {
-        anonymous_read: dsa.settings.anonymous_read,
+        matched_dn: reader.matched_ancestor(dn),
     }
 }
 
 /// Reading the directory needs a bind, unless anonymous reading is configured. The refusal is
 /// insufficientAccessRights with a message, so that clients prompt for credentials.
-pub fn require_reader(dsa: &Dsa, who: &Identity) -> OpResult<()> {
-    if policy(dsa).may_read(who) {
+pub fn require_reader(ctx: &RequestContext<'_>) -> OpResult<()> {
+    if ctx.grant.may_read() {
         Ok(())
     } else {
         Err(OpError::new(
@@ -153,70 +153,14 @@ pub fn require_reader(dsa: &Dsa, who: &Identity) -> OpResult<()> {
     }
 }
 
-/// Only administrators write.
-pub fn require_writer(dsa: &Dsa, who: &Identity) -> OpResult<()> {
-    if policy(dsa).may_write(who) {
-        Ok(())
-    } else if who.is_authenticated() {
-        Err(OpError::new(
-            LdapResultCode::InsufficentAccessRights,
-            "only directory administrators may change entries",
-        ))
-    } else {
-        Err(OpError::new(
-            LdapResultCode::StrongerAuthRequired,
-            "bind as a directory administrator to change entries",
-        ))
-    }
+/// The writer this operation's grant opens, or the refusal.
+pub fn writer<'d>(dsa: &'d Dsa, ctx: &RequestContext<'_>) -> OpResult<Writer<'d>> {
+    let grant = ctx.grant.write()?;
+    Ok(dsa.writer(&grant))
 }
 
-/// Refuses a write that the DSA reported as refused.
-pub fn first_refusal(refused: Vec<(usize, WriteRefusal)>) -> OpResult<()> {
-    match refused.into_iter().next() {
-        Some((_, r)) => Err(r.into()),
-        None => Ok(()),
-    }
-}
-
-/// `true` when `ndn`'s parent is the given key (used for scope checks).
-pub fn is_child_of(ndn: &str, parent: &str) -> bool {
-    !ndn.is_empty() && parent_of(ndn) == parent
-}
-
-/// Keeps `userPassword` values in a scheme the server verifies and hashes any other value (a
-/// clear-text password) with argon2id.
-pub fn prepare_passwords(dsa: &Dsa, values: &[Vec<u8>]) -> OpResult<Vec<Vec<u8>>> {
-    values
-        .iter()
-        .map(|v| {
-            let keep = crate::directory::password::scheme_of(v)
-                .is_some_and(|s| crate::directory::password::is_supported_scheme(&s));
-            if keep {
-                Ok(v.clone())
-            } else {
-                crate::directory::password::hash_password(v, dsa.settings.argon2)
-                    .map(String::into_bytes)
-                    .map_err(internal)
-            }
-        })
-        .collect()
-}
-
-/// Writes a changed entry in place of `old`: schema check, modification stamps, one atomic
-/// write (modify, modify DN and password changes all end here).
-pub fn replace_entry(
-    dsa: &Dsa,
-    who: &Identity,
-    id: crate::store::EntryId,
-    old: crate::directory::entry::Entry,
-    mut entry: crate::directory::entry::Entry,
-    dn: &Dn,
-) -> OpResult<()> {
-    crate::directory::validate::check(&dsa.schema, &mut entry, dn)?;
-    crate::dsa::stamp_modified(&dsa.schema, &mut entry, who.dn());
-    first_refusal(dsa.apply(vec![crate::dsa::Change::Replace {
-        id,
-        old,
-        new: entry,
-    }])?)
+/// Writes one change through the operation's writer.
+pub fn write(dsa: &Dsa, ctx: &RequestContext<'_>, change: crate::dsa::Change) -> OpResult<()> {
+    writer(dsa, ctx)?.write_one(change)??;
+    Ok(())
 }

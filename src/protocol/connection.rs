@@ -6,6 +6,10 @@
 //! completion before the next request is read, which keeps their effects in request order.
 //! A PDU that cannot be framed or decoded ends the connection with a Notice of Disconnection;
 //! nothing a client sends can affect another connection.
+//!
+//! The loop is generic over its byte stream (plain TCP today, TLS the same way), and hands
+//! every operation a [`RequestContext`]: the peer, the transport, the session's identity and
+//! the grant the directory gives that identity for this operation.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -15,17 +19,18 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ldap3_proto::control::LdapControl;
-use ldap3_proto::proto::{LdapFilter, LdapMsg, LdapOp, LdapResult, LdapResultCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{debug, info, Instrument};
 
 use super::encode::{encode, encode_found_into, notice_of_disconnection, response_for};
 use super::frame::{decode, frame_len, Control, Request};
-use crate::directory::access::Identity;
-use crate::dsa::Dsa;
-use crate::ops::{self, search::SearchEnd, OpError};
+use super::Shared;
+use crate::dsa::{Dsa, GrantCache, Identity};
+use crate::ops::context::{RequestContext, Transport};
+use crate::ops::search::{SearchEnd, SearchRequest};
+use crate::ops::{self, OpError};
 
 /// BER nesting allowed in a request; deep filters are refused later, with a result code.
 const MAX_BER_DEPTH: usize = 256;
@@ -43,10 +48,22 @@ enum Out {
     Close,
 }
 
+/// Who a connection is: its number, its peer and its transport.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub id: u64,
+    pub peer: String,
+    pub transport: Transport,
+}
+
 struct Conn {
     dsa: Arc<Dsa>,
+    shared: Arc<Shared>,
+    info: ConnInfo,
     paging: Arc<Mutex<ops::search::PagedSearches>>,
     identity: RwLock<Identity>,
+    /// The last access decision for the session's identity (see `dsa::access`).
+    grants: Mutex<GrantCache>,
     running: Mutex<HashMap<i32, Arc<AtomicBool>>>,
     tx: mpsc::Sender<Out>,
     searches: Arc<Semaphore>,
@@ -55,6 +72,21 @@ struct Conn {
 impl Conn {
     fn identity(&self) -> Identity {
         self.identity.read().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    /// The context of one operation: the grant is decided now, against the directory as it is.
+    fn context<'a>(&'a self, identity: &'a Identity, msgid: i32) -> RequestContext<'a> {
+        let grant = match self.grants.lock() {
+            Ok(mut cache) => self.dsa.grant(identity, &mut cache),
+            Err(_) => self.dsa.grant(identity, &mut GrantCache::default()),
+        };
+        RequestContext {
+            peer: &self.info.peer,
+            transport: self.info.transport,
+            identity,
+            grant,
+            request_id: format!("{}.{msgid}", self.info.id),
+        }
     }
 
     async fn send(&self, msg: LdapMsg) {
@@ -85,27 +117,33 @@ impl Conn {
 }
 
 /// Serves one connection until the client leaves, misbehaves, idles out, or the server stops.
-pub async fn serve(stream: TcpStream, dsa: Arc<Dsa>, mut shutdown: watch::Receiver<bool>, id: u64) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let span = tracing::info_span!("conn", id, %peer);
+pub async fn serve<S>(
+    stream: S,
+    info: ConnInfo,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let span = tracing::info_span!("conn", id = info.id, peer = %info.peer, transport = info.transport.name());
     async move {
         debug!("connected");
-        let _ = stream.set_nodelay(true);
-        let (mut rd, wr) = stream.into_split();
+        let dsa = Arc::clone(&shared.dsa);
+        let (mut rd, wr) = tokio::io::split(stream);
         let (tx, rx) = mpsc::channel::<Out>(128);
         let writer = tokio::spawn(write_loop(wr, rx));
         let conn = Arc::new(Conn {
             dsa: Arc::clone(&dsa),
+            shared,
+            info,
+            grants: Mutex::new(GrantCache::default()),
             paging: Arc::new(Mutex::new(ops::search::PagedSearches::default())),
             identity: RwLock::new(Identity::Anonymous),
             running: Mutex::new(HashMap::new()),
             tx,
             searches: Arc::new(Semaphore::new(SEARCHES_PER_CONNECTION)),
         });
-        let limits = dsa.settings.limits;
+        let limits = dsa.settings().limits;
         let mut buf = BytesMut::with_capacity(4096);
         'outer: loop {
             loop {
@@ -184,7 +222,7 @@ pub async fn serve(stream: TcpStream, dsa: Arc<Dsa>, mut shutdown: watch::Receiv
     .await
 }
 
-async fn write_loop(wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Out>) {
+async fn write_loop<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<Out>) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(out) = rx.recv().await {
         let mut close = false;
@@ -252,18 +290,6 @@ fn search_done(msgid: i32, result: LdapResult, ctrls: &[ops::search::ResponseCon
         LdapOp::SearchResultDone(result),
         encode_controls(ctrls),
     ))
-}
-
-/// A search for one mail address or ONE ID, without controls: at most a few entries.
-fn is_exact_lookup(
-    search: &ldap3_proto::proto::LdapSearchRequest,
-    controls: &ops::search::SearchControls,
-) -> bool {
-    let keyed = |attr: &str| attr.eq_ignore_ascii_case("mail") || attr.eq_ignore_ascii_case("uid");
-    controls.paged.is_none()
-        && controls.sort.is_none()
-        && controls.vlv.is_none()
-        && matches!(&search.filter, LdapFilter::Equality(attr, _) if keyed(attr))
 }
 
 fn op_name(tag: u64) -> &'static str {
@@ -344,16 +370,17 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     return ControlFlow::Continue(());
                 }
             };
-            if is_exact_lookup(&search, &search_controls) {
+            let search = SearchRequest::new(search, search_controls);
+            if search.is_exact_lookup() {
                 // An exact look-up by mail or ONE ID reads an entry or two: answered here,
                 // without the hand-over to the blocking pool (which would cost more than it).
                 let mut pending = BytesMut::new();
                 let mut count = 0usize;
+                let ctx = conn.context(&who, msgid);
                 let end = ops::search::search(
                     &conn.dsa,
-                    &who,
+                    &ctx,
                     &search,
-                    &search_controls,
                     &conn.paging,
                     &AtomicBool::new(false),
                     &mut |entry| {
@@ -384,7 +411,8 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     let dsa = Arc::clone(&conn2.dsa);
                     let flag2 = Arc::clone(&flag);
                     let paging = Arc::clone(&conn2.paging);
-                    let slots = Arc::clone(&dsa.search_slots);
+                    let slots = Arc::clone(&conn2.shared.search_slots);
+                    let conn3 = Arc::clone(&conn2);
                     let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                         return;
                     };
@@ -396,11 +424,11 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                         // per batch instead of a doubling series.
                         let batch = || BytesMut::with_capacity(STREAM_BATCH_BYTES + 4096);
                         let mut pending = batch();
+                        let ctx = conn3.context(&who, msgid);
                         let end = ops::search::search(
                             &dsa,
-                            &who,
+                            &ctx,
                             &search,
-                            &search_controls,
                             &paging,
                             &flag2,
                             &mut |entry| {
@@ -478,7 +506,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     debug!(
                         msgid,
                         op = "bind",
-                        authenticated = identity.is_authenticated(),
+                        authenticated = identity.is_bound(),
                         "ok"
                     );
                     if let Ok(mut id) = conn.identity.write() {
@@ -499,13 +527,16 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
             ControlFlow::Continue(())
         }
         other => {
-            let dsa = Arc::clone(&conn.dsa);
-            let response = tokio::task::spawn_blocking(move || run_other(&dsa, &who, other))
-                .await
-                .unwrap_or_else(|e| {
-                    response_for(op_tag, ops::internal(e).into_result())
-                        .unwrap_or(LdapOp::UnbindRequest)
-                });
+            let conn2 = Arc::clone(conn);
+            let response = tokio::task::spawn_blocking(move || {
+                let ctx = conn2.context(&who, msgid);
+                run_other(&conn2.dsa, &ctx, other)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                response_for(op_tag, ops::internal(e).into_result())
+                    .unwrap_or(LdapOp::UnbindRequest)
+            });
             if let LdapOp::UnbindRequest = response {
                 conn.disconnect(
                     LdapResultCode::ProtocolError,
@@ -527,14 +558,14 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
 }
 
 /// Runs an operation that is not a search or bind, returning its response.
-fn run_other(dsa: &Dsa, who: &Identity, op: LdapOp) -> LdapOp {
+fn run_other(dsa: &Dsa, ctx: &RequestContext<'_>, op: LdapOp) -> LdapOp {
     let done = |r: Result<(), OpError>| match r {
         Ok(()) => ops::success(),
         Err(e) => e.into_result(),
     };
     match op {
         LdapOp::CompareRequest(req) => {
-            LdapOp::CompareResult(match ops::compare::compare(dsa, who, &req) {
+            LdapOp::CompareResult(match ops::compare::compare(dsa, ctx, &req) {
                 Ok(true) => LdapResult {
                     code: LdapResultCode::CompareTrue,
                     ..ops::success()
@@ -546,15 +577,15 @@ fn run_other(dsa: &Dsa, who: &Identity, op: LdapOp) -> LdapOp {
                 Err(e) => e.into_result(),
             })
         }
-        LdapOp::AddRequest(req) => LdapOp::AddResponse(done(ops::add::add(dsa, who, &req))),
+        LdapOp::AddRequest(req) => LdapOp::AddResponse(done(ops::add::add(dsa, ctx, &req))),
         LdapOp::ModifyRequest(req) => {
-            LdapOp::ModifyResponse(done(ops::modify::modify(dsa, who, &req)))
+            LdapOp::ModifyResponse(done(ops::modify::modify(dsa, ctx, &req)))
         }
-        LdapOp::DelRequest(dn) => LdapOp::DelResponse(done(ops::delete::delete(dsa, who, &dn))),
+        LdapOp::DelRequest(dn) => LdapOp::DelResponse(done(ops::delete::delete(dsa, ctx, &dn))),
         LdapOp::ModifyDNRequest(req) => {
-            LdapOp::ModifyDNResponse(done(ops::modify_dn::modify_dn(dsa, who, &req)))
+            LdapOp::ModifyDNResponse(done(ops::modify_dn::modify_dn(dsa, ctx, &req)))
         }
-        LdapOp::ExtendedRequest(req) => match ops::extended::extended(dsa, who, &req) {
+        LdapOp::ExtendedRequest(req) => match ops::extended::extended(dsa, ctx, &req) {
             Ok(resp) => LdapOp::ExtendedResponse(resp),
             Err(e) => LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
                 res: e.into_result(),

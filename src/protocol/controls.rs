@@ -13,14 +13,13 @@ use ldap3_lber::parse::Parser;
 use ldap3_lber::structure::{StructureTag, PL};
 
 use super::frame::Control;
-use crate::ops::search::{
+use crate::ops::search::request::{
     PagedRequest, ResponseControl, SearchControls, SortKey, SortRequest, VlvRequest, VlvTarget,
+    MANAGE_DSA_IT_OID,
 };
+pub use crate::ops::search::request::{PAGED_OID, SORT_REQUEST_OID, VLV_REQUEST_OID};
 
-pub const PAGED_OID: &str = "1.2.840.113556.1.4.319";
-pub const SORT_REQUEST_OID: &str = "1.2.840.113556.1.4.473";
 pub const SORT_RESPONSE_OID: &str = "1.2.840.113556.1.4.474";
-pub const VLV_REQUEST_OID: &str = "2.16.840.1.113730.3.4.9";
 pub const VLV_RESPONSE_OID: &str = "2.16.840.1.113730.3.4.10";
 
 /// A control that could not be decoded; whether that fails the search depends on criticality.
@@ -240,9 +239,9 @@ pub fn is_supported(op_tag: u64, oid: &str) -> bool {
     match op_tag {
         3 => matches!(
             oid,
-            PAGED_OID | SORT_REQUEST_OID | VLV_REQUEST_OID | crate::ops::search::MANAGE_DSA_IT_OID
+            PAGED_OID | SORT_REQUEST_OID | VLV_REQUEST_OID | MANAGE_DSA_IT_OID
         ),
-        _ => oid == crate::ops::search::MANAGE_DSA_IT_OID,
+        _ => oid == MANAGE_DSA_IT_OID,
     }
 }
 

@@ -1,7 +1,38 @@
-//! The LDAP wire: listener, connection loop, framing and decoding, response encoding.
+//! The LDAP wire: the accept loop, the session loop, framing and decoding, response encoding.
 
 pub mod connection;
 pub mod controls;
 pub mod encode;
 pub mod frame;
 pub mod listener;
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::dsa::Dsa;
+
+/// What every session of one server shares.
+pub struct Shared {
+    pub dsa: Arc<Dsa>,
+    /// Searches executing at once, one more than there are cores; waiting searches queue in
+    /// arrival order, and a long search hands its slot on between batches (see
+    /// [`connection`]). Keeps type-ahead latency even under load instead of time-slicing many
+    /// threads on few cores.
+    pub search_slots: Arc<Semaphore>,
+    /// Connections served at once, over every listener.
+    pub connections: Arc<Semaphore>,
+}
+
+impl Shared {
+    pub fn new(dsa: Arc<Dsa>) -> Shared {
+        let max_connections = dsa.settings().limits.max_connections;
+        Shared {
+            dsa,
+            search_slots: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from) + 1,
+            )),
+            connections: Arc::new(Semaphore::new(max_connections)),
+        }
+    }
+}

@@ -18,14 +18,20 @@
 //! that kept `k` keys for them (`k` attr `\0` value `\0` id); [`Store::open`] removes them:
 //! two random-order keys an entry were a fifth of a million-entry import.
 //!
+//! Entry ids are dense: the store allocates them itself, one after the other, and records the
+//! next one (`m` `nextid`) in every batch that creates entries, so a restart continues where
+//! the last write stopped (sled's own id generator jumps ahead by a million on every restart).
+//!
 //! A serving process also keeps every encoded entry in memory ([`Store::hold_entries`]): the
 //! records searches read are then one array look-up away instead of a sled tree walk, and
 //! sled's own page cache can stay small. The copy is filled from sled when the server opens
 //! the store and updated by [`Store::apply`] after each batch is durable; sled stays the
-//! source of truth.
+//! source of truth. Ids far beyond the array (stores written before ids were dense) are held
+//! in a side map, so the copy never depends on density.
 
-pub mod codec;
 pub mod datadir;
+
+use crate::directory::record as codec;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,7 +48,7 @@ pub enum StoreError {
     Corrupt(#[from] codec::CorruptRecord),
 }
 
-pub type EntryId = u64;
+pub use crate::directory::entry::EntryId;
 
 /// One change to apply atomically with others.
 #[derive(Clone, Debug)]
@@ -70,7 +76,9 @@ pub struct Store {
     tree: sled::Tree,
     generation: AtomicU64,
     /// Encoded entries by id, when held in memory (see the module docs).
-    held: RwLock<Vec<Option<Arc<[u8]>>>>,
+    held: RwLock<Held>,
+    /// The id the next new entry gets.
+    next_id: AtomicU64,
     holding: AtomicBool,
     /// Whether each write waits for the disk (see [`Store::set_sync_each_write`]).
     sync_each_write: AtomicBool,
@@ -78,14 +86,99 @@ pub struct Store {
     unlogged: AtomicBool,
 }
 
-/// Ids beyond the held table's length by more than this are read from sled instead of
-/// growing the table (ids are dense in practice; this bounds a pathological id).
+/// Ids beyond the held array's length by more than this go to its side map instead of
+/// growing the array (ids are dense; this bounds what an old, sparse store costs).
 const HELD_GROWTH_LIMIT: u64 = 1 << 20;
+
+/// The held copy of every record: an array by id, and a side map for ids far beyond it.
+#[derive(Default)]
+struct Held {
+    dense: Vec<Option<Arc<[u8]>>>,
+    sparse: rustc_hash::FxHashMap<EntryId, Arc<[u8]>>,
+}
+
+impl Held {
+    fn get(&self, id: EntryId) -> Option<Arc<[u8]>> {
+        let slot = usize::try_from(id).ok().and_then(|i| self.dense.get(i));
+        match slot {
+            Some(Some(r)) => Some(Arc::clone(r)),
+            _ if self.sparse.is_empty() => None,
+            _ => self.sparse.get(&id).cloned(),
+        }
+    }
+
+    fn set(&mut self, id: EntryId, value: Option<Arc<[u8]>>) {
+        let Ok(i) = usize::try_from(id) else { return };
+        if i < self.dense.len() {
+            if let Some(slot) = self.dense.get_mut(i) {
+                *slot = value;
+            }
+            if !self.sparse.is_empty() {
+                self.sparse.remove(&id);
+            }
+            return;
+        }
+        match value {
+            None => {
+                self.sparse.remove(&id);
+            }
+            Some(v) if id <= (self.dense.len() as u64).saturating_add(HELD_GROWTH_LIMIT) => {
+                self.dense.resize(i + 1, None);
+                if let Some(slot) = self.dense.get_mut(i) {
+                    *slot = Some(v);
+                }
+            }
+            Some(v) => {
+                self.sparse.insert(id, v);
+            }
+        }
+    }
+
+    /// Appends records with ids from `start` in id order, about `max` of them; returns the
+    /// id to go on from (`EntryId::MAX` once everything is out).
+    fn chunk(&self, start: EntryId, max: usize, out: &mut Vec<(EntryId, Arc<[u8]>)>) -> EntryId {
+        let mut next = start;
+        let mut full = false;
+        let from = usize::try_from(start).unwrap_or(usize::MAX);
+        for (offset, slot) in self
+            .dense
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let id = start + offset as u64;
+            next = id + 1;
+            if let Some(r) = slot {
+                out.push((id, Arc::clone(r)));
+                if out.len() >= max {
+                    full = true;
+                    break;
+                }
+            }
+        }
+        let end = if full { next } else { EntryId::MAX };
+        if !self.sparse.is_empty() {
+            let before = out.len();
+            out.extend(
+                self.sparse
+                    .iter()
+                    .filter(|(id, _)| **id >= start && **id < end)
+                    .map(|(id, r)| (*id, Arc::clone(r))),
+            );
+            if out.len() > before {
+                out.sort_unstable_by_key(|(id, _)| *id);
+            }
+        }
+        end
+    }
+}
 
 /// Entries copied out of the held table per lock acquisition during scans.
 const SCAN_CHUNK: usize = 256;
 
 const GEN_KEY: &[u8] = b"mgeneration";
+const NEXT_ID_KEY: &[u8] = b"mnextid";
 /// Present while a bulk load writes without the change log: the index may then lack any
 /// entry written since the generation it holds.
 const UNLOGGED_KEY: &[u8] = b"munlogged";
@@ -131,20 +224,8 @@ impl Iterator for HeldScan<'_> {
                 self.done = true;
                 return Some(Err(poisoned()));
             };
-            let start = usize::try_from(self.next).unwrap_or(usize::MAX);
-            let rest = held.get(start..).unwrap_or_default();
-            let mut taken = 0;
-            for (offset, slot) in rest.iter().enumerate() {
-                taken = offset + 1;
-                if let Some(r) = slot {
-                    self.chunk.push((self.next + offset as u64, Arc::clone(r)));
-                    if self.chunk.len() >= SCAN_CHUNK {
-                        break;
-                    }
-                }
-            }
-            self.next += taken as u64;
-            if self.chunk.is_empty() {
+            self.next = held.chunk(self.next, SCAN_CHUNK, &mut self.chunk);
+            if self.chunk.is_empty() || self.next == EntryId::MAX {
                 self.done = true;
             }
             self.chunk.reverse();
@@ -215,11 +296,22 @@ impl Store {
         let tree = db.open_tree("directory")?;
         remove_prefix(&tree, b"k")?;
         let generation = tree.get(GEN_KEY)?.and_then(|v| read_u64(&v)).unwrap_or(0);
+        // The recorded next id, or past the highest entry of a store written before it was
+        // recorded; ids start at 1.
+        let recorded = tree
+            .get(NEXT_ID_KEY)?
+            .and_then(|v| read_u64(&v))
+            .unwrap_or(1);
+        let highest = match tree.scan_prefix(b"e").next_back().transpose()? {
+            Some((k, _)) => k.get(1..).and_then(read_u64).map_or(1, |id| id + 1),
+            None => 1,
+        };
         Ok(Store {
             db,
             tree,
             generation: AtomicU64::new(generation),
-            held: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(recorded.max(highest).max(1)),
+            held: RwLock::new(Held::default()),
             holding: AtomicBool::new(false),
             sync_each_write: AtomicBool::new(true),
             unlogged: AtomicBool::new(false),
@@ -229,29 +321,21 @@ impl Store {
     /// Copies every entry record into memory and keeps the copy current from now on (serving
     /// processes). Returns the number of entries held.
     pub fn hold_entries(&self) -> Result<usize, StoreError> {
-        let mut table: Vec<Option<Arc<[u8]>>> = Vec::new();
+        let mut table = Held::default();
         let mut n = 0;
         for item in self.tree.scan_prefix(b"e") {
             let (k, v) = item?;
             let Some(id) = k.get(1..).and_then(read_u64) else {
                 continue;
             };
-            let Ok(i) = usize::try_from(id) else { continue };
-            if id > (table.len() as u64).saturating_add(HELD_GROWTH_LIMIT) {
-                // Ids this sparse are not held at all: reads stay with sled.
-                tracing::warn!(
-                    id,
-                    "entry ids too sparse to hold in memory; reading from sled"
-                );
-                return Ok(0);
-            }
-            if table.len() <= i {
-                table.resize(i + 1, None);
-            }
-            if let Some(slot) = table.get_mut(i) {
-                *slot = Some(Arc::from(&v[..]));
-                n += 1;
-            }
+            table.set(id, Some(Arc::from(&v[..])));
+            n += 1;
+        }
+        if !table.sparse.is_empty() {
+            tracing::info!(
+                entries = table.sparse.len(),
+                "entries with ids far apart (written before ids were dense) held in a side map"
+            );
         }
         let mut held = self.held.write().map_err(|_| poisoned())?;
         *held = table;
@@ -263,15 +347,14 @@ impl Store {
         self.holding.load(Ordering::Acquire)
     }
 
-    /// The held record of `id`: `Some(None)` when the table says there is no such entry,
-    /// `None` when the table does not cover `id` (ask sled).
+    /// The held record of `id`: `Some(None)` when there is no such entry, `None` when
+    /// entries are not held (ask sled).
     fn held_record(&self, id: EntryId) -> Option<Option<Arc<[u8]>>> {
         if !self.holding() {
             return None;
         }
         let held = self.held.read().ok()?;
-        let i = usize::try_from(id).ok()?;
-        held.get(i).cloned()
+        Some(held.get(id))
     }
 
     /// Updates the held table after a durable batch.
@@ -283,25 +366,9 @@ impl Store {
             return;
         };
         for (w, record) in writes.iter().zip(encoded) {
-            let (id, value) = match w {
-                Write::Put { id, .. } => (*id, record.clone()),
-                Write::Delete { id, .. } => (*id, None),
-            };
-            let Ok(i) = usize::try_from(id) else { continue };
-            if held.len() <= i {
-                if value.is_none() {
-                    continue;
-                }
-                if id > (held.len() as u64).saturating_add(HELD_GROWTH_LIMIT) {
-                    // Too sparse to hold: stop holding, reads go back to sled.
-                    self.holding.store(false, Ordering::Release);
-                    held.clear();
-                    return;
-                }
-                held.resize(i + 1, None);
-            }
-            if let Some(slot) = held.get_mut(i) {
-                *slot = value;
+            match w {
+                Write::Put { id, .. } => held.set(*id, record.clone()),
+                Write::Delete { id, .. } => held.set(*id, None),
             }
         }
     }
@@ -311,9 +378,10 @@ impl Store {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// A new, never reused entry id.
-    pub fn new_id(&self) -> Result<EntryId, StoreError> {
-        Ok(self.db.generate_id()?.saturating_add(1))
+    /// The id the next new entry will get: a writer numbers the new entries of a batch from
+    /// here, and [`Store::apply`] moves it past them (ids are never reused).
+    pub fn next_id(&self) -> EntryId {
+        self.next_id.load(Ordering::Acquire)
     }
 
     pub fn get(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
@@ -345,15 +413,7 @@ impl Store {
         if self.holding() {
             if let Ok(held) = self.held.read() {
                 covered = true;
-                for &id in ids {
-                    match usize::try_from(id).ok().and_then(|i| held.get(i)) {
-                        Some(r) => out.push((id, r.clone().map(Record::Held))),
-                        None => {
-                            missing.push(out.len());
-                            out.push((id, None));
-                        }
-                    }
-                }
+                out.extend(ids.iter().map(|&id| (id, held.get(id).map(Record::Held))));
             }
         }
         if !covered {
@@ -460,6 +520,7 @@ impl Store {
         let unlogged = self.unlogged.load(Ordering::Acquire);
         let mut batch = sled::Batch::default();
         let mut encoded: Vec<Option<Arc<[u8]>>> = Vec::with_capacity(writes.len());
+        let mut next_id = self.next_id();
         for w in writes {
             match w {
                 Write::Put {
@@ -471,6 +532,7 @@ impl Store {
                         batch.remove(prefixed(b'd', &[prev.ndn.as_bytes()]));
                         batch.remove(child_key(parent_of(&prev.ndn), *id));
                     }
+                    next_id = next_id.max(id.saturating_add(1));
                     let record = codec::encode(entry);
                     encoded.push(self.holding().then(|| Arc::from(record.as_slice())));
                     batch.insert(&id_key(b'e', *id), record);
@@ -494,7 +556,11 @@ impl Store {
             }
         }
         batch.insert(GEN_KEY, &generation.to_be_bytes());
+        if next_id != self.next_id() {
+            batch.insert(NEXT_ID_KEY, &next_id.to_be_bytes());
+        }
         self.tree.apply_batch(batch)?;
+        self.next_id.store(next_id, Ordering::Release);
         if self.sync_each_write.load(Ordering::Relaxed) {
             self.db.flush()?;
         }
@@ -607,7 +673,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = {
             let store = Store::open(dir.path(), 8 << 20).unwrap();
-            let id = store.new_id().unwrap();
+            let id = store.next_id();
             store
                 .apply(&[Write::Put {
                     id,
@@ -633,7 +699,7 @@ mod tests {
     fn put_get_rename_delete() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 8 << 20).unwrap();
-        let id = store.new_id().unwrap();
+        let id = store.next_id();
         let g1 = store
             .apply(&[Write::Put {
                 id,
@@ -672,7 +738,7 @@ mod tests {
     }
 
     fn put(store: &Store, dn: &str) -> EntryId {
-        let id = store.new_id().unwrap();
+        let id = store.next_id();
         store
             .apply(&[Write::Put {
                 id,

@@ -4,56 +4,57 @@
 use std::ops::ControlFlow;
 use std::sync::atomic::AtomicBool;
 
-use ldap3_proto::proto::{
-    LdapDerefAliases, LdapFilter, LdapSearchRequest, LdapSearchScope, LdapSubstringFilter,
-};
-use onepages::directory::access::Identity;
-use onepages::directory::filter::{compile, FilterLimits, Visibility};
-use onepages::dsa::{Change, Dsa};
-use onepages::ops::search::{simple_search as search, SearchEnd};
+use ldap3_proto::proto::{LdapFilter, LdapSearchScope, LdapSubstringFilter};
+use onepages::directory::dn::Dn;
+use onepages::directory::filter::{compile, FilterLimits};
+use onepages::dsa::{Change, Dsa, Edit, EditKind, GrantCache, Identity};
+use onepages::ops::context::RequestContext;
+use onepages::ops::search::{simple_search as search, SearchEnd, SearchRequest};
 use proptest::prelude::*;
 
 use crate::support::*;
 
+/// A data directory read in-process: anonymous reading on and no size cap, so searches here
+/// see what an administrator would.
+fn open_settings(dir: &std::path::Path) -> onepages::config::Settings {
+    let mut s = settings(dir);
+    s.anonymous_read = true;
+    s.limits.size_limit = 0;
+    s
+}
+
+fn load(dsa: &Dsa, ldif: &[u8]) -> onepages::import::ImportReport {
+    let grant = dsa.operator_grant().unwrap();
+    onepages::import::import_ldif_text(
+        &dsa.writer(&grant),
+        "gen.ldif",
+        std::str::from_utf8(ldif).unwrap(),
+    )
+    .unwrap()
+}
+
 fn open_generated(n: usize, seed: u64) -> (tempfile::TempDir, Dsa) {
     let dir = tempfile::tempdir().unwrap();
-    let (dsa, _) = Dsa::open(settings(dir.path()), "test", &|_| {}).unwrap();
+    let (dsa, _) = Dsa::open(open_settings(dir.path()), "test", &|_| {}).unwrap();
     let mut ldif = Vec::new();
     let people = onepages::gen::people(n, seed);
     onepages::gen::write_ldif(&mut ldif, &people, SUFFIX).unwrap();
-    let report =
-        onepages::import::import_ldif_text(&dsa, "gen.ldif", std::str::from_utf8(&ldif).unwrap())
-            .unwrap();
+    let report = load(&dsa, &ldif);
     assert!(report.issues.is_empty(), "{:?}", report.issues);
     (dir, dsa)
 }
 
-fn admin() -> Identity {
-    Identity::User {
-        dn: "cn=test".into(),
-        ndn: "cn=test".into(),
-        is_admin: true,
-    }
-}
-
-fn request(filter: LdapFilter) -> LdapSearchRequest {
-    LdapSearchRequest {
-        base: SUFFIX.into(),
-        scope: LdapSearchScope::Subtree,
-        aliases: LdapDerefAliases::Never,
-        sizelimit: 0,
-        timelimit: 0,
-        typesonly: false,
-        filter,
-        attrs: vec!["1.1".into()],
-    }
+fn request(filter: LdapFilter) -> SearchRequest {
+    SearchRequest::plain(SUFFIX, LdapSearchScope::Subtree, filter, &["1.1"])
 }
 
 fn via_search(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
     let mut out = Vec::new();
+    let who = Identity::Anonymous;
+    let ctx = RequestContext::local(&who, dsa.grant(&who, &mut GrantCache::default()));
     let end = search(
         dsa,
-        &admin(),
+        &ctx,
         &request(filter.clone()),
         &AtomicBool::new(false),
         &mut |e| {
@@ -70,20 +71,12 @@ fn via_search(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
 }
 
 fn via_scan(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
-    let compiled = compile(
-        filter,
-        &dsa.schema,
-        FilterLimits::default(),
-        Visibility {
-            can_read_passwords: false,
-        },
-    )
-    .unwrap();
+    let compiled = compile(filter, dsa.schema(), FilterLimits::default()).unwrap();
     let mut out: Vec<String> = dsa
-        .store
-        .scan()
+        .reader()
+        .all_entries()
         .map(|r| r.unwrap().1)
-        .filter(|e| compiled.matches(e, &dsa.schema))
+        .filter(|e| compiled.matches(e, dsa.schema()))
         .map(|e| e.dn)
         .collect();
     out.sort();
@@ -219,29 +212,30 @@ fn a_lagging_index_never_hides_or_shows_a_wrong_entry() {
     let (_dir, dsa) = open_generated(200, 5);
     // Change entries and search before the indexer has caught up, many times over.
     let people: Vec<_> = dsa
-        .store
-        .scan()
+        .reader()
+        .all_entries()
         .map(|r| r.unwrap())
         .filter(|(_, e)| e.get("uid").is_some())
         .take(60)
         .collect();
-    for (i, (id, old)) in people.into_iter().enumerate() {
-        let mut new = old.clone();
+    let grant = dsa.operator_grant().unwrap();
+    let writer = dsa.writer(&grant);
+    for (i, (_, old)) in people.into_iter().enumerate() {
         let sn = format!("Lagtest{i}");
-        new.set_values(&dsa.schema, "sn", vec![sn.clone().into_bytes()]);
+        let dn = Dn::parse(&old.dn).unwrap();
         let change = if i % 3 == 0 {
-            Change::Delete {
-                id,
-                old: old.clone(),
-            }
+            Change::Delete { dn }
         } else {
-            Change::Replace {
-                id,
-                old: old.clone(),
-                new,
+            Change::Modify {
+                dn,
+                edits: vec![Edit {
+                    kind: EditKind::Replace,
+                    attr: "sn".into(),
+                    values: vec![sn.clone().into_bytes()],
+                }],
             }
         };
-        assert!(dsa.apply(vec![change]).unwrap().is_empty());
+        assert_eq!(writer.write_one(change).unwrap(), Ok(()));
         for f in [
             LdapFilter::Equality("sn".into(), sn.clone()),
             LdapFilter::Substring(
@@ -258,8 +252,8 @@ fn a_lagging_index_never_hides_or_shows_a_wrong_entry() {
             assert_eq!(via_search(&dsa, &f), via_scan(&dsa, &f), "{f:?}");
         }
     }
-    dsa.index.flush().unwrap();
-    assert_eq!(dsa.index.dirty_count(), 0);
+    dsa.sync_index().unwrap();
+    assert_eq!(dsa.index_lag(), 0);
 }
 
 #[test]
@@ -267,9 +261,11 @@ fn abandon_stops_streaming() {
     let (_dir, dsa) = open_generated(300, 3);
     let flag = AtomicBool::new(false);
     let mut seen = 0;
+    let who = Identity::Anonymous;
+    let ctx = RequestContext::local(&who, dsa.grant(&who, &mut GrantCache::default()));
     let end = search(
         &dsa,
-        &admin(),
+        &ctx,
         &request(LdapFilter::Present("objectClass".into())),
         &flag,
         &mut |_| {
@@ -287,7 +283,7 @@ fn abandon_stops_streaming() {
 #[test]
 fn reindex_rebuilds_the_same_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let s = settings(dir.path());
+    let s = open_settings(dir.path());
     let filters = [
         "(sn=ga*)",
         "(mail=*lab*)",
@@ -298,7 +294,7 @@ fn reindex_rebuilds_the_same_answers() {
         let (dsa, _) = Dsa::open(s.clone(), "test", &|_| {}).unwrap();
         let mut ldif = Vec::new();
         onepages::gen::write_ldif(&mut ldif, &onepages::gen::people(300, 9), SUFFIX).unwrap();
-        onepages::import::import_ldif_text(&dsa, "g", std::str::from_utf8(&ldif).unwrap()).unwrap();
+        load(&dsa, &ldif);
         let out = filters
             .iter()
             .map(|f| {

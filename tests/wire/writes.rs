@@ -176,7 +176,7 @@ fn new_passwords_are_stored_as_argon2id_and_work() {
     let dir = server.dir.as_ref().unwrap().path().to_path_buf();
     let s = crate::support::settings(&dir);
     let (dsa, _) = onepages::dsa::Dsa::open(s, "test", &|_| {}).unwrap();
-    let found = dsa.find_by_key("uid", uid.as_bytes()).unwrap();
+    let found = dsa.reader().find_equal("uid", uid.as_bytes()).unwrap();
     let stored = found[0].1.values("userPassword")[0].clone();
     assert!(
         stored.starts_with(b"{ARGON2}$argon2id$"),

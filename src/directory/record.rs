@@ -6,7 +6,7 @@
 //! Strings and values are `u32` little-endian length + bytes. Decoding checks every length
 //! against what is left, so a damaged record is reported as corrupt, never a panic.
 
-use crate::directory::entry::{AttrSource, Attribute, Entry};
+use super::entry::{AttrSource, Attribute, Entry};
 
 const VERSION: u8 = 1;
 

@@ -1,0 +1,35 @@
+//! The one rule on secret attributes: a password hash never leaves the server.
+//!
+//! `userPassword` is never returned, never matched by a filter (an item on it is Undefined,
+//! RFC 4511 §4.5.1.7, as for an attribute the requester may not see), never compared and never
+//! a sort key, for every identity, administrators included: they may replace a password,
+//! never read one. Every place that returns, filters, compares or sorts asks [`is_secret`].
+
+/// Attributes whose values nobody may read, in the schema's spelling.
+const SECRET: &[&str] = &["userPassword"];
+
+/// Whether an attribute (any case, options ignored) is secret.
+pub fn is_secret(name: &str) -> bool {
+    let base = name.split(';').next().unwrap_or(name);
+    SECRET.iter().any(|s| s.eq_ignore_ascii_case(base))
+}
+
+/// [`is_secret`] for a stored attribute name.
+pub fn is_secret_bytes(name: &[u8]) -> bool {
+    std::str::from_utf8(name).is_ok_and(is_secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_secret_in_any_spelling() {
+        assert!(is_secret("userPassword"));
+        assert!(is_secret("USERPASSWORD"));
+        assert!(is_secret("userPassword;binary"));
+        assert!(is_secret_bytes(b"userpassword"));
+        assert!(!is_secret("cn"));
+        assert!(!is_secret_bytes(b"mail"));
+    }
+}

@@ -1,0 +1,271 @@
+//! The open directory (the directory system agent): schema, store and index together, behind
+//! one reader, one writer and the access decisions that hand out writing rights.
+//!
+//! Nothing outside this module touches the store or the index. Reads go through
+//! [`Reader`] (`Dsa::reader`), which plans candidates from the index, reads them from the store,
+//! adds computed attributes and hands out what matches; it is also where entries hidden from a
+//! reader will be left out, once. Changes go through [`Writer`], which exists only for a
+//! [`WriteGrant`]: an access decision ([`Dsa::grant`] for a session, [`Dsa::operator_grant`]
+//! for an offline command) is the only way to get one. Rights are decided against the
+//! directory as it is at each operation, not as it was at bind time.
+
+pub mod access;
+mod edit;
+pub mod reader;
+pub mod security;
+pub mod views;
+pub mod writer;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use access::{Grant, GrantCache, Identity, Role, WriteGrant};
+pub use reader::{Budget, Query, ReadStop, Reader, Scope, Sink};
+pub use security::Security;
+pub use views::{SortValue, SortedView};
+pub use writer::{Applied, Change, Edit, EditKind, Plan, PlannedChange, WriteRefusal, Writer};
+
+use crate::config::Settings;
+use crate::directory::dn::Dn;
+use crate::directory::password::{DecoyHash, VerifiedCache};
+use crate::directory::schema::{Schema, SchemaError};
+use crate::index::terms::IndexSpec;
+use crate::index::{CatchUp, Index, IndexError};
+use crate::store::datadir::{DataDir, DataDirError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DsaError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("schema: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("password hashing: {0}")]
+    Password(#[from] crate::directory::password::PasswordError),
+    #[error("the writer lock is poisoned")]
+    Poisoned,
+    #[error("{0}")]
+    Denied(String),
+}
+
+pub struct Dsa {
+    schema: Arc<Schema>,
+    store: Arc<Store>,
+    index: Index,
+    settings: Settings,
+    /// Normalised suffix DN.
+    suffix_ndn: String,
+    /// Normalised DNs of the administrators named in the configuration.
+    admins_ndn: Vec<String>,
+    views: views::ViewCache,
+    /// The secure-domain registry, with the store generation it was read at.
+    registry: Mutex<Option<(u64, Arc<BTreeSet<String>>)>>,
+    /// Held by [`Writer::apply`]: one batch at a time, in order.
+    writer_lock: Mutex<()>,
+    decoy: DecoyHash,
+    /// Successful binds against slow hashes, remembered in memory for a while.
+    verified: VerifiedCache,
+    /// Bumped by every write that changes or removes an existing entry: a session's cached
+    /// grant is good while this has not moved (new entries change nobody's rights: entry ids
+    /// are never reused, and a grant names its entry by id).
+    auth_epoch: AtomicU64,
+    /// Whether no network client can reach this directory yet: offline commands, and a server
+    /// before [`Dsa::start_serving`]. Operator grants are handed out only then.
+    offline: AtomicBool,
+    _data_dir: DataDir,
+}
+
+impl Dsa {
+    /// Opens the data directory for `holder` (a description of this process, shown to anyone
+    /// else who tries to open it) and brings the index up to date.
+    pub fn open(
+        settings: Settings,
+        holder: &str,
+        progress: &dyn Fn(usize),
+    ) -> Result<(Dsa, CatchUp), DsaError> {
+        let schema = Arc::new(load_schema(&settings)?);
+        let data_dir = DataDir::open(&settings.data_dir, holder)?;
+        let store = Arc::new(Store::open(
+            &data_dir.store_path(),
+            settings.store_cache_bytes,
+        )?);
+        let spec = IndexSpec::new(&settings.substring_attributes, &schema);
+        let (index, catch_up) = Index::open(
+            &data_dir.index_path(),
+            Arc::clone(&store),
+            Arc::clone(&schema),
+            spec,
+            progress,
+        )?;
+        let suffix_ndn = Dn::parse(&settings.suffix)
+            .map(|d| d.normalize(&schema))
+            .unwrap_or_default();
+        let admins_ndn = settings
+            .admins
+            .iter()
+            .filter_map(|a| Dn::parse(a).ok())
+            .map(|d| d.normalize(&schema))
+            .collect();
+        let decoy = DecoyHash::new(settings.argon2)?;
+        let verified = VerifiedCache::new(settings.bind_cache_ttl, settings.bind_cache_entries);
+        Ok((
+            Dsa {
+                schema,
+                store,
+                index,
+                settings,
+                suffix_ndn,
+                admins_ndn,
+                views: views::ViewCache::default(),
+                registry: Mutex::new(None),
+                writer_lock: Mutex::new(()),
+                decoy,
+                verified,
+                auth_epoch: AtomicU64::new(0),
+                offline: AtomicBool::new(true),
+                _data_dir: data_dir,
+            },
+            catch_up,
+        ))
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The normalised suffix DN.
+    pub fn suffix_ndn(&self) -> &str {
+        &self.suffix_ndn
+    }
+
+    pub fn normalize_dn(&self, dn: &Dn) -> String {
+        dn.normalize(&self.schema)
+    }
+
+    pub fn decoy(&self) -> &DecoyHash {
+        &self.decoy
+    }
+
+    pub fn verified(&self) -> &VerifiedCache {
+        &self.verified
+    }
+
+    /// The one reader.
+    pub fn reader(&self) -> Reader<'_> {
+        Reader::new(self)
+    }
+
+    /// The one writer, for what `grant` allows.
+    pub fn writer<'d>(&'d self, grant: &WriteGrant) -> Writer<'d> {
+        Writer::new(self, grant.clone())
+    }
+
+    /// Starts serving: entries are held in memory for searches, and offline operator grants
+    /// are no longer handed out. Returns the number of entries held.
+    pub fn start_serving(&self) -> Result<usize, DsaError> {
+        self.offline.store(false, Ordering::Release);
+        Ok(self.store.hold_entries()?)
+    }
+
+    /// Entries in the directory.
+    pub fn entry_count(&self) -> usize {
+        self.store.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// Commits everything queued to the index and flushes the store (clean shutdown).
+    pub fn shutdown(&self) -> Result<(), DsaError> {
+        self.index.flush()?;
+        self.store.flush()?;
+        self.index.shutdown();
+        Ok(())
+    }
+
+    /// Waits until every write so far is visible in the index (tests, checks).
+    pub fn sync_index(&self) -> Result<(), DsaError> {
+        Ok(self.index.flush()?)
+    }
+
+    /// Entries written but not yet committed to the index (searched from the store meanwhile).
+    pub fn index_lag(&self) -> usize {
+        self.index.dirty_count()
+    }
+
+    /// Whether `ndn` is one of the administrators named in the configuration.
+    fn is_configured_admin(&self, ndn: &str) -> bool {
+        self.admins_ndn.iter().any(|a| a == ndn)
+    }
+
+    fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(Ordering::Acquire)
+    }
+
+    fn bump_auth_epoch(&self) {
+        self.auth_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The normalised DN of the folder of registered mail domains.
+    pub fn domains_ndn(&self) -> String {
+        format!("ou=domains,{}", self.suffix_ndn)
+    }
+}
+
+fn load_schema(settings: &Settings) -> Result<Schema, SchemaError> {
+    match &settings.schema_dir {
+        Some(dir) => Schema::from_dir(dir),
+        None => Schema::builtin(),
+    }
+}
+
+/// Rebuilds the search index of a data directory from its store, offline (`onepages reindex`).
+/// Returns the number of entries indexed.
+pub fn reindex_offline(
+    settings: &Settings,
+    holder: &str,
+    progress: &dyn Fn(usize),
+) -> Result<usize, DsaError> {
+    let schema = load_schema(settings)?;
+    let dir = DataDir::open(&settings.data_dir, holder)?;
+    let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
+    let spec = IndexSpec::new(&settings.substring_attributes, &schema);
+    Ok(crate::index::rebuild_offline(
+        &dir.index_path(),
+        &store,
+        &schema,
+        &spec,
+        progress,
+    )?)
+}
+
+/// A random (version 4) UUID in its text form.
+pub fn new_uuid() -> String {
+    use rand::RngCore;
+    // The thread's generator (a CSPRNG seeded from the OS): one system call per UUID was
+    // a tenth of an import's record checks.
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
+    let mut out = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(hex(x >> 4));
+        out.push(hex(x & 0x0f));
+    }
+    out
+}

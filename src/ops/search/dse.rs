@@ -1,0 +1,99 @@
+//! Discovery: the root DSE (RFC 4512 §5.1) and the subschema subentry (§4.2), readable
+//! before binding; and what the root DSE advertises.
+
+use super::request::{MANAGE_DSA_IT_OID, PAGED_OID, SORT_REQUEST_OID, VLV_REQUEST_OID};
+use crate::directory::entry::Entry;
+use crate::dsa::Dsa;
+
+pub const SUBSCHEMA_DN: &str = "cn=Subschema";
+pub const VENDOR_NAME: &str = "ONE Pages";
+pub const WHOAMI_OID: &str = "1.3.6.1.4.1.4203.1.11.3";
+pub const PASSWORD_MODIFY_OID: &str = "1.3.6.1.4.1.4203.1.11.1";
+
+/// Controls the server implements, advertised in the root DSE.
+pub const SUPPORTED_CONTROLS: &[&str] = &[
+    MANAGE_DSA_IT_OID,
+    PAGED_OID,
+    SORT_REQUEST_OID,
+    VLV_REQUEST_OID,
+];
+pub const SUPPORTED_EXTENSIONS: &[&str] = &[WHOAMI_OID, PASSWORD_MODIFY_OID];
+/// All operational attributes (`+`), absolute true and false filters (`(&)`, `(|)`).
+pub const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.4.1.4203.1.5.3"];
+
+/// The root DSE (RFC 4512 §5.1).
+pub fn root_dse(dsa: &Dsa) -> Entry {
+    let schema = dsa.schema();
+    let mut e = Entry::new(String::new(), String::new());
+    let strs = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+    e.add_values(schema, "objectClass", strs(&["top", "extensibleObject"]));
+    e.add_values(
+        schema,
+        "namingContexts",
+        vec![dsa.settings().suffix.clone().into_bytes()],
+    );
+    e.add_values(schema, "subschemaSubentry", strs(&[SUBSCHEMA_DN]));
+    e.add_values(schema, "supportedLDAPVersion", strs(&["3"]));
+    e.add_values(schema, "supportedControl", strs(SUPPORTED_CONTROLS));
+    e.add_values(schema, "supportedExtension", strs(SUPPORTED_EXTENSIONS));
+    e.add_values(schema, "supportedFeatures", strs(SUPPORTED_FEATURES));
+    e.add_values(schema, "vendorName", strs(&[VENDOR_NAME]));
+    e.add_values(
+        schema,
+        "vendorVersion",
+        strs(&[concat!("ONE Pages ", env!("CARGO_PKG_VERSION"))]),
+    );
+    e
+}
+
+/// The subschema subentry, built from the loaded schema files.
+pub fn subschema(dsa: &Dsa) -> Entry {
+    let schema = dsa.schema();
+    let mut e = Entry::new(SUBSCHEMA_DN.into(), "cn=subschema".into());
+    let bytes = |s: &str| s.as_bytes().to_vec();
+    e.add_values(
+        schema,
+        "objectClass",
+        vec![bytes("top"), bytes("subschema")],
+    );
+    e.add_values(schema, "cn", vec![bytes("Subschema")]);
+    let defs = |it: Vec<String>| it.into_iter().map(String::into_bytes).collect::<Vec<_>>();
+    e.add_values(
+        schema,
+        "ldapSyntaxes",
+        defs(schema.syntax_definitions().map(str::to_string).collect()),
+    );
+    e.add_values(
+        schema,
+        "matchingRules",
+        defs(
+            schema
+                .matching_rule_definitions()
+                .map(str::to_string)
+                .collect(),
+        ),
+    );
+    e.add_values(
+        schema,
+        "attributeTypes",
+        defs(
+            schema
+                .attribute_types()
+                .iter()
+                .map(|a| a.definition.clone())
+                .collect(),
+        ),
+    );
+    e.add_values(
+        schema,
+        "objectClasses",
+        defs(
+            schema
+                .object_classes()
+                .iter()
+                .map(|c| c.definition.clone())
+                .collect(),
+        ),
+    );
+    e
+}

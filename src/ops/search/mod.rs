@@ -1,0 +1,306 @@
+//! Search (RFC 4511 §4.5): the operation's side of a read.
+//!
+//! The directory's reader finds the matches (`dsa::Reader`: candidates, scope, filter, computed
+//! attributes) and hands each to this operation's [`Sender`], which applies the size limit and
+//! the page size, renders the selected attributes and emits the entry at once. Size and time
+//! limits are the smaller of the client's and the server's; on reaching one, the entries sent
+//! so far stand and the result says which limit stopped it. Abandon raises the reader's cancel
+//! flag. The files beside this one: the typed request ([`request`]), attribute selection and
+//! rendering ([`select`]), the root DSE and subschema ([`dse`]), paging ([`paging`]), and
+//! sort with virtual list view (`sort`).
+
+pub mod dse;
+pub mod paging;
+pub mod request;
+pub mod select;
+mod sort;
+
+use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ldap3_proto::proto::{LdapResult, LdapResultCode, LdapSearchScope};
+
+use super::context::RequestContext;
+use super::{no_such_object, parse_dn, require_reader, success, OpError, OpResult};
+use crate::directory::dn::is_within;
+use crate::directory::filter::{compile, FilterError};
+use crate::directory::record::EntryView;
+use crate::directory::schema::Schema;
+use crate::dsa::reader::Search;
+use crate::dsa::{Budget, Dsa, Query, ReadStop, Reader, Scope};
+pub use paging::PagedSearches;
+pub use request::{ResponseControl, SearchControls, SearchRequest};
+pub use select::{Emit, Found, FoundAttribute, FoundValues, Selection};
+pub use sort::collation_key;
+
+/// How a search ended.
+#[derive(Debug, PartialEq)]
+pub enum SearchEnd {
+    Done(LdapResult, Vec<ResponseControl>),
+    /// Abandoned, or the connection went away: nothing more is sent.
+    Silent,
+}
+
+/// Why the operation's side stopped a search.
+#[derive(Debug, PartialEq)]
+enum Stop {
+    SizeLimit,
+    /// The page of a paged search is full (not an error).
+    PageFull,
+    /// The client is gone (its connection closed).
+    ClientGone,
+}
+
+/// The operation's side of one search: limits, paging, rendering, emission.
+struct Sender<'a, 'e> {
+    reader: &'a Reader<'a>,
+    schema: &'a Schema,
+    marker: Option<&'a str>,
+    sel: &'a Selection,
+    /// Size limit of the whole search (0 = none).
+    limit: usize,
+    /// Entries per page of a paged search (0 = not paged).
+    page: usize,
+    /// The server's own size cap (0 = none), which bounds even a VLV window.
+    server_cap: usize,
+    sent: usize,
+    emit: &'a mut Emit<'e>,
+    stop: Option<Stop>,
+    started: Instant,
+}
+
+impl Sender<'_, '_> {
+    /// Takes one match: within the limits, rendered and emitted; `Break` once the search must
+    /// stop.
+    fn take(&mut self, view: &EntryView<'_>) -> ControlFlow<()> {
+        if self.limit > 0 && self.sent >= self.limit {
+            self.stop = Some(Stop::SizeLimit);
+            return ControlFlow::Break(());
+        }
+        let rendered = select::render(self.reader, self.schema, self.marker, view, self.sel);
+        if (self.emit)(&rendered).is_break() {
+            self.stop = Some(Stop::ClientGone);
+            return ControlFlow::Break(());
+        }
+        self.sent += 1;
+        if self.page > 0 && self.sent >= self.page {
+            self.stop = Some(Stop::PageFull);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Every match of the search, as found.
+    fn stream(&mut self, search: &mut Search<'_, '_>) {
+        let _ = search.each(&mut |_, view| self.take(view));
+    }
+
+    fn finish(
+        &mut self,
+        search: &mut Search<'_, '_>,
+        controls: Vec<ResponseControl>,
+    ) -> OpResult<SearchEnd> {
+        let read_stop = search.take_stop();
+        tracing::debug!(
+            examined = search.examined(),
+            sent = self.sent,
+            stop = ?self.stop,
+            read_stop = ?read_stop,
+            micros = self.started.elapsed().as_micros(),
+            "search finished"
+        );
+        let end = |r: LdapResult| Ok(SearchEnd::Done(r, controls));
+        match read_stop {
+            Some(ReadStop::Cancelled) => return Ok(SearchEnd::Silent),
+            Some(ReadStop::TimeUp) => {
+                return end(result(
+                    LdapResultCode::TimeLimitExceeded,
+                    "time limit reached",
+                ))
+            }
+            Some(ReadStop::Failed(e)) => return Err(super::internal(e)),
+            None => {}
+        }
+        match self.stop.take() {
+            None | Some(Stop::PageFull) => end(success()),
+            Some(Stop::SizeLimit) => end(result(
+                LdapResultCode::SizeLimitExceeded,
+                &format!("size limit of {} entries reached", self.limit),
+            )),
+            Some(Stop::ClientGone) => Ok(SearchEnd::Silent),
+        }
+    }
+}
+
+fn size_limit(dsa: &Dsa, ctx: &RequestContext<'_>, requested: i32) -> usize {
+    let client = usize::try_from(requested).unwrap_or(0);
+    // Administrators dump the directory; everyone else gets the server's cap.
+    let server = if ctx.grant.is_admin() {
+        0
+    } else {
+        dsa.settings().limits.size_limit
+    };
+    match (client, server) {
+        (0, s) => s,
+        (c, 0) => c,
+        (c, s) => c.min(s),
+    }
+}
+
+fn time_limit(dsa: &Dsa, requested: i32) -> Duration {
+    let server = dsa.settings().limits.time_limit;
+    match u64::try_from(requested) {
+        Ok(secs) if secs > 0 => server.min(Duration::from_secs(secs)),
+        _ => server,
+    }
+}
+
+fn result(code: LdapResultCode, message: &str) -> LdapResult {
+    LdapResult {
+        code,
+        matcheddn: String::new(),
+        message: message.to_string(),
+        referral: Vec::new(),
+    }
+}
+
+fn scope_of(scope: &LdapSearchScope) -> Scope {
+    match scope {
+        LdapSearchScope::Base => Scope::Base,
+        LdapSearchScope::OneLevel => Scope::OneLevel,
+        LdapSearchScope::Subtree => Scope::Subtree,
+        LdapSearchScope::Children => Scope::Children,
+    }
+}
+
+/// Runs a search, calling `emit` for every entry returned. `paging` holds this connection's
+/// paged-results cursors.
+pub fn search(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &SearchRequest,
+    paging: &Mutex<PagedSearches>,
+    abandoned: &AtomicBool,
+    emit: &mut Emit<'_>,
+) -> SearchEnd {
+    match run(dsa, ctx, req, paging, abandoned, emit) {
+        Ok(end) => end,
+        Err(e) => SearchEnd::Done(e.into_result(), Vec::new()),
+    }
+}
+
+/// A search without paging state (tests, internal callers).
+pub fn simple_search(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &SearchRequest,
+    abandoned: &AtomicBool,
+    emit: &mut Emit<'_>,
+) -> SearchEnd {
+    let paging = Mutex::new(PagedSearches::default());
+    search(dsa, ctx, req, &paging, abandoned, emit)
+}
+
+fn run(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &SearchRequest,
+    paging: &Mutex<PagedSearches>,
+    abandoned: &AtomicBool,
+    emit: &mut Emit<'_>,
+) -> OpResult<SearchEnd> {
+    let schema = dsa.schema();
+    let base = parse_dn(&req.base)?;
+    let base_ndn = base.normalize(schema);
+    let filter =
+        compile(&req.filter, schema, dsa.settings().limits.filter).map_err(|e| match e {
+            FilterError::TooDeep(_) | FilterError::TooLarge(_) => {
+                OpError::new(LdapResultCode::UnwillingToPerform, e.to_string())
+            }
+        })?;
+    let sel = Selection::new(schema, &req.attrs, req.types_only);
+
+    // The root DSE and the subschema entry are readable before binding (discovery).
+    if base.is_root() && req.scope == LdapSearchScope::Base {
+        let dse = dse::root_dse(dsa);
+        if filter.matches(&dse, schema) {
+            let shown = if sel.is_empty_request() {
+                Selection::everything(sel.types_only)
+            } else {
+                sel
+            };
+            let _ = emit(&Found::of(&select::render_plain(&dse, &shown, schema)));
+        }
+        return Ok(SearchEnd::Done(success(), Vec::new()));
+    }
+    if base_ndn == "cn=subschema" {
+        if req.scope == LdapSearchScope::Base || req.scope == LdapSearchScope::Subtree {
+            let sub = dse::subschema(dsa);
+            if filter.matches(&sub, schema) {
+                let _ = emit(&Found::of(&select::render_plain(&sub, &sel, schema)));
+            }
+        }
+        return Ok(SearchEnd::Done(success(), Vec::new()));
+    }
+
+    require_reader(ctx)?;
+    let reader = dsa.reader();
+    if !base.is_root() {
+        if !is_within(&base_ndn, dsa.suffix_ndn()) {
+            return Err(OpError::new(
+                LdapResultCode::NoSuchObject,
+                format!(
+                    "{base} is outside the naming context {}",
+                    dsa.settings().suffix
+                ),
+            ));
+        }
+        if !reader.exists(&base_ndn)? {
+            return Err(no_such_object(&reader, &base));
+        }
+    }
+
+    let mut sender = Sender {
+        reader: &reader,
+        schema,
+        marker: dsa.settings().insecure_marker.as_deref(),
+        sel: &sel,
+        limit: size_limit(dsa, ctx, req.size_limit),
+        page: 0,
+        server_cap: dsa.settings().limits.size_limit,
+        sent: 0,
+        emit,
+        stop: None,
+        started: Instant::now(),
+    };
+    let query = Query {
+        base_ndn: &base_ndn,
+        scope: scope_of(&req.scope),
+        filter: &filter,
+    };
+    let budget = Budget {
+        deadline: Some(Instant::now() + time_limit(dsa, req.time_limit)),
+        cancelled: Some(abandoned),
+    };
+    let mut search = reader.search(query, budget);
+    let controls = &req.controls;
+    if controls.vlv.is_some() && controls.paged.is_some() {
+        return Err(OpError::new(
+            LdapResultCode::UnwillingToPerform,
+            "paged results and virtual list view cannot be combined",
+        ));
+    }
+    if let Some(sort) = &controls.sort {
+        return sort::sorted(&mut sender, &mut search, req, ctx, sort, paging, &base_ndn);
+    }
+    if controls.vlv.is_some() {
+        return Ok(sort::vlv_without_sort(&reader));
+    }
+    if let Some(p) = &controls.paged {
+        return paging::paged(&mut sender, &mut search, req, ctx, p, paging, None);
+    }
+    sender.stream(&mut search);
+    sender.finish(&mut search, Vec::new())
+}

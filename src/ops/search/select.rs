@@ -1,0 +1,322 @@
+//! Which attributes a search returns, and the entry as the client sees it (RFC 4511 §4.5.1.8):
+//! selected attributes, never a secret one, computed operational attributes on request, read
+//! in place from the stored record so that only the selected values are touched.
+
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+
+use ldap3_proto::proto::{LdapPartialAttribute, LdapSearchResultEntry};
+
+use super::dse::SUBSCHEMA_DN;
+use crate::directory::entry::{AttrSource, Entry};
+use crate::directory::record::{EntryView, ValueIter};
+use crate::directory::schema::{ClassKind, Schema};
+use crate::directory::secret::is_secret_bytes;
+use crate::dsa::Reader;
+
+/// A matching entry as the client will see it. Names and values borrow from the stored record
+/// where they can: the caller encodes it at once (`protocol::encode::encode_found_into`).
+#[derive(Debug, Clone)]
+pub struct Found<'a> {
+    pub dn: Cow<'a, str>,
+    pub attributes: Vec<FoundAttribute<'a>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FoundAttribute<'a> {
+    /// The attribute's name, UTF-8 text (checked when the search decided to return it).
+    pub name: Cow<'a, [u8]>,
+    pub values: FoundValues<'a>,
+}
+
+/// The values of a returned attribute. Stored values are walked in place, so rendering an
+/// entry allocates nothing per attribute.
+#[derive(Debug, Clone)]
+pub enum FoundValues<'a> {
+    /// A stored attribute's values, each followed by `suffix` (the insecure marker on the
+    /// names Outlook shows; empty otherwise).
+    Stored {
+        values: ValueIter<'a>,
+        suffix: &'a [u8],
+    },
+    List(Vec<Cow<'a, [u8]>>),
+}
+
+impl FoundValues<'_> {
+    /// Calls `f` with each value as its two parts (value, suffix): the client sees them joined.
+    pub fn each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        match self {
+            FoundValues::Stored { values, suffix } => {
+                for v in values.clone() {
+                    f(v, suffix);
+                }
+            }
+            FoundValues::List(l) => {
+                for v in l {
+                    f(v, b"");
+                }
+            }
+        }
+    }
+
+    /// Each value as the client sees it.
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.each(|v, s| out.push([v, s].concat()));
+        out
+    }
+}
+
+impl<'a> Found<'a> {
+    /// Borrows an owned result entry.
+    pub fn of(entry: &'a LdapSearchResultEntry) -> Found<'a> {
+        Found {
+            dn: Cow::Borrowed(&entry.dn),
+            attributes: entry
+                .attributes
+                .iter()
+                .map(|a| FoundAttribute {
+                    name: Cow::Borrowed(a.atype.as_bytes()),
+                    values: FoundValues::List(
+                        a.vals.iter().map(|v| Cow::Borrowed(v.as_slice())).collect(),
+                    ),
+                })
+                .collect(),
+        }
+    }
+
+    /// An owned copy (tests, callers that keep entries).
+    pub fn to_entry(&self) -> LdapSearchResultEntry {
+        LdapSearchResultEntry {
+            dn: self.dn.to_string(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|a| LdapPartialAttribute {
+                    atype: String::from_utf8_lossy(&a.name).into_owned(),
+                    vals: a.values.to_vecs(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What the caller does with each matching entry; `Break` when the client is gone.
+pub type Emit<'a> = dyn FnMut(&Found<'_>) -> ControlFlow<()> + 'a;
+
+/// Which attributes a search returns.
+pub struct Selection {
+    all_user: bool,
+    all_operational: bool,
+    /// Lower-case canonical names requested, subtypes included.
+    named: Vec<String>,
+    pub types_only: bool,
+    /// Stored attribute names already decided (name bytes, returned?): entries of a search
+    /// repeat the same few names, so each is looked up in the schema once per search.
+    decided: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
+}
+
+impl Selection {
+    pub fn new(schema: &Schema, attrs: &[String], types_only: bool) -> Selection {
+        let mut sel = Selection {
+            all_user: attrs.is_empty(),
+            all_operational: false,
+            named: Vec::new(),
+            types_only,
+            decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
+        };
+        for a in attrs {
+            match a.trim() {
+                "*" => sel.all_user = true,
+                "+" => sel.all_operational = true,
+                "1.1" => {}
+                name => {
+                    if let Some(id) = schema.attr_id(name) {
+                        for sub in schema.with_subtypes(id) {
+                            if let Some(at) = schema.attr_by_id(*sub) {
+                                sel.named.push(at.name().to_ascii_lowercase());
+                            }
+                        }
+                    } else {
+                        // Unknown names are skipped (never an error), but kept for computed ones.
+                        sel.named.push(name.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        // "1.1" with other names: the names win (RFC 4511 §4.5.1.8).
+        if attrs.len() == 1 && attrs.first().is_some_and(|a| a.trim() == "1.1") {
+            sel.all_user = false;
+        }
+        sel
+    }
+
+    /// Every user and operational attribute (the root DSE read with no attribute list).
+    pub fn everything(types_only: bool) -> Selection {
+        Selection {
+            all_user: true,
+            all_operational: true,
+            named: Vec::new(),
+            types_only,
+            decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
+        }
+    }
+
+    pub(super) fn wants(&self, name: &str, operational: bool) -> bool {
+        if self.named.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return true;
+        }
+        if operational {
+            self.all_operational
+        } else {
+            self.all_user
+        }
+    }
+
+    /// Whether a stored attribute goes to the client (never a secret one), decided once per
+    /// name and search.
+    fn returns(&self, schema: &Schema, name: &[u8]) -> bool {
+        if let Ok(decided) = self.decided.try_borrow() {
+            if let Some(yes) = decided.get(name) {
+                return *yes;
+            }
+        }
+        let yes = !is_secret_bytes(name)
+            && std::str::from_utf8(name).is_ok_and(|name| {
+                let operational = schema
+                    .attr(name)
+                    .is_some_and(|at| at.usage.is_operational());
+                self.wants(name, operational)
+            });
+        if let Ok(mut decided) = self.decided.try_borrow_mut() {
+            decided.insert(name.into(), yes);
+        }
+        yes
+    }
+
+    pub(super) fn is_empty_request(&self) -> bool {
+        self.all_user && self.named.is_empty() && !self.all_operational
+    }
+}
+
+fn computed<'s>(name: &'static str, value: Cow<'s, [u8]>, types_only: bool) -> FoundAttribute<'s> {
+    FoundAttribute {
+        name: Cow::Borrowed(name.as_bytes()),
+        values: FoundValues::List(if types_only { Vec::new() } else { vec![value] }),
+    }
+}
+
+/// The entry as the client sees it, read in place: only the selected values are copied.
+pub fn render<'s, 'v: 's>(
+    reader: &Reader<'_>,
+    schema: &Schema,
+    marker: Option<&'s str>,
+    view: &'s EntryView<'v>,
+    sel: &Selection,
+) -> Found<'s> {
+    let mut attributes = Vec::with_capacity(view.attrs.len() + 2);
+    let marker: &'s [u8] = marker
+        .filter(|_| {
+            view.get("oneMailSecure")
+                .is_some_and(|a| a.values().any(|v| v == b"FALSE"))
+        })
+        .map_or(b"", str::as_bytes);
+    for a in &view.attrs {
+        let name = a.name;
+        if !sel.returns(schema, name) {
+            continue;
+        }
+        let values = if sel.types_only {
+            FoundValues::List(Vec::new())
+        } else {
+            let named = name == b"displayName" || name == b"cn";
+            FoundValues::Stored {
+                values: a.values(),
+                suffix: if named { marker } else { b"" },
+            }
+        };
+        attributes.push(FoundAttribute {
+            name: Cow::Borrowed(name),
+            values,
+        });
+    }
+    if sel.wants("entryDN", true) {
+        attributes.push(computed(
+            "entryDN",
+            Cow::Borrowed(view.dn.as_bytes()),
+            sel.types_only,
+        ));
+    }
+    if sel.wants("subschemaSubentry", true) {
+        attributes.push(computed(
+            "subschemaSubentry",
+            Cow::Borrowed(SUBSCHEMA_DN.as_bytes()),
+            sel.types_only,
+        ));
+    }
+    if sel.wants("structuralObjectClass", true) {
+        if let Some(c) = structural_class(schema, view) {
+            attributes.push(computed(
+                "structuralObjectClass",
+                Cow::Owned(c.into_bytes()),
+                sel.types_only,
+            ));
+        }
+    }
+    if sel.wants("hasSubordinates", true) {
+        let has = reader.has_children(view.ndn).unwrap_or(false);
+        let v = if has { "TRUE" } else { "FALSE" };
+        attributes.push(computed(
+            "hasSubordinates",
+            Cow::Borrowed(v.as_bytes()),
+            sel.types_only,
+        ));
+    }
+    Found {
+        dn: Cow::Borrowed(view.dn),
+        attributes,
+    }
+}
+
+/// An owned entry (the root DSE, the subschema entry) as the client sees it.
+pub fn render_plain(entry: &Entry, sel: &Selection, schema: &Schema) -> LdapSearchResultEntry {
+    let attributes = entry
+        .attrs
+        .iter()
+        .filter(|a| {
+            let operational = schema
+                .attr(&a.name)
+                .is_some_and(|at| at.usage.is_operational());
+            sel.wants(&a.name, operational)
+        })
+        .map(|a| LdapPartialAttribute {
+            atype: a.name.clone(),
+            vals: if sel.types_only {
+                Vec::new()
+            } else {
+                a.values.clone()
+            },
+        })
+        .collect();
+    LdapSearchResultEntry {
+        dn: entry.dn.clone(),
+        attributes,
+    }
+}
+
+/// The most specific structural class of an entry.
+fn structural_class<E: AttrSource + ?Sized>(schema: &Schema, entry: &E) -> Option<String> {
+    let names: Vec<String> = entry
+        .values_of("objectClass")
+        .map(|v| String::from_utf8_lossy(v).to_string())
+        .collect();
+    names
+        .iter()
+        .filter(|n| {
+            schema
+                .class(n)
+                .is_some_and(|c| c.kind == ClassKind::Structural)
+        })
+        .max_by_key(|n| schema.class_chain(n).len())
+        .cloned()
+}
