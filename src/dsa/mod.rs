@@ -269,3 +269,6 @@ pub fn new_uuid() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

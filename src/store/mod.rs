@@ -829,4 +829,79 @@ mod tests {
             .collect();
         assert_eq!(after, many);
     }
+
+    /// Issue 12: import, serve, one add, restart — ids stay dense, so every entry is held in
+    /// the array again (sled's own generator jumped a million ids ahead at every restart, and
+    /// the held copy then gave up: "entry ids too sparse to hold in memory").
+    #[test]
+    fn ids_stay_dense_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = Vec::new();
+        for round in 0..4 {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            assert_eq!(store.hold_entries().unwrap(), all.len());
+            for i in 0..3 {
+                all.push(put(&store, &format!("cn=r{round}-{i},dc=x")));
+            }
+            store.flush().unwrap();
+        }
+        let expected: Vec<EntryId> = (1..=12).collect();
+        assert_eq!(all, expected);
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        assert_eq!(store.next_id(), 13);
+        assert_eq!(store.hold_entries().unwrap(), 12);
+        let held = store.held.read().unwrap();
+        assert!(held.sparse.is_empty());
+        assert_eq!(held.dense.len(), 13);
+    }
+
+    /// A store written before ids were dense (ids far apart) is still held whole: the far
+    /// ids go to the side map, and reads, batches and scans see every entry in id order.
+    #[test]
+    fn far_apart_ids_are_held_in_a_side_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let far: [EntryId; 4] = [1, 2, 3_000_001, 7_000_002];
+        {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            for (n, id) in far.iter().enumerate() {
+                store
+                    .apply(&[Write::Put {
+                        id: *id,
+                        entry: entry(&format!("cn=f{n},dc=x")),
+                        previous: None,
+                    }])
+                    .unwrap();
+            }
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        assert_eq!(store.next_id(), 7_000_003);
+        assert_eq!(store.hold_entries().unwrap(), 4);
+        assert!(matches!(
+            store.record(3_000_001).unwrap(),
+            Some(Record::Held(_))
+        ));
+        assert!(store.record(3_000_002).unwrap().is_none());
+        let scanned_ids: Vec<EntryId> = scanned(&store).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(scanned_ids, far.to_vec());
+        let after: Vec<EntryId> = store.scan_records_from(2).map(|r| r.unwrap().0).collect();
+        assert_eq!(after, vec![3_000_001, 7_000_002]);
+        let mut out = Vec::new();
+        store.records_into(&[7_000_002, 5, 1], &mut out).unwrap();
+        let found: Vec<bool> = out.iter().map(|(_, r)| r.is_some()).collect();
+        assert_eq!(found, vec![true, false, true]);
+        // New entries continue densely after the highest id, and deletes leave the map.
+        let next = put(&store, "cn=new,dc=x");
+        assert_eq!(next, 7_000_003);
+        store
+            .apply(&[Write::Delete {
+                id: 3_000_001,
+                previous: Previous {
+                    ndn: "cn=f2,dc=x".into(),
+                },
+            }])
+            .unwrap();
+        assert!(store.record(3_000_001).unwrap().is_none());
+        assert_eq!(scanned(&store).len(), 4);
+    }
 }

@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod access;
 mod bind;
 mod browse;
 mod clients;

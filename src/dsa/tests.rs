@@ -1,0 +1,258 @@
+//! The writer's plan and apply, and the access decisions, on a temporary directory.
+
+use super::*;
+use crate::directory::dn::Dn;
+use crate::directory::entry::EntryId;
+
+const SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
+
+fn open() -> (tempfile::TempDir, Dsa) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::config::Settings::load_from(
+        None,
+        &[],
+        &crate::config::Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            listen: Some("127.0.0.1:0".into()),
+            suffix: None,
+        },
+    )
+    .unwrap();
+    settings.argon2 = crate::directory::password::Argon2Cost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let (dsa, _) = Dsa::open(settings, "test", &|_| {}).unwrap();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    let tree = [
+        (SUFFIX.to_string(), "domain", "dc", "one-mail"),
+        (
+            format!("ou=people,{SUFFIX}"),
+            "organizationalUnit",
+            "ou",
+            "people",
+        ),
+    ];
+    for (dn, class, attr, value) in tree {
+        let applied = w
+            .write(vec![Change::Add {
+                dn: Dn::parse(&dn).unwrap(),
+                attrs: vec![
+                    ("objectClass".into(), vec![class.as_bytes().to_vec()]),
+                    (attr.into(), vec![value.as_bytes().to_vec()]),
+                ],
+            }])
+            .unwrap();
+        assert!(applied.refused.is_empty(), "{:?}", applied.refused);
+    }
+    (dir, dsa)
+}
+
+fn person(uid: &str, extra: &[(&str, &str)]) -> Change {
+    let mut attrs = vec![
+        (
+            "objectClass".to_string(),
+            vec![b"inetOrgPerson".to_vec(), b"onePagesPerson".to_vec()],
+        ),
+        ("cn".to_string(), vec![format!("Test {uid}").into_bytes()]),
+        ("sn".to_string(), vec![uid.as_bytes().to_vec()]),
+        ("userPassword".to_string(), vec![b"clear-2026".to_vec()]),
+    ];
+    for (a, v) in extra {
+        attrs.push(((*a).to_string(), vec![v.as_bytes().to_vec()]));
+    }
+    Change::Add {
+        dn: Dn::parse(&format!("uid={uid},ou=people,{SUFFIX}")).unwrap(),
+        attrs,
+    }
+}
+
+/// A plan says exactly what apply will do, and does none of it.
+#[test]
+fn a_plan_has_no_side_effect_and_apply_does_what_it_said() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    let before = (
+        dsa.store.generation(),
+        dsa.entry_count(),
+        dsa.store.next_id(),
+    );
+    let batch = vec![
+        w.prepare(person("a", &[])),
+        w.prepare(person("b", &[])),
+        w.prepare(person("a", &[])),
+        w.prepare(Change::Delete {
+            dn: Dn::parse(&format!("uid=nobody,ou=people,{SUFFIX}")).unwrap(),
+        }),
+    ];
+    let plan = w.plan(batch).unwrap();
+    assert_eq!(
+        (
+            dsa.store.generation(),
+            dsa.entry_count(),
+            dsa.store.next_id()
+        ),
+        before,
+        "planning wrote something"
+    );
+    let planned: Vec<(usize, writer::PlannedKind, String, EntryId)> = plan
+        .changes()
+        .map(|c| (c.pos, c.kind, c.dn.to_string(), c.id))
+        .collect();
+    let next = before.2;
+    assert_eq!(
+        planned,
+        vec![
+            (
+                0,
+                writer::PlannedKind::Add,
+                format!("uid=a,ou=people,{SUFFIX}"),
+                next
+            ),
+            (
+                1,
+                writer::PlannedKind::Add,
+                format!("uid=b,ou=people,{SUFFIX}"),
+                next + 1
+            ),
+        ]
+    );
+    let refused: Vec<usize> = plan.refusals().iter().map(|(p, _)| *p).collect();
+    assert_eq!(refused, vec![2, 3]);
+    assert!(matches!(
+        plan.refusals()[0].1,
+        WriteRefusal::AlreadyExists(_)
+    ));
+    let applied = w.apply(plan).unwrap();
+    assert_eq!(
+        (applied.added, applied.replaced, applied.deleted),
+        (2, 0, 0)
+    );
+    assert_eq!(applied.refused.len(), 2);
+    let reader = dsa.reader();
+    let (id, a) = reader
+        .entry(&format!("uid=a,ou=people,{SUFFIX}"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(id, next);
+    // The password policy ran in prepare: clear text stored as argon2id.
+    assert!(a.values("userPassword")[0].starts_with(b"{ARGON2}"));
+}
+
+/// A plan made before another write is re-planned when applied: it never writes against a
+/// directory it did not check.
+#[test]
+fn a_stale_plan_is_checked_again() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    let plan = w.plan(vec![w.prepare(person("late", &[]))]).unwrap();
+    assert_eq!(plan.refusals(), Vec::new());
+    // Someone else takes the name (and the id the plan counted on) first.
+    w.write_one(person("late", &[])).unwrap().unwrap();
+    let applied = w.apply(plan).unwrap();
+    assert_eq!(applied.added, 0);
+    assert!(matches!(
+        applied.refused.as_slice(),
+        [(0, WriteRefusal::AlreadyExists(_))]
+    ));
+    assert_eq!(dsa.entry_count(), 3);
+}
+
+#[test]
+fn roles_and_grants_follow_the_entry() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    w.write_one(person("boss", &[("onePagesRole", "admin")]))
+        .unwrap()
+        .unwrap();
+    w.write_one(person("worker", &[])).unwrap().unwrap();
+    let id_of = |uid: &str| {
+        dsa.reader()
+            .entry(&format!("uid={uid},ou=people,{SUFFIX}"))
+            .unwrap()
+            .unwrap()
+            .0
+    };
+    let boss = Identity::Bound {
+        id: id_of("boss"),
+        dn: "boss".into(),
+    };
+    let worker = Identity::Bound {
+        id: id_of("worker"),
+        dn: "worker".into(),
+    };
+    let mut cache = GrantCache::default();
+    assert_eq!(dsa.grant(&boss, &mut cache).role(), Some(Role::Admin));
+    assert_eq!(dsa.grant(&worker, &mut cache).role(), Some(Role::User));
+    assert_eq!(dsa.grant(&Identity::Anonymous, &mut cache).role(), None);
+    // The cached decision goes as soon as the entry changes.
+    let mut boss_cache = GrantCache::default();
+    assert!(dsa.grant(&boss, &mut boss_cache).is_admin());
+    w.write_one(Change::Modify {
+        dn: Dn::parse(&format!("uid=boss,ou=people,{SUFFIX}")).unwrap(),
+        edits: vec![Edit {
+            kind: EditKind::Replace,
+            attr: "onePagesStatus".into(),
+            values: vec![b"disabled".to_vec()],
+        }],
+    })
+    .unwrap()
+    .unwrap();
+    let g = dsa.grant(&boss, &mut boss_cache);
+    assert!(!g.is_authenticated());
+    assert!(matches!(g.write(), Err(access::Denied::NotBound(_))));
+    // A user's write grant reaches its own entry only.
+    let user = dsa.grant(&worker, &mut cache).write().unwrap();
+    let uw = dsa.writer(&user);
+    assert!(matches!(
+        uw.write_one(person("intruder", &[])).unwrap(),
+        Err(WriteRefusal::Denied(_))
+    ));
+    assert!(matches!(
+        uw.write_one(Change::SetPassword {
+            dn: Dn::parse(&format!("uid=boss,ou=people,{SUFFIX}")).unwrap(),
+            password: b"mine-now".to_vec(),
+        })
+        .unwrap(),
+        Err(WriteRefusal::Denied(_))
+    ));
+    uw.write_one(Change::SetPassword {
+        dn: Dn::parse(&format!("uid=worker,ou=people,{SUFFIX}")).unwrap(),
+        password: b"new-2026".to_vec(),
+    })
+    .unwrap()
+    .unwrap();
+}
+
+/// The offline operator's grant exists only while no client can reach the directory.
+#[test]
+fn no_operator_grant_once_serving() {
+    let (_dir, dsa) = open();
+    assert!(dsa.operator_grant().is_ok());
+    dsa.start_serving().unwrap();
+    assert!(matches!(dsa.operator_grant(), Err(DsaError::Denied(_))));
+}
+
+#[test]
+fn uuids_are_random_version_4() {
+    let a = new_uuid();
+    let groups: Vec<&str> = a.split('-').collect();
+    assert_eq!(
+        groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+        vec![8, 4, 4, 4, 12]
+    );
+    assert!(a
+        .chars()
+        .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    assert!(groups[2].starts_with('4'));
+    assert!(matches!(
+        groups[3].chars().next(),
+        Some('8' | '9' | 'a' | 'b')
+    ));
+    assert_ne!(a, new_uuid());
+}
