@@ -1,25 +1,27 @@
 //! ONE Pages: the LDAP directory server of a provincial secure health-mail service.
 //!
-//! Layers, outermost first; each depends only on the ones below it:
+//! Layers, outermost first; each depends only on the ones below it (ARCHITECTURE.md):
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`cli`] | one file per command: parse arguments, call the library |
+//! | [`cli`] | one file per command: parse arguments, call the library; never opens the store or the index |
+//! | [`server`] | the server handle: opens the directory, starts every listener, owns the one shutdown |
 //! | [`config`] | the configuration file, environment and flags, checked once into [`config::Settings`] |
-//! | [`protocol`] | listener, connection loop, BER framing, controls, response encoding |
-//! | [`ops`] | one file per LDAP operation, on typed requests; never sees bytes |
-//! | [`server`] | start-up: open the data directory, listen, serve until stopped |
-//! | [`dsa`] | the open directory: schema, store and index together, and the single writer path |
-//! | [`directory`] | DNs, entries, schema, matching rules, filters, access rules |
+//! | [`protocol`] | listener, session loop (generic over its byte stream), BER framing, controls, response encoding |
+//! | [`ops`] | one file per LDAP operation, on typed requests and a request context; never sees bytes, the store or the index |
+//! | [`dsa`] | the open directory: access decisions (grants), THE reader, THE writer |
+//! | [`directory`] | the model: DNs, entries and their stored form, schema, matching rules, filters, validation, passwords |
 //! | [`store`] | sled: the source of truth, written atomically and flushed before a write is acknowledged |
 //! | [`index`] | tantivy: a derived, rebuildable accelerator that only narrows candidates |
-//! | [`import`] / [`export`] | LDIF and CSV in, LDIF and CSV out |
+//! | [`import`] / [`export`] | LDIF and CSV in (through the writer), LDIF and CSV out (through the reader) |
 //! | [`gen`] | deterministic generator of realistic directories for demos and benchmarks |
 //!
-//! Rules between layers: the store is written first and the index follows; a search asks the
-//! index for candidates, reads each from the store and lets [`directory::filter`] decide, so a
-//! lagging index can never add or hide an entry. Nothing reachable from network or file input
-//! panics.
+//! Rules between layers: every read goes through [`dsa::Reader`] and every change through
+//! [`dsa::Writer`], which only a [`dsa::WriteGrant`] opens; rights are decided against the
+//! directory as it is at each operation. The store is written first and the index follows; a
+//! search asks the index for candidates, reads each from the store and lets
+//! [`directory::filter`] decide, so a lagging index can never add or hide an entry. Nothing
+//! reachable from network or file input panics.
 
 pub mod cli;
 pub mod config;

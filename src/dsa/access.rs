@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use super::Dsa;
 use crate::directory::entry::{AttrSource, EntryId};
-use crate::directory::record;
 
 /// Who a session bound as. Fixed by a bind; what it may do is decided per operation.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -216,30 +215,29 @@ impl Dsa {
         let Identity::Bound { id, .. } = who else {
             return self.anonymous();
         };
-        let record = match self.store.record(*id) {
-            Ok(Some(r)) => r,
-            Ok(None) => return self.anonymous(),
-            Err(e) => {
-                // Fail closed: a store fault must not keep rights alive.
-                tracing::warn!(error = %e, "cannot read the bound entry; treating as anonymous");
-                return self.anonymous();
+        let decided = self.reader().with_view(*id, |view| {
+            if is_disabled(view) {
+                return None;
             }
-        };
-        let Ok(view) = record::view(&record) else {
-            return self.anonymous();
-        };
-        if is_disabled(&view) {
-            return self.anonymous();
-        }
-        let role = self.role_of(view.ndn, &view);
-        Grant {
-            principal: Some(Arc::new(Principal {
+            Some(Principal {
                 id: *id,
                 dn: view.dn.to_string(),
                 ndn: view.ndn.to_string(),
-                role,
-            })),
-            ..self.anonymous()
+                role: self.role_of(view.ndn, view),
+            })
+        });
+        match decided {
+            Ok(Some(Some(p))) => Grant {
+                principal: Some(Arc::new(p)),
+                ..self.anonymous()
+            },
+            // Deleted or disabled: anonymous.
+            Ok(_) => self.anonymous(),
+            Err(e) => {
+                // Fail closed: a store fault must not keep rights alive.
+                tracing::warn!(error = %e, "cannot read the bound entry; treating as anonymous");
+                self.anonymous()
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! What a modify or a rename does to an entry (RFC 4511 §4.6, §4.9; RFC 4525 increment),
 //! computed on a copy: the writer then checks the result against the schema as a whole.
 
-use super::writer::{Edit, EditKind, WriteRefusal};
+use super::change::{Edit, EditKind, WriteRefusal};
 use crate::directory::dn::{Dn, Rdn};
 use crate::directory::entry::Entry;
 use crate::directory::schema::Schema;

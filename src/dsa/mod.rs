@@ -10,7 +10,9 @@
 //! directory as it is at each operation, not as it was at bind time.
 
 pub mod access;
+pub mod change;
 mod edit;
+pub mod plan;
 pub mod reader;
 pub mod security;
 pub mod views;
@@ -21,10 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use access::{Grant, GrantCache, Identity, Role, WriteGrant};
+pub use change::{Applied, Change, Edit, EditKind, WriteRefusal};
+pub use plan::{Plan, PlannedChange, PlannedKind};
 pub use reader::{Budget, Query, ReadStop, Reader, Scope, Sink};
 pub use security::Security;
 pub use views::{SortValue, SortedView};
-pub use writer::{Applied, Change, Edit, EditKind, Plan, PlannedChange, WriteRefusal, Writer};
+pub use writer::Writer;
 
 use crate::config::Settings;
 use crate::directory::dn::Dn;

@@ -132,6 +132,25 @@ impl<'d> Reader<'d> {
         Ok(self.dsa.store.get(id)?)
     }
 
+    /// The id of the entry with this normalised DN.
+    pub fn id_of(&self, ndn: &str) -> Result<Option<EntryId>, DsaError> {
+        Ok(self.dsa.store.id_of(ndn)?)
+    }
+
+    /// Calls `f` with the entry of `id` read in place, as stored (no computed attributes);
+    /// `None` when there is no such entry.
+    pub fn with_view<T>(
+        &self,
+        id: EntryId,
+        f: impl FnOnce(&EntryView<'_>) -> T,
+    ) -> Result<Option<T>, DsaError> {
+        let Some(record) = self.dsa.store.record(id)? else {
+            return Ok(None);
+        };
+        let view = record::view(&record).map_err(crate::store::StoreError::from)?;
+        Ok(Some(f(&view)))
+    }
+
     pub fn exists(&self, ndn: &str) -> Result<bool, DsaError> {
         Ok(self.dsa.store.id_of(ndn)?.is_some())
     }

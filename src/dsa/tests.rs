@@ -98,7 +98,7 @@ fn a_plan_has_no_side_effect_and_apply_does_what_it_said() {
         before,
         "planning wrote something"
     );
-    let planned: Vec<(usize, writer::PlannedKind, String, EntryId)> = plan
+    let planned: Vec<(usize, PlannedKind, String, EntryId)> = plan
         .changes()
         .map(|c| (c.pos, c.kind, c.dn.to_string(), c.id))
         .collect();
@@ -108,13 +108,13 @@ fn a_plan_has_no_side_effect_and_apply_does_what_it_said() {
         vec![
             (
                 0,
-                writer::PlannedKind::Add,
+                PlannedKind::Add,
                 format!("uid=a,ou=people,{SUFFIX}"),
                 next
             ),
             (
                 1,
-                writer::PlannedKind::Add,
+                PlannedKind::Add,
                 format!("uid=b,ou=people,{SUFFIX}"),
                 next + 1
             ),

@@ -1,0 +1,440 @@
+//! Planning a batch: each prepared change resolved against the directory as it is — names
+//! free or taken, parents present, leaves, modified entries checked whole against the schema,
+//! the ids new entries will get — into the exact change set, with no side effect. A dry run
+//! is a plan; [`Writer::apply`] writes one.
+
+use std::collections::{HashMap, HashSet};
+
+use super::access::WriteScope;
+use super::change::WriteRefusal;
+use super::writer::{Prepared, Prepped, Writer};
+use super::{edit, DsaError};
+use crate::directory::dn::{is_within, parent_of, Dn};
+use crate::directory::entry::{Entry, EntryId};
+use crate::directory::matching::generalized_time_now;
+use crate::directory::schema::Schema;
+use crate::directory::validate::check;
+
+/// What a change will do, as planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlannedKind {
+    Add,
+    Replace,
+    Delete,
+}
+
+/// One entry of a plan, for a dry run's report.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PlannedChange<'p> {
+    /// Position of the change in the batch.
+    pub pos: usize,
+    pub kind: PlannedKind,
+    pub dn: &'p str,
+    pub id: EntryId,
+}
+
+#[derive(Debug)]
+pub(super) enum Body {
+    /// The prepared entry, with creation stamps carried over from the one it replaces.
+    Input {
+        carry: Vec<(&'static str, Vec<Vec<u8>>)>,
+    },
+    /// Computed from the stored entry (modify, rename, password).
+    Computed(Entry),
+}
+
+#[derive(Debug)]
+pub(super) enum Effect {
+    Put {
+        id: EntryId,
+        /// The normalised DN the entry had (`None`: a new entry).
+        previous: Option<String>,
+        body: Body,
+    },
+    Remove {
+        id: EntryId,
+        ndn: String,
+        dn: String,
+    },
+}
+
+#[derive(Debug)]
+pub(super) struct Step {
+    pub(super) pos: usize,
+    pub(super) effect: Effect,
+}
+
+/// The exact change set of a batch against the directory at one generation.
+#[derive(Debug)]
+pub struct Plan {
+    pub(super) generation: u64,
+    pub(super) inputs: Vec<Option<Prepared>>,
+    /// Refused while preparing (kept across re-plans).
+    pub(super) early: Vec<(usize, WriteRefusal)>,
+    pub(super) steps: Vec<Step>,
+    pub(super) refused: Vec<(usize, WriteRefusal)>,
+}
+
+impl Plan {
+    /// The changes that would be made, in order.
+    pub fn changes(&self) -> impl Iterator<Item = PlannedChange<'_>> {
+        self.steps.iter().map(|s| {
+            let (kind, id, dn) = match &s.effect {
+                Effect::Put { id, previous, body } => {
+                    let dn = match body {
+                        Body::Computed(e) => e.dn.as_str(),
+                        Body::Input { .. } => match self.inputs.get(s.pos) {
+                            Some(Some(Prepared(Prepped::Create { entry, .. }))) => {
+                                entry.dn.as_str()
+                            }
+                            _ => "",
+                        },
+                    };
+                    let kind = if previous.is_some() {
+                        PlannedKind::Replace
+                    } else {
+                        PlannedKind::Add
+                    };
+                    (kind, *id, dn)
+                }
+                Effect::Remove { id, dn, .. } => (PlannedKind::Delete, *id, dn.as_str()),
+            };
+            PlannedChange {
+                pos: s.pos,
+                kind,
+                dn,
+                id,
+            }
+        })
+    }
+
+    /// The changes that would be refused, by position, in order.
+    pub fn refusals(&self) -> Vec<(usize, WriteRefusal)> {
+        let mut all: Vec<(usize, WriteRefusal)> =
+            self.early.iter().chain(&self.refused).cloned().collect();
+        all.sort_by_key(|(pos, _)| *pos);
+        all
+    }
+}
+
+/// Names created or removed earlier in a batch, so later changes can depend on them.
+#[derive(Default)]
+struct Overlay {
+    created: HashMap<String, EntryId>,
+    removed: HashSet<String>,
+    /// Created in this batch (not in the store yet).
+    fresh: HashSet<String>,
+    /// Parents found in the store: a bulk load puts thousands of entries under one parent,
+    /// which is then read once.
+    parents: HashSet<String>,
+    next_id: EntryId,
+}
+
+impl Writer<'_> {
+    /// Resolves a batch against the directory as it is now. No side effect.
+    pub fn plan(&self, batch: Vec<Result<Prepared, WriteRefusal>>) -> Result<Plan, DsaError> {
+        let mut inputs = Vec::with_capacity(batch.len());
+        let mut early = Vec::new();
+        for (pos, item) in batch.into_iter().enumerate() {
+            match item {
+                Ok(p) => inputs.push(Some(p)),
+                Err(r) => {
+                    early.push((pos, r));
+                    inputs.push(None);
+                }
+            }
+        }
+        let generation = self.dsa.reader().generation();
+        let (steps, refused) = self.resolve(&inputs)?;
+        Ok(Plan {
+            generation,
+            inputs,
+            early,
+            steps,
+            refused,
+        })
+    }
+
+    pub(super) fn resolve(&self, inputs: &[Option<Prepared>]) -> Result<Resolved, DsaError> {
+        let mut overlay = Overlay {
+            next_id: self.dsa.store.next_id(),
+            ..Overlay::default()
+        };
+        let mut steps = Vec::with_capacity(inputs.len());
+        let mut refused = Vec::new();
+        for (pos, input) in inputs.iter().enumerate() {
+            let Some(Prepared(p)) = input else { continue };
+            match self.resolve_one(p, &mut overlay) {
+                Ok(effect) => {
+                    match &effect {
+                        Effect::Put { id, previous, .. } => {
+                            let ndn = self.target_ndn(p);
+                            if let Some(prev) = previous {
+                                if *prev != ndn {
+                                    overlay.created.remove(prev);
+                                    overlay.removed.insert(prev.clone());
+                                }
+                            } else {
+                                overlay.fresh.insert(ndn.clone());
+                            }
+                            overlay.removed.remove(&ndn);
+                            overlay.created.insert(ndn, *id);
+                        }
+                        Effect::Remove { ndn, .. } => {
+                            overlay.created.remove(ndn);
+                            overlay.removed.insert(ndn.clone());
+                        }
+                    }
+                    steps.push(Step { pos, effect });
+                }
+                Err(Outcome::Refused(r)) => refused.push((pos, r)),
+                Err(Outcome::Failed(e)) => return Err(e),
+            }
+        }
+        Ok((steps, refused))
+    }
+
+    /// The normalised DN a prepared change ends at.
+    fn target_ndn(&self, p: &Prepped) -> String {
+        match p {
+            Prepped::Create { entry, .. } => entry.ndn.clone(),
+            Prepped::Modify { ndn, .. }
+            | Prepped::SetPassword { ndn, .. }
+            | Prepped::Delete { ndn, .. } => ndn.clone(),
+            Prepped::Rename { new_dn, .. } => self.parse_ndn(new_dn),
+        }
+    }
+
+    fn exists(&self, ndn: &str, o: &Overlay) -> Result<Option<EntryId>, DsaError> {
+        if let Some(id) = o.created.get(ndn) {
+            return Ok(Some(*id));
+        }
+        if o.removed.contains(ndn) {
+            return Ok(None);
+        }
+        self.dsa.reader().id_of(ndn)
+    }
+
+    fn check_place(&self, dn: &str, ndn: &str, o: &mut Overlay) -> Result<(), Outcome> {
+        let suffix = &self.dsa.suffix_ndn;
+        if !is_within(ndn, suffix) {
+            return Err(Outcome::Refused(WriteRefusal::OutsideSuffix(
+                dn.to_string(),
+                self.dsa.settings.suffix.clone(),
+            )));
+        }
+        if ndn == suffix.as_str() {
+            return Ok(());
+        }
+        let parent = parent_of(ndn);
+        if !o.removed.contains(parent) && o.parents.contains(parent) {
+            return Ok(());
+        }
+        if self.exists(parent, o).map_err(Outcome::Failed)?.is_none() {
+            let shown = Dn::parse(dn)
+                .ok()
+                .and_then(|d| d.parent())
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| parent.to_string());
+            return Err(Outcome::Refused(WriteRefusal::NoParent(shown)));
+        }
+        o.parents.insert(parent.to_string());
+        Ok(())
+    }
+
+    /// Refuses a name another entry has.
+    fn must_be_free(&self, entry: &Entry, o: &Overlay) -> Result<(), Outcome> {
+        match self.exists(&entry.ndn, o).map_err(Outcome::Failed)? {
+            Some(_) => Err(Outcome::Refused(WriteRefusal::AlreadyExists(
+                entry.dn.clone(),
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses to move or remove an entry with subordinates.
+    fn must_be_leaf(&self, old: &Entry) -> Result<(), Outcome> {
+        if self
+            .dsa
+            .reader()
+            .has_children(&old.ndn)
+            .map_err(Outcome::Failed)?
+        {
+            return Err(Outcome::Refused(WriteRefusal::NotLeaf(old.dn.clone())));
+        }
+        Ok(())
+    }
+
+    /// The stored entry a change works on, or the refusal.
+    fn existing(&self, dn: &Dn, ndn: &str, o: &Overlay) -> Result<(EntryId, Entry), Outcome> {
+        if o.fresh.contains(ndn) {
+            return Err(Outcome::Refused(WriteRefusal::InBatch(dn.to_string())));
+        }
+        let found = match self.exists(ndn, o).map_err(Outcome::Failed)? {
+            Some(id) => self
+                .dsa
+                .reader()
+                .entry_by_id(id)
+                .map_err(Outcome::Failed)?
+                .map(|e| (id, e)),
+            None => None,
+        };
+        found.ok_or_else(|| {
+            Outcome::Refused(WriteRefusal::NoSuchObject {
+                dn: dn.to_string(),
+                matched: self.dsa.reader().matched_ancestor(dn),
+            })
+        })
+    }
+
+    /// The grant's scope for a change of an existing entry.
+    fn may_change(&self, id: EntryId) -> Result<(), Outcome> {
+        match self.grant.scope() {
+            WriteScope::SelfService { id: own, .. } if *own != id => Err(Outcome::Refused(
+                WriteRefusal::Denied("you may change only your own entry".into()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn fresh_id(o: &mut Overlay) -> EntryId {
+        let id = o.next_id;
+        o.next_id += 1;
+        id
+    }
+
+    fn resolve_one(&self, p: &Prepped, o: &mut Overlay) -> Result<Effect, Outcome> {
+        let schema = self.schema();
+        match p {
+            Prepped::Create {
+                entry,
+                upsert: false,
+            } => {
+                self.must_be_free(entry, o)?;
+                self.check_place(&entry.dn, &entry.ndn, o)?;
+                Ok(Effect::Put {
+                    id: Self::fresh_id(o),
+                    previous: None,
+                    body: Body::Input { carry: Vec::new() },
+                })
+            }
+            Prepped::Create {
+                entry,
+                upsert: true,
+            } => {
+                self.check_place(&entry.dn, &entry.ndn, o)?;
+                match self.exists(&entry.ndn, o).map_err(Outcome::Failed)? {
+                    Some(id) => {
+                        let old = if o.fresh.contains(&entry.ndn) {
+                            None
+                        } else {
+                            self.dsa.reader().entry_by_id(id).map_err(Outcome::Failed)?
+                        };
+                        let carry = old
+                            .map(|old| creation_stamps(&old, entry))
+                            .unwrap_or_default();
+                        Ok(Effect::Put {
+                            id,
+                            previous: Some(entry.ndn.clone()),
+                            body: Body::Input { carry },
+                        })
+                    }
+                    None => Ok(Effect::Put {
+                        id: Self::fresh_id(o),
+                        previous: None,
+                        body: Body::Input { carry: Vec::new() },
+                    }),
+                }
+            }
+            Prepped::Modify { dn, ndn, edits } => {
+                let (id, old) = self.existing(dn, ndn, o)?;
+                self.may_change(id)?;
+                let mut entry = old.clone();
+                edit::apply_edits(schema, &mut entry, edits, dn).map_err(Outcome::Refused)?;
+                self.finish_replacement(id, old, entry, dn)
+            }
+            Prepped::SetPassword { dn, ndn, hashed } => {
+                let (id, old) = self.existing(dn, ndn, o)?;
+                self.may_change(id)?;
+                let mut entry = old.clone();
+                entry.set_values(schema, "userPassword", vec![hashed.clone()]);
+                self.finish_replacement(id, old, entry, dn)
+            }
+            Prepped::Rename {
+                dn,
+                ndn,
+                new_dn,
+                new_rdn,
+                delete_old_rdn,
+            } => {
+                let (id, old) = self.existing(dn, ndn, o)?;
+                let entry = edit::renamed(schema, &old, dn, new_dn, new_rdn, *delete_old_rdn);
+                if entry.ndn != old.ndn {
+                    self.must_be_free(&entry, o)?;
+                    self.must_be_leaf(&old)?;
+                    self.check_place(&entry.dn, &entry.ndn, o)?;
+                }
+                self.finish_replacement(id, old, entry, new_dn)
+            }
+            Prepped::Delete { dn, ndn } => {
+                let (id, old) = self.existing(dn, ndn, o)?;
+                self.must_be_leaf(&old)?;
+                Ok(Effect::Remove {
+                    id,
+                    ndn: old.ndn,
+                    dn: old.dn,
+                })
+            }
+        }
+    }
+
+    /// A changed entry in place of `old`: the schema check of the whole, modification stamps.
+    fn finish_replacement(
+        &self,
+        id: EntryId,
+        old: Entry,
+        mut entry: Entry,
+        dn: &Dn,
+    ) -> Result<Effect, Outcome> {
+        check(self.schema(), &mut entry, dn)
+            .map_err(|e| Outcome::Refused(WriteRefusal::Invalid(e)))?;
+        stamp_modified(self.schema(), &mut entry, self.by());
+        Ok(Effect::Put {
+            id,
+            previous: Some(old.ndn),
+            body: Body::Computed(entry),
+        })
+    }
+}
+
+/// The steps of a plan and the refusals met while resolving it.
+pub(super) type Resolved = (Vec<Step>, Vec<(usize, WriteRefusal)>);
+
+enum Outcome {
+    Refused(WriteRefusal),
+    Failed(DsaError),
+}
+
+/// The creation stamps of `old` that the replacing `new` lacks.
+fn creation_stamps(old: &Entry, new: &Entry) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    ["createTimestamp", "creatorsName", "entryUUID"]
+        .into_iter()
+        .filter(|a| new.get(a).is_none())
+        .filter_map(|a| {
+            let values = old.values(a).to_vec();
+            (!values.is_empty()).then_some((a, values))
+        })
+        .collect()
+}
+
+fn stamp_modified(schema: &Schema, entry: &mut Entry, by: &str) {
+    entry.set_values(
+        schema,
+        "modifyTimestamp",
+        vec![generalized_time_now().into_bytes()],
+    );
+    // An offline operator has no DN: the last modifier named stays.
+    if !by.is_empty() {
+        entry.set_values(schema, "modifiersName", vec![by.as_bytes().to_vec()]);
+    }
+}
