@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use super::Dsa;
-use crate::directory::entry::{AttrSource, EntryId};
+use crate::directory::entry::{AttrSource, Entry, EntryId};
 
 /// Who a session bound as. Fixed by a bind; what it may do is decided per operation.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -188,6 +188,22 @@ pub struct GrantCache {
     last: Option<(u64, Identity, Grant)>,
 }
 
+impl GrantCache {
+    /// Takes the decision a bind made from the entry it read.
+    pub fn seed(&mut self, seed: GrantSeed) {
+        self.last = Some((seed.epoch, seed.identity, seed.grant));
+    }
+}
+
+/// A decision made from the entry a bind just read, valid while the epoch read before that
+/// read has not moved (a write in between only makes the next operation decide again).
+#[derive(Debug)]
+pub struct GrantSeed {
+    epoch: u64,
+    identity: Identity,
+    grant: Grant,
+}
+
 impl Dsa {
     /// What `who` may do now. `cache` is the session's: the decision is reused until a write
     /// changes or removes an existing entry.
@@ -211,21 +227,58 @@ impl Dsa {
         }
     }
 
+    /// The epoch a bind reads before it looks its entry up (see [`Dsa::seed_grant`]).
+    pub fn grant_epoch(&self) -> u64 {
+        self.auth_epoch()
+    }
+
+    /// The decision for `who`, made from the entry a bind read after `epoch` was taken.
+    pub fn seed_grant(&self, epoch: u64, who: &Identity, entry: &Entry) -> GrantSeed {
+        let grant = match who {
+            Identity::Anonymous => self.anonymous(),
+            Identity::Bound { id, .. } => {
+                match self.principal_of(*id, &entry.dn, &entry.ndn, entry) {
+                    Some(p) => Grant {
+                        principal: Some(Arc::new(p)),
+                        ..self.anonymous()
+                    },
+                    None => self.anonymous(),
+                }
+            }
+        };
+        GrantSeed {
+            epoch,
+            identity: who.clone(),
+            grant,
+        }
+    }
+
+    /// Who an entry's account is, or `None` when it has no rights (disabled).
+    fn principal_of<E: AttrSource + ?Sized>(
+        &self,
+        id: EntryId,
+        dn: &str,
+        ndn: &str,
+        entry: &E,
+    ) -> Option<Principal> {
+        if is_disabled(entry) {
+            return None;
+        }
+        Some(Principal {
+            id,
+            dn: dn.to_string(),
+            ndn: ndn.to_string(),
+            role: self.role_of(ndn, entry),
+        })
+    }
+
     fn decide(&self, who: &Identity) -> Grant {
         let Identity::Bound { id, .. } = who else {
             return self.anonymous();
         };
-        let decided = self.reader().with_view(*id, |view| {
-            if is_disabled(view) {
-                return None;
-            }
-            Some(Principal {
-                id: *id,
-                dn: view.dn.to_string(),
-                ndn: view.ndn.to_string(),
-                role: self.role_of(view.ndn, view),
-            })
-        });
+        let decided = self
+            .reader()
+            .with_view(*id, |view| self.principal_of(*id, view.dn, view.ndn, view));
         match decided {
             Ok(Some(Some(p))) => Grant {
                 principal: Some(Arc::new(p)),

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use access::{Grant, GrantCache, Identity, Role, WriteGrant};
+pub use access::{Grant, GrantCache, GrantSeed, Identity, Role, WriteGrant};
 pub use change::{Applied, Change, Edit, EditKind, WriteRefusal};
 pub use plan::{Plan, PlannedChange, PlannedKind};
 pub use reader::{Budget, Query, ReadStop, Reader, Scope, Sink};

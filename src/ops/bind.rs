@@ -14,11 +14,21 @@ use crate::directory::dn::Dn;
 use crate::directory::entry::{Entry, EntryId};
 use crate::directory::ONE_ID_DOMAIN;
 use crate::dsa::access::is_disabled;
-use crate::dsa::{Dsa, Identity, Reader};
+use crate::dsa::{Dsa, GrantSeed, Identity, Reader};
 
 const BAD_CREDENTIALS: &str = "invalid credentials";
 
-pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Identity> {
+/// A successful bind: who the session is now, and the access decision made from the entry
+/// the bind read (none for an anonymous bind).
+#[derive(Debug)]
+pub struct Bound {
+    pub identity: Identity,
+    pub seed: Option<GrantSeed>,
+}
+
+pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Bound> {
+    // Read before the entry is: a write in between then only makes the seed stale.
+    let epoch = dsa.grant_epoch();
     if req.version != 3 {
         return Err(OpError::new(
             LdapResultCode::ProtocolError,
@@ -39,7 +49,10 @@ pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Identity> {
     let name = req.dn.trim();
     if password.is_empty() {
         // RFC 4513 §5.1.1 (anonymous) and §5.1.2 (unauthenticated): a bind, but no identity.
-        return Ok(Identity::Anonymous);
+        return Ok(Bound {
+            identity: Identity::Anonymous,
+            seed: None,
+        });
     }
     if name.is_empty() {
         return Err(OpError::new(
@@ -73,7 +86,15 @@ pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Identity> {
             BAD_CREDENTIALS,
         ));
     }
-    Ok(Identity::Bound { id, dn: entry.dn })
+    let identity = Identity::Bound {
+        id,
+        dn: entry.dn.clone(),
+    };
+    let seed = dsa.seed_grant(epoch, &identity, &entry);
+    Ok(Bound {
+        identity,
+        seed: Some(seed),
+    })
 }
 
 fn hint_for(name: &str) -> String {

@@ -29,11 +29,30 @@ pub struct RequestContext<'a> {
     pub identity: &'a Identity,
     /// What that identity may do, decided for this operation.
     pub grant: Grant,
-    /// `<connection>.<message id>`: names the operation in logs and fault reports.
-    pub request_id: String,
+    /// Names the operation in logs and fault reports.
+    pub request_id: RequestId,
+}
+
+/// `<connection>.<message id>`, formatted only when logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestId {
+    pub connection: u64,
+    pub msgid: i32,
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.connection, self.msgid)
+    }
 }
 
 impl RequestContext<'_> {
+    /// The operation's span (debug level: free unless debug logging is on), so that what the
+    /// operation logs names its request.
+    pub fn span(&self) -> tracing::Span {
+        tracing::debug_span!("op", request = %self.request_id, role = self.grant.role().map_or("anonymous", |r| r.name()))
+    }
+
     /// A context for work that has no connection (tests, benchmarks, in-process callers).
     pub fn local<'a>(identity: &'a Identity, grant: Grant) -> RequestContext<'a> {
         RequestContext {
@@ -41,7 +60,10 @@ impl RequestContext<'_> {
             transport: Transport::Plain,
             identity,
             grant,
-            request_id: "local".into(),
+            request_id: RequestId {
+                connection: 0,
+                msgid: 0,
+            },
         }
     }
 }

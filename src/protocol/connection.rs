@@ -20,15 +20,16 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{debug, info, Instrument};
 
 use super::encode::{encode, encode_found_into, notice_of_disconnection, response_for};
 use super::frame::{decode, frame_len, Control, Request};
+use super::stream::ByteStream;
 use super::Shared;
 use crate::dsa::{Dsa, GrantCache, Identity};
-use crate::ops::context::{RequestContext, Transport};
+use crate::ops::context::{RequestContext, RequestId, Transport};
 use crate::ops::search::{SearchEnd, SearchRequest};
 use crate::ops::{self, OpError};
 
@@ -85,7 +86,10 @@ impl Conn {
             transport: self.info.transport,
             identity,
             grant,
-            request_id: format!("{}.{msgid}", self.info.id),
+            request_id: RequestId {
+                connection: self.info.id,
+                msgid,
+            },
         }
     }
 
@@ -117,19 +121,17 @@ impl Conn {
 }
 
 /// Serves one connection until the client leaves, misbehaves, idles out, or the server stops.
-pub async fn serve<S>(
+pub async fn serve<S: ByteStream>(
     stream: S,
     info: ConnInfo,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
-) where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
+) {
     let span = tracing::info_span!("conn", id = info.id, peer = %info.peer, transport = info.transport.name());
     async move {
         debug!("connected");
         let dsa = Arc::clone(&shared.dsa);
-        let (mut rd, wr) = tokio::io::split(stream);
+        let (mut rd, wr) = stream.into_halves();
         let (tx, rx) = mpsc::channel::<Out>(128);
         let writer = tokio::spawn(write_loop(wr, rx));
         let conn = Arc::new(Conn {
@@ -377,18 +379,20 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                 let mut pending = BytesMut::new();
                 let mut count = 0usize;
                 let ctx = conn.context(&who, msgid);
-                let end = ops::search::search(
-                    &conn.dsa,
-                    &ctx,
-                    &search,
-                    &conn.paging,
-                    &AtomicBool::new(false),
-                    &mut |entry| {
-                        count += 1;
-                        encode_found_into(&mut pending, msgid, entry);
-                        ControlFlow::Continue(())
-                    },
-                );
+                let end = ctx.span().in_scope(|| {
+                    ops::search::search(
+                        &conn.dsa,
+                        &ctx,
+                        &search,
+                        &conn.paging,
+                        &AtomicBool::new(false),
+                        &mut |entry| {
+                            count += 1;
+                            encode_found_into(&mut pending, msgid, entry);
+                            ControlFlow::Continue(())
+                        },
+                    )
+                });
                 if let SearchEnd::Done(result, ctrls) = end {
                     debug!(msgid, op = "search", code = ?result.code, entries = count,
                            ms = started.elapsed().as_millis() as u64, "done");
@@ -425,6 +429,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                         let batch = || BytesMut::with_capacity(STREAM_BATCH_BYTES + 4096);
                         let mut pending = batch();
                         let ctx = conn3.context(&who, msgid);
+                        let _op = ctx.span().entered();
                         let end = ops::search::search(
                             &dsa,
                             &ctx,
@@ -502,15 +507,19 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                 .await
                 .unwrap_or_else(|e| Err(ops::internal(e)));
             let result = match outcome {
-                Ok(identity) => {
+                Ok(bound) => {
                     debug!(
                         msgid,
                         op = "bind",
-                        authenticated = identity.is_bound(),
+                        authenticated = bound.identity.is_bound(),
                         "ok"
                     );
                     if let Ok(mut id) = conn.identity.write() {
-                        *id = identity;
+                        *id = bound.identity;
+                    }
+                    // The bind read the entry: its decision saves the next operation a look-up.
+                    if let (Some(seed), Ok(mut cache)) = (bound.seed, conn.grants.lock()) {
+                        cache.seed(seed);
                     }
                     ops::success()
                 }
@@ -530,6 +539,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
             let conn2 = Arc::clone(conn);
             let response = tokio::task::spawn_blocking(move || {
                 let ctx = conn2.context(&who, msgid);
+                let _op = ctx.span().entered();
                 run_other(&conn2.dsa, &ctx, other)
             })
             .await

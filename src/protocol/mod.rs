@@ -5,6 +5,7 @@ pub mod controls;
 pub mod encode;
 pub mod frame;
 pub mod listener;
+pub mod stream;
 
 use std::sync::Arc;
 
