@@ -55,6 +55,10 @@ pub enum DsaError {
     Poisoned,
     #[error("{0}")]
     Denied(String),
+    /// A fault in the directory's own bookkeeping (a read that failed mid-way, a plan that
+    /// lost an entry): never the client's doing.
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub struct Dsa {

@@ -208,7 +208,7 @@ impl<'d> Reader<'d> {
             ControlFlow::Continue(())
         });
         if let Some(ReadStop::Failed(e)) = search.take_stop() {
-            return Err(DsaError::Denied(format!("look-up failed: {e}")));
+            return Err(DsaError::Internal(format!("look-up failed: {e}")));
         }
         ids.sort_unstable();
         ids.dedup();

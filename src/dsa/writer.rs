@@ -251,7 +251,7 @@ impl<'d> Writer<'d> {
                             let Some(Some(Prepared(Prepped::Create { entry, .. }))) =
                                 inputs.get_mut(step.pos).map(Option::take)
                             else {
-                                return Err(DsaError::Denied(
+                                return Err(DsaError::Internal(
                                     "a planned entry went missing from its batch".into(),
                                 ));
                             };

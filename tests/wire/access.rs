@@ -92,20 +92,31 @@ fn anonymous_rights(server: &TestServer, tag: &str) -> (u32, u32, u32, u32) {
     rights(&mut fresh, tag)
 }
 
-#[test]
-fn a_disabled_administrator_loses_its_rights_on_open_connections() {
+/// The demo server, its administrator's connection, and a connection bound as a second
+/// administrator that has been seen to hold every right.
+fn with_second_admin() -> (TestServer, LdapConn, LdapConn) {
     let server = TestServer::demo();
     let mut admin = server.admin();
     let mut second = second_admin(&server, &mut admin);
     assert_eq!(rights(&mut second, "before"), (0, 0, 0, 0));
+    (server, admin, second)
+}
+
+fn change_second_admin(admin: &mut LdapConn, mods: Vec<Mod<&str>>) {
     admin
-        .modify(
-            &second_admin_dn(),
-            vec![Mod::Replace("onePagesStatus", HashSet::from(["disabled"]))],
-        )
+        .modify(&second_admin_dn(), mods)
         .unwrap()
         .success()
         .unwrap();
+}
+
+#[test]
+fn a_disabled_administrator_loses_its_rights_on_open_connections() {
+    let (server, mut admin, mut second) = with_second_admin();
+    change_second_admin(
+        &mut admin,
+        vec![Mod::Replace("onePagesStatus", HashSet::from(["disabled"]))],
+    );
     let after = rights(&mut second, "after");
     assert_eq!(after, anonymous_rights(&server, "anon"));
     assert_eq!(after, (8, 8, 8, 50));
@@ -123,18 +134,11 @@ fn a_disabled_administrator_loses_its_rights_on_open_connections() {
 
 #[test]
 fn a_demoted_administrator_keeps_reading_but_no_longer_writes() {
-    let server = TestServer::demo();
-    let mut admin = server.admin();
-    let mut second = second_admin(&server, &mut admin);
-    assert_eq!(rights(&mut second, "before"), (0, 0, 0, 0));
-    admin
-        .modify(
-            &second_admin_dn(),
-            vec![Mod::Delete("onePagesRole", HashSet::new())],
-        )
-        .unwrap()
-        .success()
-        .unwrap();
+    let (server, mut admin, mut second) = with_second_admin();
+    change_second_admin(
+        &mut admin,
+        vec![Mod::Delete("onePagesRole", HashSet::new())],
+    );
     // Now a person like any other: what a fresh connection bound as it gets.
     let after = rights(&mut second, "after");
     let mut fresh = server.conn();
@@ -150,10 +154,7 @@ fn a_demoted_administrator_keeps_reading_but_no_longer_writes() {
 
 #[test]
 fn a_deleted_administrator_is_anonymous_on_open_connections() {
-    let server = TestServer::demo();
-    let mut admin = server.admin();
-    let mut second = second_admin(&server, &mut admin);
-    assert_eq!(rights(&mut second, "before"), (0, 0, 0, 0));
+    let (server, mut admin, mut second) = with_second_admin();
     admin.delete(&second_admin_dn()).unwrap().success().unwrap();
     let after = rights(&mut second, "after");
     assert_eq!(after, anonymous_rights(&server, "anon"));
