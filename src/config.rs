@@ -70,6 +70,9 @@ pub struct RawConfig {
     pub bind_cache_secs: Option<u64>,
     pub bind_cache_entries: Option<usize>,
     pub self_service_attributes: Option<Vec<String>>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub ldaps_listen: Option<String>,
 }
 
 /// Checked settings.
@@ -101,6 +104,17 @@ pub struct Settings {
     /// Attributes a person may change on its own entry, besides its password (canonical
     /// names; only contact numbers are allowed here, see [`SELF_SERVICE_ALLOWED`]).
     pub self_service_attributes: std::sync::Arc<[String]>,
+    /// The server's certificate chain and key (PEM), when it offers TLS.
+    pub tls: Option<TlsFiles>,
+    /// Where LDAPS (LDAP over TLS from the first byte) is served; needs `tls`.
+    pub ldaps_listen: Option<SocketAddr>,
+}
+
+/// PEM files of a certificate chain and its private key (RSA, ECDSA or Ed25519).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -260,7 +274,30 @@ impl Settings {
             };
             self_service.push((*name).to_string());
         }
+        let tls = match (raw.tls_cert_file, raw.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "tls_cert_file and tls_key_file go together: give both or neither".into(),
+                ))
+            }
+        };
+        let ldaps_listen = match raw.ldaps_listen {
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| invalid(format!("ldaps_listen = '{text}' is not HOST:PORT")))?,
+            ),
+            None => None,
+        };
+        if ldaps_listen.is_some() && tls.is_none() {
+            return Err(invalid(
+                "ldaps_listen needs a certificate: set tls_cert_file and tls_key_file".into(),
+            ));
+        }
         Ok(Settings {
+            tls,
+            ldaps_listen,
             self_service_attributes: self_service.into(),
             store_cache_bytes: store_cache_mib * 1024 * 1024,
             bind_cache_ttl: Duration::from_secs(bind_cache_secs),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drives a real ONE Pages server with OpenLDAP's own clients (ldapsearch, ldapwhoami,
-# ldapcompare, ldapmodify, ldapdelete) and checks what they print. Needs ldap-utils.
+# ldapcompare, ldapmodify, ldapdelete) and checks what they print, over plain LDAP and LDAPS
+# (a throw-away CA and certificate made with openssl). Needs ldap-utils and openssl.
 # Usage: tests/interop.sh [path/to/onepages]
 set -euo pipefail
 
@@ -10,10 +11,33 @@ R="cn=demo-reader,ou=services,$S"
 A="cn=demo-admin,ou=services,$S"
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 3390)
+sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 6637)
 H="ldap://127.0.0.1:$port"
+HS="ldaps://127.0.0.1:$sport"
 log="$data/server.log"
 
-"$bin" serve --demo --data-dir "$data/dir" --listen "127.0.0.1:$port" >"$log" 2>&1 &
+# A CA and a server certificate for 127.0.0.1, and a second CA for the renewal.
+pki() { # folder
+  mkdir -p "$1"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/ca.key" \
+    -out "$1/ca.pem" -days 2 -subj "/CN=interop CA $(basename "$1")" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/server.key" \
+    -out "$1/server.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$1/ext.cnf"
+  openssl x509 -req -in "$1/server.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial \
+    -out "$1/server.pem" -days 2 -extfile "$1/ext.cnf" 2>/dev/null
+}
+pki "$data/pki1"
+pki "$data/pki2"
+cp "$data/pki1/server.pem" "$data/server.pem"
+cp "$data/pki1/server.key" "$data/server.key"
+cat >"$data/onepages.toml" <<TOML
+tls_cert_file = "$data/server.pem"
+tls_key_file = "$data/server.key"
+ldaps_listen = "127.0.0.1:$sport"
+TOML
+
+"$bin" serve --demo --config "$data/onepages.toml" --data-dir "$data/dir" --listen "127.0.0.1:$port" >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
@@ -91,6 +115,31 @@ check "reader cannot write" "Insufficient access (50)" \
 ldapdelete -x -H "$H" -D "$A" -w demo-admin-2026 "uid=interop.test@oneid.on.ca,ou=people,$S"
 check "deleted entry is gone" "# numResponses: 1" \
   ldapsearch -x -H "$H" -D "$R" -w demo-reader-2026 -b "$S" "(mail=interop.test*)" dn
+
+check "ldapsearch over LDAPS" "mail: dewey.rahim@one-mail.on.ca" \
+  env LDAPTLS_CACERT="$data/pki1/ca.pem" ldapsearch -x -LLL -H "$HS" -D "$R" -w demo-reader-2026 \
+  -b "$S" "(mail=dewey.rahim@one-mail.on.ca)" mail
+check "ldapwhoami over LDAPS" "dn:$R" \
+  env LDAPTLS_CACERT="$data/pki1/ca.pem" ldapwhoami -x -H "$HS" -D "$R" -w demo-reader-2026
+check "a client that trusts another CA is refused" "Can't contact LDAP server" \
+  env LDAPTLS_CACERT="$data/pki2/ca.pem" ldapwhoami -x -H "$HS" -D "$R" -w demo-reader-2026
+check "TLS 1.2 is offered" "Protocol  : TLSv1.2" \
+  openssl s_client -connect "127.0.0.1:$sport" -tls1_2 </dev/null
+check "TLS 1.1 is refused" "SSL alert number" \
+  openssl s_client -connect "127.0.0.1:$sport" -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' </dev/null
+# A renewal: new files, SIGHUP; new sessions get the new certificate.
+cp "$data/pki2/server.pem" "$data/server.pem"
+cp "$data/pki2/server.key" "$data/server.key"
+kill -HUP "$pid"
+for _ in $(seq 1 50); do grep -q "TLS certificate reloaded" "$log" && break; sleep 0.1; done
+check "SIGHUP reloads the certificate" "dn:$R" \
+  env LDAPTLS_CACERT="$data/pki2/ca.pem" ldapwhoami -x -H "$HS" -D "$R" -w demo-reader-2026
+echo "not a key" >"$data/server.key"
+kill -HUP "$pid"
+for _ in $(seq 1 50); do grep -q "TLS certificate not reloaded" "$log" && break; sleep 0.1; done
+check "a bad file on SIGHUP keeps the certificate in use" "dn:$R" \
+  env LDAPTLS_CACERT="$data/pki2/ca.pem" ldapwhoami -x -H "$HS" -D "$R" -w demo-reader-2026
+check "and says why" "server.key" grep "TLS certificate not reloaded" "$log"
 
 check "offline import refuses a served data directory" "in use by another process: onepages serve" \
   "$bin" import --data-dir "$data/dir" "$data/add.ldif"

@@ -36,6 +36,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     rt.block_on(async move {
         let suffix = settings.suffix.clone();
         let data_dir = settings.data_dir.clone();
+        let listen = settings.listen;
+        let has_tls = settings.tls.is_some();
         let running = crate::server::start(settings, args.demo, shutdown_signal()).await?;
         let n = running.entries;
         eprintln!(
@@ -43,6 +45,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             running.addr,
             data_dir.display()
         );
+        if let Some(at) = running.ldaps_addr() {
+            eprintln!("LDAPS on ldaps://{at}");
+        }
+        if !has_tls && !listen.ip().is_loopback() {
+            tracing::warn!(
+                %listen,
+                "serving beyond loopback without a TLS certificate: passwords and health-care \
+                 staff details cross the network in clear; set tls_cert_file and tls_key_file"
+            );
+        }
+        tokio::spawn(reload_on_hangup(running.tls.clone()));
         if args.demo {
             let (rdn, password) = DEMO_READER;
             eprintln!("Try it (demo reader account):");
@@ -63,6 +76,35 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("ONE Pages stopped cleanly");
         Ok(())
     })
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP (an ACME renewal, say); a file that
+/// does not load leaves the certificate in use and is logged.
+/// Without a certificate, SIGHUP is logged and ignored (it no longer stops the server).
+async fn reload_on_hangup(tls: Option<std::sync::Arc<crate::protocol::tls::TlsCertificates>>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: the TLS certificate reloads only on restart");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.as_ref().map(|t| t.reload()) {
+                Some(Ok(())) => tracing::info!("TLS certificate reloaded"),
+                Some(Err(e)) => tracing::warn!(
+                    error = %e,
+                    "TLS certificate not reloaded; the previous one stays in use"
+                ),
+                None => {
+                    tracing::info!("SIGHUP: no TLS certificate is configured, nothing to reload")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,4 +1,6 @@
-//! One LDAP listener: accepts connections under the server's cap until told to stop.
+//! One LDAP listener, plain or LDAPS: accepts connections under the server's cap until told
+//! to stop. An LDAPS connection's TLS handshake runs on the connection's own task, within
+//! [`HANDSHAKE_TIMEOUT`]; a client that fails it is closed and nobody else waits for it.
 //!
 //! Each connection holds a permit of the server-wide cap; past it a new client gets a Notice
 //! of Disconnection (busy) instead of a silent hang. When the stop signal comes, the listener
@@ -15,26 +17,34 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::connection::{self, ConnInfo};
 use super::encode::notice_of_disconnection;
+use super::stream::Locked;
+use super::tls::{TlsCertificates, HANDSHAKE_TIMEOUT};
 use super::Shared;
 use crate::ops::context::Transport;
 
 /// How long connections get to finish after the stop signal before they are dropped.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
-/// Accepts plain LDAP connections on `listener` until `stop` turns true, then waits for its
-/// connections (at most [`DRAIN_GRACE`]). `ids` numbers connections across listeners.
+/// Accepts LDAP connections on `listener` (over TLS from the first byte when `tls` is given)
+/// until `stop` turns true, then waits for its connections (at most [`DRAIN_GRACE`]). `ids`
+/// numbers connections across listeners.
 pub async fn run(
     listener: TcpListener,
+    tls: Option<Arc<TlsCertificates>>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     ids: Arc<AtomicU64>,
 ) {
     let mut tasks = JoinSet::new();
-    let transport = Transport::Plain;
+    let transport = if tls.is_some() {
+        Transport::Tls
+    } else {
+        Transport::Plain
+    };
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -63,8 +73,24 @@ pub async fn run(
                 };
                 let shared = Arc::clone(&shared);
                 let rx = stop.clone();
+                let acceptor = tls.as_ref().map(|t| t.acceptor());
                 tasks.spawn(async move {
-                    connection::serve(stream, info, shared, rx).await;
+                    match acceptor {
+                        None => connection::serve(stream, info, shared, rx).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => {
+                                    connection::serve(Locked(tls_stream), info, shared, rx).await;
+                                }
+                                Ok(Err(e)) => {
+                                    debug!(peer = %info.peer, error = %e, "TLS handshake failed");
+                                }
+                                Err(_) => {
+                                    debug!(peer = %info.peer, "TLS handshake timed out");
+                                }
+                            }
+                        }
+                    }
                     drop(permit);
                 });
                 // Reap finished connections so the set does not grow.

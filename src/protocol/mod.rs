@@ -6,6 +6,7 @@ pub mod encode;
 pub mod frame;
 pub mod listener;
 pub mod stream;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -19,4 +19,5 @@ mod protocol;
 mod search;
 mod secure;
 mod support;
+mod tls;
 mod writes;

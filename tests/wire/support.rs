@@ -17,6 +17,10 @@ pub const ADMIN_PW: &str = "demo-admin-2026";
 pub struct TestServer {
     pub addr: SocketAddr,
     pub url: String,
+    /// The LDAPS listener's address, when the settings asked for one.
+    pub ldaps: Option<SocketAddr>,
+    /// The server's certificate holder (to reload it as SIGHUP would).
+    pub tls: Option<std::sync::Arc<onepages::protocol::tls::TlsCertificates>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     pub dir: Option<tempfile::TempDir>,
@@ -72,7 +76,11 @@ impl TestServer {
                 };
                 match onepages::server::start(settings, demo, stop).await {
                     Ok(running) => {
-                        let _ = addr_tx.send(Ok(running.addr));
+                        let _ = addr_tx.send(Ok((
+                            running.addr,
+                            running.ldaps_addr(),
+                            running.tls.clone(),
+                        )));
                         running.wait().await;
                     }
                     Err(e) => {
@@ -81,13 +89,15 @@ impl TestServer {
                 }
             });
         });
-        let addr = addr_rx
+        let (addr, ldaps, tls) = addr_rx
             .recv()
             .expect("server thread")
             .expect("server started");
         TestServer {
             addr,
             url: format!("ldap://{addr}"),
+            ldaps,
+            tls,
             stop: Some(stop_tx),
             thread: Some(thread),
             dir: None,
