@@ -73,6 +73,8 @@ pub struct RawConfig {
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub ldaps_listen: Option<String>,
+    pub cleartext_binds: Option<String>,
+    pub allow_unauthenticated_bind: Option<bool>,
 }
 
 /// Checked settings.
@@ -108,6 +110,38 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Where LDAPS (LDAP over TLS from the first byte) is served; needs `tls`.
     pub ldaps_listen: Option<SocketAddr>,
+    /// Where simple binds with a password may come over a connection without TLS.
+    pub cleartext_binds: CleartextBinds,
+    /// Whether a bind with a name and no password (RFC 4513 §5.1.2) is taken as anonymous
+    /// instead of refused.
+    pub allow_unauthenticated_bind: bool,
+}
+
+/// `cleartext_binds`: where a password may travel without TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CleartextBinds {
+    /// Only from this machine (127.0.0.0/8, ::1): the default.
+    Loopback,
+    /// Nowhere: every password bind needs TLS.
+    Never,
+    /// From anywhere (a network that is itself encrypted).
+    Allow,
+}
+
+impl CleartextBinds {
+    /// Whether a password bind from `peer` over a connection without TLS is accepted.
+    pub fn allows(self, peer: Option<std::net::IpAddr>) -> bool {
+        match self {
+            CleartextBinds::Allow => true,
+            CleartextBinds::Never => false,
+            CleartextBinds::Loopback => peer.is_some_and(|ip| match ip {
+                std::net::IpAddr::V4(v4) => v4.is_loopback(),
+                std::net::IpAddr::V6(v6) => {
+                    v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+                }
+            }),
+        }
+    }
 }
 
 /// PEM files of a certificate chain and its private key (RSA, ECDSA or Ed25519).
@@ -295,9 +329,21 @@ impl Settings {
                 "ldaps_listen needs a certificate: set tls_cert_file and tls_key_file".into(),
             ));
         }
+        let cleartext_binds = match raw.cleartext_binds.as_deref().map(str::trim) {
+            None | Some("loopback") => CleartextBinds::Loopback,
+            Some("never") => CleartextBinds::Never,
+            Some("allow") => CleartextBinds::Allow,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "cleartext_binds = '{other}': use \"loopback\", \"never\" or \"allow\""
+                )))
+            }
+        };
         Ok(Settings {
             tls,
             ldaps_listen,
+            cleartext_binds,
+            allow_unauthenticated_bind: raw.allow_unauthenticated_bind.unwrap_or(false),
             self_service_attributes: self_service.into(),
             store_cache_bytes: store_cache_mib * 1024 * 1024,
             bind_cache_ttl: Duration::from_secs(bind_cache_secs),
@@ -365,6 +411,27 @@ mod tests {
         assert!(s.anonymous_read);
         assert_eq!(s.suffix, "dc=c");
         assert_eq!(s.listen.port(), 1);
+    }
+
+    #[test]
+    fn cleartext_binds_from_loopback_only_by_default() {
+        let s = Settings::load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(s.cleartext_binds, CleartextBinds::Loopback);
+        let ip = |t: &str| Some(t.parse::<std::net::IpAddr>().unwrap());
+        for yes in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] {
+            assert!(CleartextBinds::Loopback.allows(ip(yes)), "{yes}");
+        }
+        for no in ["10.0.0.5", "192.168.1.2", "::ffff:10.0.0.1", "2001:db8::1"] {
+            assert!(!CleartextBinds::Loopback.allows(ip(no)), "{no}");
+        }
+        assert!(!CleartextBinds::Loopback.allows(None));
+        assert!(!CleartextBinds::Never.allows(ip("127.0.0.1")));
+        assert!(CleartextBinds::Allow.allows(ip("10.0.0.5")));
+        let env = vec![(
+            "ONEPAGES_CLEARTEXT_BINDS".to_string(),
+            "sometimes".to_string(),
+        )];
+        assert!(Settings::load_from(None, &env, &Overrides::default()).is_err());
     }
 
     #[test]

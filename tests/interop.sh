@@ -116,6 +116,8 @@ ldapdelete -x -H "$H" -D "$A" -w demo-admin-2026 "uid=interop.test@oneid.on.ca,o
 check "deleted entry is gone" "# numResponses: 1" \
   ldapsearch -x -H "$H" -D "$R" -w demo-reader-2026 -b "$S" "(mail=interop.test*)" dn
 
+check "unauthenticated bind (a name, no password) is refused" "Server is unwilling to perform (53)" \
+  ldapwhoami -x -H "$H" -D "$R" -w ""
 check "ldapsearch over LDAPS" "mail: dewey.rahim@one-mail.on.ca" \
   env LDAPTLS_CACERT="$data/pki1/ca.pem" ldapsearch -x -LLL -H "$HS" -D "$R" -w demo-reader-2026 \
   -b "$S" "(mail=dewey.rahim@one-mail.on.ca)" mail
@@ -147,6 +149,10 @@ check "offline import refuses a served data directory" "in use by another proces
 kill -TERM "$pid"
 if wait "$pid"; then pass=$((pass+1)); echo "ok   SIGTERM shuts down cleanly"; else fail=$((fail+1)); echo "FAIL SIGTERM exit status"; cat "$log"; fi
 trap 'rm -rf "$data"' EXIT
+
+check "the data directory is the owner's only" "700" stat -c %a "$data/dir"
+"$bin" export --data-dir "$data/dir" -o "$data/export.ldif" 2>/dev/null
+check "an export is the owner's only" "600" stat -c %a "$data/export.ldif"
 
 echo "interop: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -29,7 +29,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let settings = args.common.settings(None)?;
     let (dsa, _) = Dsa::open(settings, "onepages export", &|_| {})?;
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        Some(p) => Box::new(std::io::BufWriter::new(private_file(p)?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let n = match args.format {
@@ -39,4 +39,14 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     out.flush()?;
     eprintln!("exported {n} entries");
     Ok(())
+}
+
+/// An export holds health-care staff details (and password hashes in LDIF): the file is
+/// created readable by its owner only.
+fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }

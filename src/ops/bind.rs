@@ -9,6 +9,7 @@
 
 use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapResultCode};
 
+use super::context::{RequestContext, Transport};
 use super::{OpError, OpResult};
 use crate::directory::dn::Dn;
 use crate::directory::entry::{Entry, EntryId};
@@ -26,7 +27,7 @@ pub struct Bound {
     pub seed: Option<GrantSeed>,
 }
 
-pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Bound> {
+pub fn bind(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapBindRequest) -> OpResult<Bound> {
     // Read before the entry is: a write in between then only makes the seed stale.
     let epoch = dsa.grant_epoch();
     if req.version != 3 {
@@ -48,11 +49,35 @@ pub fn bind(dsa: &Dsa, req: &LdapBindRequest) -> OpResult<Bound> {
         };
     let name = req.dn.trim();
     if password.is_empty() {
-        // RFC 4513 §5.1.1 (anonymous) and §5.1.2 (unauthenticated): a bind, but no identity.
+        // RFC 4513 §5.1.2: a name without a password is an unauthenticated bind, which clients
+        // send by mistake (an empty password field) and which must not look like success.
+        if !name.is_empty() && !dsa.settings().allow_unauthenticated_bind {
+            return Err(OpError::new(
+                LdapResultCode::UnwillingToPerform,
+                "a name without a password is an unauthenticated bind, which this server \
+                 refuses: give the password (or bind with neither name nor password)",
+            ));
+        }
+        // RFC 4513 §5.1.1 anonymous (or an allowed unauthenticated bind): no identity.
         return Ok(Bound {
             identity: Identity::Anonymous,
             seed: None,
         });
+    }
+    // A password never crosses the network in clear (unless the operator says it may), and
+    // the refusal comes before any look-up: it says nothing about the name.
+    if ctx.transport == Transport::Plain
+        && !dsa.settings().cleartext_binds.allows(
+            ctx.peer
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|a| a.ip()),
+        )
+    {
+        return Err(OpError::new(
+            LdapResultCode::ConfidentialityRequired,
+            "passwords are accepted only over TLS here: connect with ldaps://",
+        ));
     }
     if name.is_empty() {
         return Err(OpError::new(

@@ -502,10 +502,13 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
         }
         LdapOp::BindRequest(bind) => {
             conn.abandon_all();
-            let dsa = Arc::clone(&conn.dsa);
-            let outcome = tokio::task::spawn_blocking(move || ops::bind::bind(&dsa, &bind))
-                .await
-                .unwrap_or_else(|e| Err(ops::internal(e)));
+            let conn2 = Arc::clone(conn);
+            let outcome = tokio::task::spawn_blocking(move || {
+                let ctx = conn2.context(&who, msgid);
+                ops::bind::bind(&conn2.dsa, &ctx, &bind)
+            })
+            .await
+            .unwrap_or_else(|e| Err(ops::internal(e)));
             let result = match outcome {
                 Ok(bound) => {
                     debug!(

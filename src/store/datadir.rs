@@ -27,6 +27,32 @@ pub struct DataDir {
     _lock: File,
 }
 
+/// Creates `dir` (and missing parents) readable by the owner only, as slapd's mdb files are:
+/// the store holds health-care staff details and password hashes. An existing directory that
+/// others may read is left as it is, with a warning.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the data directory can be read by other users; chmod 700 it"
+                );
+            }
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 impl DataDir {
     /// Creates the directory if needed and locks it for this process, described by `holder`.
     pub fn open(root: &Path, holder: &str) -> Result<DataDir, DataDirError> {
@@ -34,14 +60,12 @@ impl DataDir {
             dir: root.display().to_string(),
             source,
         };
-        std::fs::create_dir_all(root).map_err(io)?;
-        let mut lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(root.join("LOCK"))
-            .map_err(io)?;
+        create_private_dir(root).map_err(io)?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut lock = options.open(root.join("LOCK")).map_err(io)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -85,6 +109,19 @@ impl DataDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13: the data directory and its lock file are the owner's only.
+    #[cfg(unix)]
+    #[test]
+    fn data_directories_are_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("new").join("data");
+        let _dir = DataDir::open(&root, "test").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("LOCK")), 0o600);
+    }
 
     #[test]
     fn second_opener_is_told_who_holds_it() {

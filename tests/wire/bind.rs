@@ -73,21 +73,48 @@ fn mail_address_bind_tells_the_user_to_use_the_one_id() {
 fn anonymous_binds_succeed_but_reads_are_refused() {
     let server = TestServer::demo();
     let mut c = server.conn();
-    // RFC 4513 §5.1.1 anonymous, then §5.1.2 unauthenticated (name, no password).
-    for (dn, pw) in [("", ""), ("dewey.rahim@oneid.on.ca", "")] {
-        let r = c.simple_bind(dn, pw).unwrap();
-        assert_eq!(r.rc, 0);
-        assert_eq!(who(&mut c), "");
-        let r = c
-            .search(PEOPLE, Scope::Subtree, "(cn=dewey*)", vec!["cn"])
-            .unwrap();
-        assert_eq!(r.1.rc, 50, "{:?}", r.1);
-        assert!(r.0.is_empty());
-        assert!(r.1.text.contains("bind"), "{}", r.1.text);
-    }
+    // RFC 4513 §5.1.1 anonymous: a bind, but no identity, and reads are refused with a reason.
+    let r = c.simple_bind("", "").unwrap();
+    assert_eq!(r.rc, 0);
+    assert_eq!(who(&mut c), "");
+    let r = c
+        .search(PEOPLE, Scope::Subtree, "(cn=dewey*)", vec!["cn"])
+        .unwrap();
+    assert_eq!(r.1.rc, 50, "{:?}", r.1);
+    assert!(r.0.is_empty());
+    assert!(r.1.text.contains("bind"), "{}", r.1.text);
     // A password without a name is not an anonymous bind.
     let r = c.simple_bind("", "secret").unwrap();
     assert_eq!(r.rc, 49);
+}
+
+/// Issue 13: §5.1.2's unauthenticated bind (a name, no password) is refused, not taken for a
+/// success; a failed bind leaves the connection anonymous (RFC 4511 §4.2.1).
+#[test]
+fn unauthenticated_binds_are_refused_unless_allowed() {
+    let server = TestServer::demo();
+    let mut c = server.conn();
+    c.simple_bind("dewey.rahim@oneid.on.ca", "dewey-demo-2026")
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(
+        who(&mut c),
+        format!("dn:uid=dewey.rahim@oneid.on.ca,{PEOPLE}")
+    );
+    let r = c.simple_bind("dewey.rahim@oneid.on.ca", "").unwrap();
+    assert_eq!(r.rc, 53, "{r:?}");
+    assert!(r.text.contains("password"), "{}", r.text);
+    assert_eq!(who(&mut c), "");
+    let allowing = TestServer::demo_with(|s| s.allow_unauthenticated_bind = true);
+    let mut c = allowing.conn();
+    let r = c.simple_bind("dewey.rahim@oneid.on.ca", "").unwrap();
+    assert_eq!(r.rc, 0);
+    assert_eq!(who(&mut c), "");
+    let r = c
+        .search(PEOPLE, Scope::Subtree, "(cn=dewey*)", vec!["cn"])
+        .unwrap();
+    assert_eq!(r.1.rc, 50);
 }
 
 #[test]

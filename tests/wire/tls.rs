@@ -189,3 +189,37 @@ fn tls_settings_are_checked_at_start() {
     );
     assert!(half.unwrap_err().to_string().contains("go together"));
 }
+
+/// Issue 13: with `cleartext_binds = "never"`, a password over plain LDAP is refused with
+/// confidentialityRequired before any look-up (a known and an unknown name get the same
+/// answer); over LDAPS it binds. Anonymous binds carry no password and stay possible.
+#[test]
+fn passwords_need_tls_when_cleartext_binds_are_never() {
+    let ca = pki("first");
+    let certs = tempfile::tempdir().unwrap();
+    install(certs.path(), &ca);
+    let (cert, key) = (
+        certs.path().join("server.pem"),
+        certs.path().join("server.key"),
+    );
+    let server = TestServer::demo_with(|s| {
+        s.tls = Some(onepages::config::TlsFiles { cert, key });
+        s.ldaps_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.cleartext_binds = onepages::config::CleartextBinds::Never;
+    });
+    let mut plain = server.conn();
+    let known = plain.simple_bind(READER_DN, READER_PW).unwrap();
+    assert_eq!(known.rc, 13, "{known:?}");
+    assert!(known.text.contains("ldaps://"), "{}", known.text);
+    let unknown = plain
+        .simple_bind("nobody.here@oneid.on.ca", "whatever")
+        .unwrap();
+    assert_eq!((unknown.rc, unknown.text), (known.rc, known.text));
+    assert_eq!(plain.simple_bind("", "").unwrap().rc, 0);
+    let mut tls = ldaps(&server, &ca.ca_pem).unwrap();
+    tls.simple_bind(READER_DN, READER_PW)
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(who(&mut tls), format!("dn:{READER_DN}"));
+}
