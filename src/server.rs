@@ -116,7 +116,7 @@ pub async fn start(
     let holder = format!("onepages serve, listening on {addr}");
     let (dsa, entries) =
         tokio::task::spawn_blocking(move || open(settings, &holder, demo)).await??;
-    let shared = Arc::new(Shared::new(Arc::clone(&dsa)));
+    let shared = Arc::new(Shared::new(Arc::clone(&dsa), tls.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let ids = Arc::new(AtomicU64::new(0));
     let mut endpoints = Vec::new();

@@ -129,6 +129,13 @@ check "TLS 1.2 is offered" "Protocol  : TLSv1.2" \
   openssl s_client -connect "127.0.0.1:$sport" -tls1_2 </dev/null
 check "TLS 1.1 is refused" "SSL alert number" \
   openssl s_client -connect "127.0.0.1:$sport" -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' </dev/null
+check "root DSE advertises StartTLS" "supportedExtension: 1.3.6.1.4.1.1466.20037" \
+  ldapsearch -x -LLL -H "$H" -b "" -s base supportedExtension
+check "ldapsearch -ZZ (StartTLS on the plain port)" "mail: dewey.rahim@one-mail.on.ca" \
+  env LDAPTLS_CACERT="$data/pki1/ca.pem" ldapsearch -ZZ -x -LLL -H "$H" -D "$R" -w demo-reader-2026 \
+  -b "$S" "(mail=dewey.rahim@one-mail.on.ca)" mail
+check "ldapwhoami -ZZ" "dn:$R" \
+  env LDAPTLS_CACERT="$data/pki1/ca.pem" ldapwhoami -ZZ -x -H "$H" -D "$R" -w demo-reader-2026
 # A renewal: new files, SIGHUP; new sessions get the new certificate.
 cp "$data/pki2/server.pem" "$data/server.pem"
 cp "$data/pki2/server.key" "$data/server.key"
@@ -136,6 +143,8 @@ kill -HUP "$pid"
 for _ in $(seq 1 50); do grep -q "TLS certificate reloaded" "$log" && break; sleep 0.1; done
 check "SIGHUP reloads the certificate" "dn:$R" \
   env LDAPTLS_CACERT="$data/pki2/ca.pem" ldapwhoami -x -H "$HS" -D "$R" -w demo-reader-2026
+check "StartTLS gets the reloaded certificate too" "dn:$R" \
+  env LDAPTLS_CACERT="$data/pki2/ca.pem" ldapwhoami -ZZ -x -H "$H" -D "$R" -w demo-reader-2026
 echo "not a key" >"$data/server.key"
 kill -HUP "$pid"
 for _ in $(seq 1 50); do grep -q "TLS certificate not reloaded" "$log" && break; sleep 0.1; done

@@ -24,10 +24,6 @@ pub fn extended(
             value: Some(ctx.grant.authz_id().into_bytes()),
         }),
         PASSWORD_MODIFY_OID => password_modify(dsa, ctx, req),
-        "1.3.6.1.4.1.1466.20037" => Err(OpError::new(
-            LdapResultCode::ProtocolError,
-            "StartTLS is not offered by this server",
-        )),
         other => Err(OpError::new(
             LdapResultCode::ProtocolError,
             format!("unsupported extended operation {other}"),

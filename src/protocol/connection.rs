@@ -20,16 +20,20 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResult, LdapResultCode};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, Instrument};
 
 use super::encode::{encode, encode_found_into, notice_of_disconnection, response_for};
 use super::frame::{decode, frame_len, Control, Request};
-use super::stream::ByteStream;
+use super::stream::{ByteStream, Locked};
+use super::tls::HANDSHAKE_TIMEOUT;
 use super::Shared;
 use crate::dsa::{Dsa, GrantCache, Identity};
 use crate::ops::context::{RequestContext, RequestId, Transport};
+use crate::ops::search::dse::START_TLS_OID;
 use crate::ops::search::{SearchEnd, SearchRequest};
 use crate::ops::{self, OpError};
 
@@ -47,6 +51,8 @@ const SEARCHES_PER_CONNECTION: usize = 8;
 enum Out {
     Pdu(Bytes),
     Close,
+    /// StartTLS: flush what is queued and hand the write half back.
+    Handover,
 }
 
 /// Who a connection is: its number, its peer and its transport.
@@ -66,13 +72,37 @@ struct Conn {
     /// The last access decision for the session's identity (see `dsa::access`).
     grants: Mutex<GrantCache>,
     running: Mutex<HashMap<i32, Arc<AtomicBool>>>,
-    tx: mpsc::Sender<Out>,
+    /// The writer task's queue (replaced once, when StartTLS starts a new writer).
+    tx: RwLock<mpsc::Sender<Out>>,
+    /// Whether the session runs over TLS (from the first byte, or since StartTLS).
+    tls: AtomicBool,
     searches: Arc<Semaphore>,
 }
 
 impl Conn {
     fn identity(&self) -> Identity {
         self.identity.read().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    fn sender(&self) -> mpsc::Sender<Out> {
+        match self.tx.read() {
+            Ok(tx) => tx.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn transport(&self) -> Transport {
+        if self.tls.load(Ordering::Acquire) {
+            Transport::Tls
+        } else {
+            Transport::Plain
+        }
+    }
+
+    /// Whether any operation of this session is still running (StartTLS needs none).
+    fn is_busy(&self) -> bool {
+        let running = self.running.lock().map(|m| !m.is_empty()).unwrap_or(true);
+        running || self.searches.available_permits() < SEARCHES_PER_CONNECTION
     }
 
     /// The context of one operation: the grant is decided now, against the directory as it is.
@@ -83,7 +113,7 @@ impl Conn {
         };
         RequestContext {
             peer: &self.info.peer,
-            transport: self.info.transport,
+            transport: self.transport(),
             identity,
             grant,
             request_id: RequestId {
@@ -94,7 +124,7 @@ impl Conn {
     }
 
     async fn send(&self, msg: LdapMsg) {
-        let _ = self.tx.send(Out::Pdu(encode(msg).freeze())).await;
+        let _ = self.sender().send(Out::Pdu(encode(msg).freeze())).await;
     }
 
     async fn reply(&self, msgid: i32, op_tag: u64, result: LdapResult) {
@@ -104,11 +134,11 @@ impl Conn {
     }
 
     async fn disconnect(&self, code: LdapResultCode, message: &str) {
-        let _ = self
-            .tx
+        let tx = self.sender();
+        let _ = tx
             .send(Out::Pdu(notice_of_disconnection(code, message).freeze()))
             .await;
-        let _ = self.tx.send(Out::Close).await;
+        let _ = tx.send(Out::Close).await;
     }
 
     fn abandon_all(&self) {
@@ -118,6 +148,14 @@ impl Conn {
             }
         }
     }
+}
+
+/// How a session phase ended.
+enum PhaseEnd {
+    /// The client left, misbehaved, idled out, or the server stops.
+    Closed,
+    /// A StartTLS request was accepted: answer it, then upgrade the stream.
+    StartTls { msgid: i32 },
 }
 
 /// Serves one connection until the client leaves, misbehaves, idles out, or the server stops.
@@ -133,101 +171,191 @@ pub async fn serve<S: ByteStream>(
         let dsa = Arc::clone(&shared.dsa);
         let (mut rd, wr) = stream.into_halves();
         let (tx, rx) = mpsc::channel::<Out>(128);
-        let writer = tokio::spawn(write_loop(wr, rx));
+        let (back_tx, back_rx) = oneshot::channel();
+        let writer = tokio::spawn(write_loop(wr, rx, Some(back_tx)));
         let conn = Arc::new(Conn {
             dsa: Arc::clone(&dsa),
+            tls: AtomicBool::new(info.transport == Transport::Tls),
             shared,
             info,
             grants: Mutex::new(GrantCache::default()),
             paging: Arc::new(Mutex::new(ops::search::PagedSearches::default())),
             identity: RwLock::new(Identity::Anonymous),
             running: Mutex::new(HashMap::new()),
-            tx,
+            tx: RwLock::new(tx),
             searches: Arc::new(Semaphore::new(SEARCHES_PER_CONNECTION)),
         });
-        let limits = dsa.settings().limits;
         let mut buf = BytesMut::with_capacity(4096);
-        'outer: loop {
-            loop {
-                match frame_len(&buf, limits.max_pdu_bytes) {
-                    Ok(Some(n)) => {
-                        let pdu = buf.split_to(n);
-                        match decode(&pdu, MAX_BER_DEPTH) {
-                            Ok(req) => {
-                                if dispatch(&conn, req).await.is_break() {
-                                    break 'outer;
-                                }
-                            }
-                            Err(e) => {
-                                info!(error = %e, "undecodable request; disconnecting");
-                                conn.disconnect(LdapResultCode::ProtocolError, &e.to_string())
-                                    .await;
-                                break 'outer;
-                            }
-                        }
+        let end = session(&conn, &mut rd, &mut buf, &mut shutdown).await;
+        let writer = match end {
+            PhaseEnd::Closed => writer,
+            PhaseEnd::StartTls { msgid } => {
+                match start_tls::<S>(&conn, msgid, rd, &buf, writer, back_rx).await {
+                    Some((mut tls_rd, tls_writer)) => {
+                        let _ = session(&conn, &mut tls_rd, &mut buf, &mut shutdown).await;
+                        tls_writer
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        info!(error = %e, "bad PDU framing; disconnecting");
-                        conn.disconnect(LdapResultCode::ProtocolError, &e.to_string())
-                            .await;
-                        break 'outer;
+                    None => {
+                        debug!("closed after a failed StartTLS");
+                        return;
                     }
                 }
             }
-            tokio::select! {
-                read = tokio::time::timeout(limits.idle_timeout, rd.read_buf(&mut buf)) => {
-                    match read {
-                        Ok(Ok(0)) | Ok(Err(_)) => break,
-                        Ok(Ok(_)) => {}
-                        Err(_) => {
-                            let busy = conn.running.lock().map(|m| !m.is_empty()).unwrap_or(false);
-                            if !busy {
-                                debug!("idle timeout");
-                                conn.disconnect(LdapResultCode::Unavailable, "idle timeout").await;
-                                break;
-                            }
-                        }
-                    }
-                }
-                _ = shutdown.changed() => {
-                    conn.abandon_all();
-                    conn.disconnect(LdapResultCode::Unavailable, "the server is shutting down").await;
-                    break;
-                }
-            }
-        }
-        conn.abandon_all();
-        // Let running searches notice the abandon; a client that stopped reading cannot hold
-        // them up: past the grace period the writer goes, and their sends fail.
-        let all = u32::try_from(SEARCHES_PER_CONNECTION).unwrap_or(u32::MAX);
-        let searches = Arc::clone(&conn.searches);
-        let drained = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            searches.acquire_many(all),
-        )
-        .await;
-        if drained.is_err() {
-            writer.abort();
-        } else {
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                conn.tx.send(Out::Close),
-            )
-            .await;
-        }
+        };
+        finish(&conn, writer).await;
         drop(conn);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
         debug!("closed");
     }
     .instrument(span)
     .await
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<Out>) {
+/// Reads and dispatches requests until the session ends or asks for TLS.
+async fn session<R: AsyncRead + Unpin>(
+    conn: &Arc<Conn>,
+    rd: &mut R,
+    buf: &mut BytesMut,
+    shutdown: &mut watch::Receiver<bool>,
+) -> PhaseEnd {
+    let limits = conn.dsa.settings().limits;
+    loop {
+        loop {
+            match frame_len(buf, limits.max_pdu_bytes) {
+                Ok(Some(n)) => {
+                    let pdu = buf.split_to(n);
+                    match decode(&pdu, MAX_BER_DEPTH) {
+                        Ok(req) => match dispatch(conn, req).await {
+                            Next::Continue => {}
+                            Next::Stop => return PhaseEnd::Closed,
+                            Next::StartTls(msgid) => return PhaseEnd::StartTls { msgid },
+                        },
+                        Err(e) => {
+                            info!(error = %e, "undecodable request; disconnecting");
+                            conn.disconnect(LdapResultCode::ProtocolError, &e.to_string())
+                                .await;
+                            return PhaseEnd::Closed;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    info!(error = %e, "bad PDU framing; disconnecting");
+                    conn.disconnect(LdapResultCode::ProtocolError, &e.to_string())
+                        .await;
+                    return PhaseEnd::Closed;
+                }
+            }
+        }
+        tokio::select! {
+            read = tokio::time::timeout(limits.idle_timeout, rd.read_buf(buf)) => {
+                match read {
+                    Ok(Ok(0)) | Ok(Err(_)) => return PhaseEnd::Closed,
+                    Ok(Ok(_)) => {}
+                    Err(_) => {
+                        let busy = conn.running.lock().map(|m| !m.is_empty()).unwrap_or(false);
+                        if !busy {
+                            debug!("idle timeout");
+                            conn.disconnect(LdapResultCode::Unavailable, "idle timeout").await;
+                            return PhaseEnd::Closed;
+                        }
+                    }
+                }
+            }
+            _ = shutdown.changed() => {
+                conn.abandon_all();
+                conn.disconnect(LdapResultCode::Unavailable, "the server is shutting down").await;
+                return PhaseEnd::Closed;
+            }
+        }
+    }
+}
+
+/// StartTLS (RFC 4511 §4.14, RFC 4513 §3): answers success in clear, takes the write half
+/// back from the writer task, joins the halves and runs the TLS handshake on the same
+/// stream. The session's identity is kept (RFC 4513 §3 allows either). A client that sent
+/// more before the response, or whose handshake fails, is disconnected.
+async fn start_tls<S: ByteStream>(
+    conn: &Arc<Conn>,
+    msgid: i32,
+    rd: S::Read,
+    buf: &BytesMut,
+    writer: tokio::task::JoinHandle<()>,
+    back: oneshot::Receiver<S::Write>,
+) -> Option<(ReadHalf<TlsStream<TcpStream>>, tokio::task::JoinHandle<()>)> {
+    let tls = conn.shared.tls.clone()?;
+    if !buf.is_empty() {
+        conn.disconnect(
+            LdapResultCode::ProtocolError,
+            "requests sent after StartTLS before its response",
+        )
+        .await;
+        let _ = writer.await;
+        return None;
+    }
+    let response = LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
+        res: ops::success(),
+        name: Some(START_TLS_OID.to_string()),
+        value: None,
+    });
+    conn.send(LdapMsg::new(msgid, response)).await;
+    let _ = conn.sender().send(Out::Handover).await;
+    let wr = back.await.ok()?;
+    let _ = writer.await;
+    let tcp = S::unsplit(rd, wr)?.into_tcp()?;
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            debug!(error = %e, "StartTLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            debug!("StartTLS handshake timed out");
+            return None;
+        }
+    };
+    conn.tls.store(true, Ordering::Release);
+    let (tls_rd, tls_wr) = Locked(stream).into_halves();
+    let (tx, rx) = mpsc::channel::<Out>(128);
+    if let Ok(mut current) = conn.tx.write() {
+        *current = tx;
+    }
+    debug!("StartTLS: the session continues over TLS");
+    let writer = tokio::spawn(write_loop(tls_wr, rx, None));
+    Some((tls_rd, writer))
+}
+
+/// Ends a session: running searches are abandoned and get a grace period; a client that
+/// stopped reading cannot hold them up (past it the writer goes, and their sends fail).
+async fn finish(conn: &Arc<Conn>, writer: tokio::task::JoinHandle<()>) {
+    conn.abandon_all();
+    let all = u32::try_from(SEARCHES_PER_CONNECTION).unwrap_or(u32::MAX);
+    let searches = Arc::clone(&conn.searches);
+    let drained = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        searches.acquire_many(all),
+    )
+    .await;
+    if drained.is_err() {
+        writer.abort();
+    } else {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.sender().send(Out::Close),
+        )
+        .await;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    wr: W,
+    mut rx: mpsc::Receiver<Out>,
+    handover: Option<oneshot::Sender<W>>,
+) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(out) = rx.recv().await {
         let mut close = false;
+        let mut hand_over = false;
         let mut next = Some(out);
         while let Some(item) = next.take() {
             match item {
@@ -249,10 +377,20 @@ async fn write_loop<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<Out>) {
                     close = true;
                     break;
                 }
+                Out::Handover => {
+                    hand_over = true;
+                    break;
+                }
             }
             next = rx.try_recv().ok();
         }
         if w.flush().await.is_err() {
+            return;
+        }
+        if hand_over {
+            if let Some(back) = handover {
+                let _ = back.send(w.into_inner());
+            }
             return;
         }
         if close {
@@ -310,7 +448,7 @@ fn op_name(tag: u64) -> &'static str {
     }
 }
 
-async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
+async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
     let Request {
         msgid,
         op_tag,
@@ -327,25 +465,25 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     format!("malformed {} request", op_name(op_tag)),
                 );
                 conn.reply(msgid, op_tag, e.into_result()).await;
-                return ControlFlow::Continue(());
+                return Next::Continue;
             }
             conn.disconnect(
                 LdapResultCode::ProtocolError,
                 &format!("unknown or malformed operation (tag {op_tag})"),
             )
             .await;
-            return ControlFlow::Break(());
+            return Next::Stop;
         }
     };
     match &op {
-        LdapOp::UnbindRequest => return ControlFlow::Break(()),
+        LdapOp::UnbindRequest => return Next::Stop,
         LdapOp::AbandonRequest(id) => {
             if let Ok(map) = conn.running.lock() {
                 if let Some(flag) = map.get(id) {
                     flag.store(true, Ordering::Relaxed);
                 }
             }
-            return ControlFlow::Continue(());
+            return Next::Continue;
         }
         _ => {}
     }
@@ -355,7 +493,12 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
             format!("critical control {} is not supported", c.oid),
         );
         conn.reply(msgid, op_tag, e.into_result()).await;
-        return ControlFlow::Continue(());
+        return Next::Continue;
+    }
+    if let LdapOp::ExtendedRequest(ext) = &op {
+        if ext.name == START_TLS_OID {
+            return start_tls_request(conn, msgid, op_tag).await;
+        }
     }
     let who = conn.identity();
     let started = Instant::now();
@@ -369,7 +512,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                         format!("malformed control {}: {}", bad.oid, bad.why),
                     );
                     conn.reply(msgid, op_tag, e.into_result()).await;
-                    return ControlFlow::Continue(());
+                    return Next::Continue;
                 }
             };
             let search = SearchRequest::new(search, search_controls);
@@ -398,20 +541,20 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                            ms = started.elapsed().as_millis() as u64, "done");
                     pending.extend_from_slice(&search_done(msgid, result, &ctrls));
                 }
-                let _ = conn.tx.send(Out::Pdu(pending.freeze())).await;
-                return ControlFlow::Continue(());
+                let _ = conn.sender().send(Out::Pdu(pending.freeze())).await;
+                return Next::Continue;
             }
             let flag = Arc::new(AtomicBool::new(false));
             if let Ok(mut map) = conn.running.lock() {
                 map.insert(msgid, Arc::clone(&flag));
             }
             let Ok(permit) = Arc::clone(&conn.searches).acquire_owned().await else {
-                return ControlFlow::Break(());
+                return Next::Stop;
             };
             let conn2 = Arc::clone(conn);
             tokio::spawn(
                 async move {
-                    let tx = conn2.tx.clone();
+                    let tx = conn2.sender();
                     let dsa = Arc::clone(&conn2.dsa);
                     let flag2 = Arc::clone(&flag);
                     let paging = Arc::clone(&conn2.paging);
@@ -498,7 +641,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                 }
                 .in_current_span(),
             );
-            ControlFlow::Continue(())
+            Next::Continue
         }
         LdapOp::BindRequest(bind) => {
             conn.abandon_all();
@@ -536,7 +679,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                 }
             };
             conn.reply(msgid, op_tag, result).await;
-            ControlFlow::Continue(())
+            Next::Continue
         }
         other => {
             let conn2 = Arc::clone(conn);
@@ -556,7 +699,7 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                     "clients may not send response operations",
                 )
                 .await;
-                return ControlFlow::Break(());
+                return Next::Stop;
             }
             debug!(
                 msgid,
@@ -565,8 +708,53 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> ControlFlow<()> {
                 "done"
             );
             conn.send(LdapMsg::new(msgid, response)).await;
-            ControlFlow::Continue(())
+            Next::Continue
         }
+    }
+}
+
+/// What the session does after a request.
+enum Next {
+    Continue,
+    Stop,
+    /// Answer StartTLS and upgrade the stream (every check passed).
+    StartTls(i32),
+}
+
+/// StartTLS's checks (RFC 4511 §4.14.1): offered only with a certificate; refused with
+/// operationsError under TLS already or while other operations are outstanding.
+async fn start_tls_request(conn: &Arc<Conn>, msgid: i32, op_tag: u64) -> Next {
+    let refusal = if conn.shared.tls.is_none() {
+        Some(OpError::new(
+            LdapResultCode::ProtocolError,
+            "StartTLS is not offered by this server (no certificate is configured)",
+        ))
+    } else if conn.tls.load(Ordering::Acquire) {
+        Some(OpError::new(
+            LdapResultCode::OperationsError,
+            "TLS is already established on this connection",
+        ))
+    } else if conn.is_busy() {
+        Some(OpError::new(
+            LdapResultCode::OperationsError,
+            "other operations are outstanding: StartTLS waits until they are done",
+        ))
+    } else {
+        None
+    };
+    match refusal {
+        Some(e) => {
+            debug!(msgid, op = "starttls", code = ?e.code, "refused");
+            let response = LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
+                res: e.into_result(),
+                name: None,
+                value: None,
+            });
+            let _ = op_tag;
+            conn.send(LdapMsg::new(msgid, response)).await;
+            Next::Continue
+        }
+        None => Next::StartTls(msgid),
     }
 }
 

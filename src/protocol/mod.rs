@@ -24,10 +24,12 @@ pub struct Shared {
     pub search_slots: Arc<Semaphore>,
     /// Connections served at once, over every listener.
     pub connections: Arc<Semaphore>,
+    /// The server's certificate, when it offers TLS (LDAPS and StartTLS).
+    pub tls: Option<Arc<tls::TlsCertificates>>,
 }
 
 impl Shared {
-    pub fn new(dsa: Arc<Dsa>) -> Shared {
+    pub fn new(dsa: Arc<Dsa>, tls: Option<Arc<tls::TlsCertificates>>) -> Shared {
         let max_connections = dsa.settings().limits.max_connections;
         Shared {
             dsa,
@@ -35,6 +37,7 @@ impl Shared {
                 std::thread::available_parallelism().map_or(2, usize::from) + 1,
             )),
             connections: Arc::new(Semaphore::new(max_connections)),
+            tls,
         }
     }
 }

@@ -12,6 +12,15 @@ pub trait ByteStream: Send + 'static {
     type Write: AsyncWrite + Send + Unpin + 'static;
 
     fn into_halves(self) -> (Self::Read, Self::Write);
+
+    /// The halves joined again (StartTLS upgrades the joined stream); `None` if they are not
+    /// halves of one stream.
+    fn unsplit(read: Self::Read, write: Self::Write) -> Option<Self>
+    where
+        Self: Sized;
+
+    /// The plain TCP stream, when this stream can be upgraded to TLS in place.
+    fn into_tcp(self) -> Option<TcpStream>;
 }
 
 /// Plain TCP splits without a lock between the halves.
@@ -22,16 +31,37 @@ impl ByteStream for TcpStream {
     fn into_halves(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         self.into_split()
     }
+
+    fn unsplit(read: OwnedReadHalf, write: OwnedWriteHalf) -> Option<TcpStream> {
+        read.reunite(write).ok()
+    }
+
+    fn into_tcp(self) -> Option<TcpStream> {
+        Some(self)
+    }
 }
 
 /// Any other stream (a TLS session, an in-memory pipe), split through tokio's lock.
 pub struct Locked<S>(pub S);
 
-impl<S: AsyncRead + AsyncWrite + Send + 'static> ByteStream for Locked<S> {
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for Locked<S> {
     type Read = ReadHalf<S>;
     type Write = WriteHalf<S>;
 
     fn into_halves(self) -> (ReadHalf<S>, WriteHalf<S>) {
         tokio::io::split(self.0)
+    }
+
+    fn unsplit(read: ReadHalf<S>, write: WriteHalf<S>) -> Option<Locked<S>> {
+        if read.is_pair_of(&write) {
+            Some(Locked(read.unsplit(write)))
+        } else {
+            None
+        }
+    }
+
+    /// Already wrapped (a TLS session): no second upgrade.
+    fn into_tcp(self) -> Option<TcpStream> {
+        None
     }
 }

@@ -223,3 +223,208 @@ fn passwords_need_tls_when_cleartext_binds_are_never() {
         .unwrap();
     assert_eq!(who(&mut tls), format!("dn:{READER_DN}"));
 }
+
+const START_TLS: &str = "1.3.6.1.4.1.1466.20037";
+
+fn start_tls_exop() -> ldap3::exop::Exop {
+    ldap3::exop::Exop {
+        name: Some(START_TLS.to_string()),
+        val: None,
+    }
+}
+
+fn supported_extensions(c: &mut LdapConn) -> Vec<String> {
+    let (entries, _) = c
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["supportedExtension"],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    let e = ldap3::SearchEntry::construct(entries.into_iter().next().unwrap());
+    e.attrs
+        .get("supportedExtension")
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// StartTLS on the plain port (RFC 4511 §4.14, RFC 4513 §3), as `ldapsearch -ZZ` and
+/// applications' `start_tls` use it: advertised, upgraded in place, then binds and searches.
+#[test]
+fn start_tls_upgrades_the_plain_port() {
+    let ca = pki("first");
+    let (server, _certs) = tls_server(&ca);
+    assert!(supported_extensions(&mut server.conn()).contains(&START_TLS.to_string()));
+    let settings = LdapConnSettings::new()
+        .set_config(client_config(&ca.ca_pem))
+        .set_starttls(true);
+    let mut c = LdapConn::with_settings(settings, &server.url).unwrap();
+    c.simple_bind(READER_DN, READER_PW)
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(who(&mut c), format!("dn:{READER_DN}"));
+    let (entries, _) = c
+        .search(
+            PEOPLE,
+            Scope::Subtree,
+            "(mail=dewey.rahim@one-mail.on.ca)",
+            vec!["cn"],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    // A second StartTLS, or one on the LDAPS port: operationsError.
+    let again = c.extended(start_tls_exop()).unwrap().1;
+    assert_eq!(again.rc, 1, "{again:?}");
+    let mut over_ldaps = ldaps(&server, &ca.ca_pem).unwrap();
+    assert_eq!(over_ldaps.extended(start_tls_exop()).unwrap().1.rc, 1);
+    // The session goes on after a refusal.
+    assert_eq!(who(&mut over_ldaps), "");
+    // A client that does not trust the certificate fails the handshake.
+    let other = pki("other");
+    let settings = LdapConnSettings::new()
+        .set_config(client_config(&other.ca_pem))
+        .set_starttls(true);
+    assert!(LdapConn::with_settings(settings, &server.url).is_err());
+}
+
+#[test]
+fn start_tls_without_a_certificate_is_not_offered() {
+    let server = TestServer::demo();
+    let mut c = server.conn();
+    assert!(!supported_extensions(&mut c).contains(&START_TLS.to_string()));
+    let r = c.extended(start_tls_exop()).unwrap().1;
+    assert_eq!(r.rc, 2, "{r:?}");
+    assert_eq!(who(&mut c), "");
+}
+
+/// The identity bound before StartTLS is kept; a handshake that fails ends the connection
+/// (the client already got the StartTLS response, so nothing else can be said in clear).
+#[test]
+fn start_tls_keeps_the_identity_and_a_failed_handshake_closes() {
+    use std::io::{Read, Write};
+    let ca = pki("first");
+    let (server, _certs) = tls_server(&ca);
+    // Raw BER: an ExtendedRequest for StartTLS, message 1.
+    let mut request = vec![0x30, 0x1d, 0x02, 0x01, 0x01, 0x77, 0x18, 0x80, 0x16];
+    request.extend_from_slice(START_TLS.as_bytes());
+    let mut raw = std::net::TcpStream::connect(server.addr).unwrap();
+    raw.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    raw.write_all(&request).unwrap();
+    let mut buf = [0u8; 128];
+    let n = raw.read(&mut buf).unwrap();
+    let response = &buf[..n];
+    // ExtendedResponse (0x78) with resultCode success.
+    assert!(response.contains(&0x78), "{response:?}");
+    assert!(
+        response.windows(3).any(|w| w == [0x0a, 0x01, 0x00]),
+        "{response:?}"
+    );
+    raw.write_all(b"this is not a TLS ClientHello\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = raw.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty() || rest.first() == Some(&0x15),
+        "expected a close or a TLS alert, got {rest:?}"
+    );
+    // Bound before the upgrade, the same after it.
+    let mut before = server.conn();
+    before
+        .simple_bind(READER_DN, READER_PW)
+        .unwrap()
+        .success()
+        .unwrap();
+    let settings = LdapConnSettings::new()
+        .set_config(client_config(&ca.ca_pem))
+        .set_starttls(true);
+    let mut c = LdapConn::with_settings(settings, &server.url).unwrap();
+    assert_eq!(who(&mut c), "");
+    c.simple_bind(READER_DN, READER_PW)
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(who(&mut before), format!("dn:{READER_DN}"));
+}
+
+/// Reads one whole PDU from a byte stream.
+fn read_pdu(stream: &mut impl std::io::Read, buf: &mut Vec<u8>) -> Vec<u8> {
+    loop {
+        if let Some(n) = onepages::protocol::frame::frame_len(buf, 1 << 20).unwrap() {
+            return buf.drain(..n).collect();
+        }
+        let mut chunk = [0u8; 4096];
+        let got = stream.read(&mut chunk).unwrap();
+        assert!(got > 0, "the server closed the connection");
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
+fn pdu(msgid: i32, op: ldap3_proto::proto::LdapOp) -> Vec<u8> {
+    onepages::protocol::encode::encode(ldap3_proto::proto::LdapMsg::new(msgid, op)).to_vec()
+}
+
+/// RFC 4513 §3 lets the server keep or reset the identity across StartTLS; ONE Pages keeps
+/// it: bound in clear, Who am I? over the new TLS session names the same entry.
+#[test]
+fn the_identity_bound_before_start_tls_is_kept() {
+    use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapExtendedRequest, LdapOp};
+    use std::io::Write;
+    let ca = pki("first");
+    let (server, _certs) = tls_server(&ca);
+    let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = Vec::new();
+    tcp.write_all(&pdu(
+        1,
+        LdapOp::BindRequest(LdapBindRequest {
+            version: 3,
+            dn: READER_DN.to_string(),
+            cred: LdapBindCred::Simple(READER_PW.to_string()),
+        }),
+    ))
+    .unwrap();
+    let bound = read_pdu(&mut tcp, &mut buf);
+    assert!(
+        bound.windows(3).any(|w| w == [0x0a, 0x01, 0x00]),
+        "{bound:?}"
+    );
+    tcp.write_all(&pdu(
+        2,
+        LdapOp::ExtendedRequest(LdapExtendedRequest {
+            name: START_TLS.to_string(),
+            value: None,
+        }),
+    ))
+    .unwrap();
+    let started = read_pdu(&mut tcp, &mut buf);
+    assert!(
+        started.windows(3).any(|w| w == [0x0a, 0x01, 0x00]),
+        "{started:?}"
+    );
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let session = rustls::ClientConnection::new(client_config(&ca.ca_pem), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(session, tcp);
+    tls.write_all(&pdu(
+        3,
+        LdapOp::ExtendedRequest(LdapExtendedRequest {
+            name: "1.3.6.1.4.1.4203.1.11.3".to_string(),
+            value: None,
+        }),
+    ))
+    .unwrap();
+    let mut tls_buf = Vec::new();
+    let answer = read_pdu(&mut tls, &mut tls_buf);
+    let want = format!("dn:{READER_DN}");
+    assert!(
+        answer.windows(want.len()).any(|w| w == want.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

@@ -9,6 +9,9 @@ pub const SUBSCHEMA_DN: &str = "cn=Subschema";
 pub const VENDOR_NAME: &str = "ONE Pages";
 pub const WHOAMI_OID: &str = "1.3.6.1.4.1.4203.1.11.3";
 pub const PASSWORD_MODIFY_OID: &str = "1.3.6.1.4.1.4203.1.11.1";
+/// StartTLS (RFC 4511 §4.14): carried out by the protocol layer, advertised here when a
+/// certificate is configured.
+pub const START_TLS_OID: &str = "1.3.6.1.4.1.1466.20037";
 
 /// Controls the server implements, advertised in the root DSE.
 pub const SUPPORTED_CONTROLS: &[&str] = &[
@@ -35,7 +38,11 @@ pub fn root_dse(dsa: &Dsa) -> Entry {
     e.add_values(schema, "subschemaSubentry", strs(&[SUBSCHEMA_DN]));
     e.add_values(schema, "supportedLDAPVersion", strs(&["3"]));
     e.add_values(schema, "supportedControl", strs(SUPPORTED_CONTROLS));
-    e.add_values(schema, "supportedExtension", strs(SUPPORTED_EXTENSIONS));
+    let mut extensions = strs(SUPPORTED_EXTENSIONS);
+    if dsa.settings().tls.is_some() {
+        extensions.push(START_TLS_OID.as_bytes().to_vec());
+    }
+    e.add_values(schema, "supportedExtension", extensions);
     e.add_values(schema, "supportedFeatures", strs(SUPPORTED_FEATURES));
     e.add_values(schema, "vendorName", strs(&[VENDOR_NAME]));
     e.add_values(
