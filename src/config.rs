@@ -324,11 +324,6 @@ impl Settings {
             ),
             None => None,
         };
-        if ldaps_listen.is_some() && tls.is_none() {
-            return Err(invalid(
-                "ldaps_listen needs a certificate: set tls_cert_file and tls_key_file".into(),
-            ));
-        }
         let cleartext_binds = match raw.cleartext_binds.as_deref().map(str::trim) {
             None | Some("loopback") => CleartextBinds::Loopback,
             Some("never") => CleartextBinds::Never,

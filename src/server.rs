@@ -101,6 +101,9 @@ pub async fn start(
         Some(files) => Some(Arc::new(TlsCertificates::load(files)?)),
         None => None,
     };
+    if settings.ldaps_listen.is_some() && tls.is_none() {
+        anyhow::bail!("ldaps_listen needs a certificate: set tls_cert_file and tls_key_file");
+    }
     let mut bound = Vec::new();
     let ldap = TcpListener::bind(settings.listen)
         .await

@@ -159,6 +159,19 @@ kill -TERM "$pid"
 if wait "$pid"; then pass=$((pass+1)); echo "ok   SIGTERM shuts down cleanly"; else fail=$((fail+1)); echo "FAIL SIGTERM exit status"; cat "$log"; fi
 trap 'rm -rf "$data"' EXIT
 
+# serve --demo makes its own throw-away CA and certificate and prints how to use them; a
+# listener given in the configuration (here the LDAPS port) takes precedence.
+dport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 6638)
+ONEPAGES_LDAPS_LISTEN="127.0.0.1:$dport" "$bin" serve --demo --data-dir "$data/demo2" --listen "127.0.0.1:$port" >"$data/demo2.log" 2>&1 &
+dpid=$!
+for _ in $(seq 1 300); do grep -q "LDAPTLS_CACERT=" "$data/demo2.log" && break; sleep 0.2; done
+check "serve --demo prints an LDAPS line" "LDAPTLS_CACERT=$data/demo2/demo-tls/ca.pem ldapsearch -x -H ldaps://127.0.0.1:$dport" \
+  cat "$data/demo2.log"
+check "and it works" "mail: dewey.rahim@one-mail.on.ca" \
+  env LDAPTLS_CACERT="$data/demo2/demo-tls/ca.pem" ldapsearch -x -LLL -H "ldaps://127.0.0.1:$dport" \
+  -D "$R" -w demo-reader-2026 -b "$S" "(mail=dewey.rahim@one-mail.on.ca)" mail
+kill -TERM "$dpid"; wait "$dpid" || true
+
 check "the data directory is the owner's only" "700" stat -c %a "$data/dir"
 "$bin" export --data-dir "$data/dir" -o "$data/export.ldif" 2>/dev/null
 check "an export is the owner's only" "600" stat -c %a "$data/export.ldif"

@@ -26,7 +26,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo && common.data_dir.is_none() && std::env::var_os("ONEPAGES_DATA_DIR").is_none() {
         common.data_dir = Some("onepages-demo".into());
     }
-    let settings = common.settings(args.listen.clone())?;
+    let mut settings = common.settings(args.listen.clone())?;
+    // The demo shows TLS with a throw-away certificate, unless the configuration has one.
+    let mut demo_ca = None;
+    if args.demo && settings.tls.is_none() {
+        let pki = crate::protocol::tls::demo_pki(&settings.data_dir.join("demo-tls"))?;
+        settings.tls = Some(pki.files);
+        if settings.ldaps_listen.is_none() {
+            settings.ldaps_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 6636)));
+        }
+        demo_ca = Some(std::fs::canonicalize(&pki.ca).unwrap_or(pki.ca));
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(n) = args.threads {
@@ -63,6 +73,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 "  ldapsearch -x -H ldap://{} -D \"{rdn},{suffix}\" -w {password} -b \"ou=people,{suffix}\" \"(cn=dewey*)\" cn mail o department",
                 running.addr
             );
+            if let (Some(ca), Some(at)) = (&demo_ca, running.ldaps_addr()) {
+                eprintln!(
+                    "  LDAPTLS_CACERT={} ldapsearch -x -H ldaps://{at} -D \"{rdn},{suffix}\" -w {password} -b \"ou=people,{suffix}\" \"(cn=dewey*)\" cn mail",
+                    ca.display()
+                );
+                eprintln!(
+                    "  LDAPTLS_CACERT={} ldapsearch -ZZ -x -H ldap://{} -D \"{rdn},{suffix}\" -w {password} -b \"ou=people,{suffix}\" \"(cn=dewey*)\" cn mail",
+                    ca.display(),
+                    running.addr
+                );
+            }
             if let Some((given, sn, pw, _)) = DEMO_PEOPLE.first() {
                 let uid = crate::gen::local_part(given, sn);
                 eprintln!(

@@ -94,3 +94,85 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))
 }
+
+/// The demo's throw-away certificate authority and server certificate (`serve --demo`).
+#[derive(Debug, Clone)]
+pub struct DemoPki {
+    pub files: TlsFiles,
+    /// The CA certificate clients trust (`LDAPTLS_CACERT`).
+    pub ca: std::path::PathBuf,
+}
+
+/// Makes (once; later starts reuse them) a CA and a certificate for 127.0.0.1 and localhost
+/// signed by it, in `dir` (created readable by its owner only). Demo data only: the CA's key
+/// is thrown away, so it can sign nothing else.
+pub fn demo_pki(dir: &std::path::Path) -> Result<DemoPki, TlsError> {
+    let files = TlsFiles {
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    let ca = dir.join("ca.pem");
+    if files.cert.is_file() && files.key.is_file() && ca.is_file() {
+        return Ok(DemoPki { files, ca });
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| file_error(dir, e))?;
+    let made = make_demo_pki().map_err(|e| TlsError::Config(format!("demo certificate: {e}")))?;
+    write_private(&ca, &made.0)?;
+    write_private(&files.cert, &made.1)?;
+    write_private(&files.key, &made.2)?;
+    Ok(DemoPki { files, ca })
+}
+
+/// (CA certificate, server certificate, server key), PEM.
+fn make_demo_pki() -> Result<(String, String, String), rcgen::Error> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ONE Pages demo CA (throw-away)");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let key = KeyPair::generate()?;
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "ONE Pages demo server");
+    let cert = params.signed_by(&key, &ca)?;
+    Ok((ca.pem(), cert.pem(), key.serialize_pem()))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), TlsError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| file_error(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo's certificates load as the server's, and a second start reuses them.
+    #[test]
+    fn demo_certificates_are_made_once_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = demo_pki(&dir.path().join("data").join("demo-tls")).unwrap();
+        assert!(TlsCertificates::load(&pki.files).is_ok());
+        let first = std::fs::read(&pki.files.cert).unwrap();
+        let again = demo_pki(&dir.path().join("data").join("demo-tls")).unwrap();
+        assert_eq!(std::fs::read(&again.files.cert).unwrap(), first);
+        assert!(std::fs::read_to_string(&again.ca)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE"));
+    }
+}

@@ -23,6 +23,8 @@ fn spawn(data: &std::path::Path, port: u16) -> Child {
         .arg("--data-dir")
         .arg(data)
         .env("ONEPAGES_LOG", "warn")
+        // The demo's LDAPS listener on an ephemeral port: tests run side by side.
+        .env("ONEPAGES_LDAPS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -183,6 +185,8 @@ fn offline_bulk_import_is_searchable_through_the_index() {
         .arg(&data)
         .arg(&file)
         .env("ONEPAGES_LOG", "warn")
+        // The demo's LDAPS listener on an ephemeral port: tests run side by side.
+        .env("ONEPAGES_LDAPS_LISTEN", "127.0.0.1:0")
         .output()
         .expect("run import");
     let said = String::from_utf8_lossy(&out.stderr);

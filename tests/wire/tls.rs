@@ -170,24 +170,27 @@ fn a_reloaded_certificate_serves_new_sessions_and_keeps_old_ones() {
 #[test]
 fn tls_settings_are_checked_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = onepages::config::Settings::load_from(
-        None,
-        &[(
-            "ONEPAGES_LDAPS_LISTEN".to_string(),
-            "127.0.0.1:0".to_string(),
-        )],
-        &onepages::config::Overrides {
-            data_dir: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        },
-    );
-    assert!(missing.unwrap_err().to_string().contains("tls_cert_file"));
+    let mut s = settings(dir.path());
+    s.ldaps_listen = Some("127.0.0.1:0".parse().unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let started = rt.block_on(onepages::server::start(s, false, std::future::pending()));
+    let err = started.err().unwrap().to_string();
+    assert!(err.contains("tls_cert_file"), "{err}");
     let half = onepages::config::Settings::load_from(
         None,
         &[("ONEPAGES_TLS_CERT_FILE".to_string(), "/x.pem".to_string())],
         &onepages::config::Overrides::default(),
     );
     assert!(half.unwrap_err().to_string().contains("go together"));
+    // A certificate file that does not load stops the start, naming the file.
+    let mut s = settings(dir.path());
+    s.tls = Some(onepages::config::TlsFiles {
+        cert: dir.path().join("missing.pem"),
+        key: dir.path().join("missing.key"),
+    });
+    let started = rt.block_on(onepages::server::start(s, false, std::future::pending()));
+    let err = started.err().unwrap().to_string();
+    assert!(err.contains("missing.pem"), "{err}");
 }
 
 /// Issue 13: with `cleartext_binds = "never"`, a password over plain LDAP is refused with
