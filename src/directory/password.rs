@@ -260,6 +260,20 @@ impl DecoyHash {
     pub fn burn(&self, password: &[u8]) {
         let _ = verify(password, self.0.as_bytes());
     }
+
+    /// The median of three checks against the decoy: what verifying a wrong password against
+    /// an argon2id hash of this cost takes on this machine.
+    pub fn typical_duration(&self, password: &[u8]) -> std::time::Duration {
+        let mut times: Vec<std::time::Duration> = (0..3)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                self.burn(password);
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times.get(1).copied().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,10 @@ pub struct Dsa {
     /// Held by [`Writer::apply`]: one batch at a time, in order.
     writer_lock: Mutex<()>,
     decoy: DecoyHash,
+    /// How long a failed bind's answer is held back, at least: what one argon2id check at
+    /// the configured cost takes here (measured at open), with a margin so that a real check
+    /// of a wrong password, which also allocates and looks up, ends before it.
+    failed_bind_floor: std::time::Duration,
     /// Successful binds against slow hashes, remembered in memory for a while.
     verified: VerifiedCache,
     /// Bumped by every write that changes or removes an existing entry: a session's cached
@@ -120,6 +124,7 @@ impl Dsa {
             .map(|d| d.normalize(&schema))
             .collect();
         let decoy = DecoyHash::new(settings.argon2)?;
+        let failed_bind_floor = decoy.typical_duration(b"calibration").mul_f64(1.4);
         let verified = VerifiedCache::new(settings.bind_cache_ttl, settings.bind_cache_entries);
         Ok((
             Dsa {
@@ -133,6 +138,7 @@ impl Dsa {
                 registry: Mutex::new(None),
                 writer_lock: Mutex::new(()),
                 decoy,
+                failed_bind_floor,
                 verified,
                 auth_epoch: AtomicU64::new(0),
                 offline: AtomicBool::new(true),
@@ -161,6 +167,11 @@ impl Dsa {
 
     pub fn decoy(&self) -> &DecoyHash {
         &self.decoy
+    }
+
+    /// The least time a failed bind takes to be answered (see `ops::bind`).
+    pub fn failed_bind_floor(&self) -> std::time::Duration {
+        self.failed_bind_floor
     }
 
     pub fn verified(&self) -> &VerifiedCache {

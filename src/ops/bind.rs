@@ -2,10 +2,12 @@
 //!
 //! A simple bind names the user by full DN or by bare ONE ID username (`uid`), as Active
 //! Directory accepts a UPN. Unknown users, wrong passwords and disabled accounts all get the
-//! same invalidCredentials answer after the same amount of hashing work; only a name that looks
-//! like a mail address (and is not a ONE ID) gets the hint to use the ONE ID instead, which
-//! reveals nothing about which addresses exist. Anonymous and unauthenticated binds succeed but
-//! leave the connection anonymous.
+//! same invalidCredentials answer, and the protocol layer sends it no sooner than
+//! [`Dsa::failed_bind_floor`] after the bind arrived (the time an argon2id check takes), so a
+//! failure's timing does not tell whether the name exists or which hash it has; only a name
+//! that looks like a mail address (and is not a ONE ID) gets the hint to use the ONE ID
+//! instead, which reveals nothing about which addresses exist. Anonymous binds succeed but
+//! leave the connection anonymous; unauthenticated ones (a name, no password) are refused.
 
 use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapResultCode};
 
@@ -87,7 +89,6 @@ pub fn bind(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapBindRequest) -> OpRes
     }
     let found = resolve(&dsa.reader(), name)?;
     let Some(found) = found else {
-        dsa.decoy().burn(password);
         return Err(OpError::new(
             LdapResultCode::InvalidCredentials,
             hint_for(name),
@@ -96,9 +97,6 @@ pub fn bind(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapBindRequest) -> OpRes
     let (id, entry) = found;
     let stored = entry.values("userPassword");
     let mut ok = false;
-    if stored.is_empty() {
-        dsa.decoy().burn(password);
-    }
     for v in stored {
         if dsa.verified().verify(password, v) {
             ok = true;

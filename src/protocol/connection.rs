@@ -674,6 +674,13 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                     if let Ok(mut id) = conn.identity.write() {
                         *id = Identity::Anonymous;
                     }
+                    // Every wrong name or password is answered after the same time, whatever
+                    // the account (unknown, disabled, its hash): no oracle. Waiting here holds
+                    // no thread and no memory.
+                    if e.code == LdapResultCode::InvalidCredentials {
+                        let floor = conn.dsa.failed_bind_floor();
+                        tokio::time::sleep_until((started + floor).into()).await;
+                    }
                     debug!(msgid, op = "bind", code = ?e.code, "refused");
                     e.into_result()
                 }
