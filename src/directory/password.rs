@@ -246,8 +246,8 @@ impl VerifiedCache {
     }
 }
 
-/// Performs the work of a failed verification without a stored hash, so that an unknown user
-/// costs the same time as a wrong password.
+/// An argon2id hash of a random secret at the configured cost: checking a password against it
+/// measures what a wrong password costs here, the floor failed binds are held to.
 pub struct DecoyHash(String);
 
 impl DecoyHash {

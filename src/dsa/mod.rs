@@ -75,7 +75,6 @@ pub struct Dsa {
     registry: Mutex<Option<(u64, Arc<BTreeSet<String>>)>>,
     /// Held by [`Writer::apply`]: one batch at a time, in order.
     writer_lock: Mutex<()>,
-    decoy: DecoyHash,
     /// How long a failed bind's answer is held back, at least: what one argon2id check at
     /// the configured cost takes here (measured at open), with a margin so that a real check
     /// of a wrong password, which also allocates and looks up, ends before it.
@@ -123,8 +122,9 @@ impl Dsa {
             .filter_map(|a| Dn::parse(a).ok())
             .map(|d| d.normalize(&schema))
             .collect();
-        let decoy = DecoyHash::new(settings.argon2)?;
-        let failed_bind_floor = decoy.typical_duration(b"calibration").mul_f64(1.4);
+        let failed_bind_floor = DecoyHash::new(settings.argon2)?
+            .typical_duration(b"calibration")
+            .mul_f64(1.4);
         let verified = VerifiedCache::new(settings.bind_cache_ttl, settings.bind_cache_entries);
         Ok((
             Dsa {
@@ -137,7 +137,6 @@ impl Dsa {
                 views: views::ViewCache::default(),
                 registry: Mutex::new(None),
                 writer_lock: Mutex::new(()),
-                decoy,
                 failed_bind_floor,
                 verified,
                 auth_epoch: AtomicU64::new(0),
@@ -163,10 +162,6 @@ impl Dsa {
 
     pub fn normalize_dn(&self, dn: &Dn) -> String {
         dn.normalize(&self.schema)
-    }
-
-    pub fn decoy(&self) -> &DecoyHash {
-        &self.decoy
     }
 
     /// The least time a failed bind takes to be answered (see `ops::bind`).

@@ -226,11 +226,6 @@ impl<'d> Reader<'d> {
         self.dsa.store.scan().map(|r| r.map_err(DsaError::from))
     }
 
-    /// Entries in the directory.
-    pub fn entry_count(&self) -> usize {
-        self.dsa.store.len()
-    }
-
     /// The store generation: moves with every write (cache keys, VLV contexts).
     pub fn generation(&self) -> u64 {
         self.dsa.store.generation()

@@ -80,21 +80,13 @@ fn ldaps(server: &TestServer, ca_pem: &str) -> ldap3::result::Result<LdapConn> {
     LdapConn::with_settings(settings, &format!("ldaps://127.0.0.1:{port}"))
 }
 
-fn who(c: &mut LdapConn) -> String {
-    let (exop, _) = c.extended(WhoAmI).unwrap().success().unwrap();
-    String::from_utf8(exop.val.unwrap_or_default()).unwrap()
-}
-
-#[test]
-fn ldaps_serves_binds_and_searches_to_clients_that_verify_the_certificate() {
-    let ca = pki("first");
-    let (server, _certs) = tls_server(&ca);
-    let mut c = ldaps(&server, &ca.ca_pem).unwrap();
+/// Binds as the demo reader, then checks Who am I? and one search for a known address.
+fn reader_session(c: &mut LdapConn) {
     c.simple_bind(READER_DN, READER_PW)
         .unwrap()
         .success()
         .unwrap();
-    assert_eq!(who(&mut c), format!("dn:{READER_DN}"));
+    assert_eq!(who(c), format!("dn:{READER_DN}"));
     let (entries, _) = c
         .search(
             PEOPLE,
@@ -106,6 +98,19 @@ fn ldaps_serves_binds_and_searches_to_clients_that_verify_the_certificate() {
         .success()
         .unwrap();
     assert_eq!(entries.len(), 1);
+}
+
+fn who(c: &mut LdapConn) -> String {
+    let (exop, _) = c.extended(WhoAmI).unwrap().success().unwrap();
+    String::from_utf8(exop.val.unwrap_or_default()).unwrap()
+}
+
+#[test]
+fn ldaps_serves_binds_and_searches_to_clients_that_verify_the_certificate() {
+    let ca = pki("first");
+    let (server, _certs) = tls_server(&ca);
+    let mut c = ldaps(&server, &ca.ca_pem).unwrap();
+    reader_session(&mut c);
     // A client that trusts another CA refuses the handshake.
     let other = pki("other");
     assert!(ldaps(&server, &other.ca_pem).is_err());
@@ -265,22 +270,7 @@ fn start_tls_upgrades_the_plain_port() {
         .set_config(client_config(&ca.ca_pem))
         .set_starttls(true);
     let mut c = LdapConn::with_settings(settings, &server.url).unwrap();
-    c.simple_bind(READER_DN, READER_PW)
-        .unwrap()
-        .success()
-        .unwrap();
-    assert_eq!(who(&mut c), format!("dn:{READER_DN}"));
-    let (entries, _) = c
-        .search(
-            PEOPLE,
-            Scope::Subtree,
-            "(mail=dewey.rahim@one-mail.on.ca)",
-            vec!["cn"],
-        )
-        .unwrap()
-        .success()
-        .unwrap();
-    assert_eq!(entries.len(), 1);
+    reader_session(&mut c);
     // A second StartTLS, or one on the LDAPS port: operationsError.
     let again = c.extended(start_tls_exop()).unwrap().1;
     assert_eq!(again.rc, 1, "{again:?}");
