@@ -75,6 +75,14 @@ pub struct RawConfig {
     pub ldaps_listen: Option<String>,
     pub cleartext_binds: Option<String>,
     pub allow_unauthenticated_bind: Option<bool>,
+    pub lockout_failures: Option<u32>,
+    pub lockout_window_secs: Option<u64>,
+    pub lockout_secs: Option<u64>,
+    pub address_failures: Option<u32>,
+    pub address_window_secs: Option<u64>,
+    pub hash_concurrency: Option<usize>,
+    pub audit_log: Option<String>,
+    pub access_log: Option<String>,
 }
 
 /// Checked settings.
@@ -115,6 +123,52 @@ pub struct Settings {
     /// Whether a bind with a name and no password (RFC 4513 §5.1.2) is taken as anonymous
     /// instead of refused.
     pub allow_unauthenticated_bind: bool,
+    /// When repeated wrong passwords lock an account, and repeated failures from one address
+    /// are refused.
+    pub lockout: LockoutPolicy,
+    /// Slow password checks (argon2id, crypt) running at once; the others wait their turn
+    /// without holding a thread.
+    pub hash_concurrency: usize,
+    /// Where the audit trail (one JSON line per bind, write, lockout, unlock, refusal) goes.
+    pub audit_log: Option<LogTarget>,
+    /// Where the access log (one line per operation, like slapd's `stats`) goes.
+    pub access_log: Option<LogTarget>,
+    /// The wall clock of time-dependent rules (tests move it; see [`crate::clock`]).
+    pub clock: crate::clock::Clock,
+}
+
+/// Lockout after repeated wrong passwords (OpenLDAP ppolicy's pwdMaxFailure,
+/// pwdFailureCountInterval and pwdLockoutDuration), and the per-address brake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Wrong passwords within `window` that lock the account (0 = never locked).
+    pub failures: u32,
+    pub window: Duration,
+    /// How long a locked account stays locked (zero = until an administrator unlocks it).
+    pub duration: Duration,
+    /// Failed binds from one address within `address_window` after which that address's
+    /// binds are refused without a look-up, whatever the account (0 = no limit).
+    pub address_failures: u32,
+    pub address_window: Duration,
+}
+
+/// A log destination: a file (created 0600, appended to) or standard error (`-`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    File(PathBuf),
+}
+
+impl LogTarget {
+    fn parse(key: &str, text: &str) -> Result<Option<LogTarget>, ConfigError> {
+        match text.trim() {
+            "" => Err(ConfigError::Invalid(format!(
+                "{key} is empty: give a file path, or - for standard error"
+            ))),
+            "-" => Ok(Some(LogTarget::Stderr)),
+            path => Ok(Some(LogTarget::File(PathBuf::from(path)))),
+        }
+    }
 }
 
 /// `cleartext_binds`: where a password may travel without TLS.
@@ -334,7 +388,43 @@ impl Settings {
                 )))
             }
         };
+        let lockout_failures = raw.lockout_failures.unwrap_or(5);
+        let lockout_window_secs = raw.lockout_window_secs.unwrap_or(900);
+        let address_window_secs = raw.address_window_secs.unwrap_or(300);
+        if lockout_window_secs == 0 || address_window_secs == 0 {
+            return Err(invalid(
+                "lockout_window_secs and address_window_secs must be at least 1".into(),
+            ));
+        }
+        let lockout = LockoutPolicy {
+            failures: lockout_failures,
+            window: Duration::from_secs(lockout_window_secs),
+            duration: Duration::from_secs(raw.lockout_secs.unwrap_or(900)),
+            address_failures: raw.address_failures.unwrap_or(50),
+            address_window: Duration::from_secs(address_window_secs),
+        };
+        let hash_concurrency = raw
+            .hash_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        if !(1..=1024).contains(&hash_concurrency) {
+            return Err(invalid(
+                "hash_concurrency must be between 1 and 1024".into(),
+            ));
+        }
+        let audit_log = match raw.audit_log {
+            Some(t) => LogTarget::parse("audit_log", &t)?,
+            None => None,
+        };
+        let access_log = match raw.access_log {
+            Some(t) => LogTarget::parse("access_log", &t)?,
+            None => None,
+        };
         Ok(Settings {
+            lockout,
+            hash_concurrency,
+            audit_log,
+            access_log,
+            clock: crate::clock::Clock::system(),
             tls,
             ldaps_listen,
             cleartext_binds,

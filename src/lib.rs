@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | [`cli`] | one file per command: parse arguments, call the library; never opens the store or the index |
 //! | [`server`] | the server handle: opens the directory, starts every listener, owns the one shutdown |
+//! | [`clock`] / [`audit`] | the injectable wall clock of time rules; the audit trail and access log sinks |
 //! | [`config`] | the configuration file, environment and flags, checked once into [`config::Settings`] |
 //! | [`protocol`] | listener, session loop (generic over its byte stream), BER framing, controls, response encoding |
 //! | [`ops`] | one file per LDAP operation, on typed requests and a request context; never sees bytes, the store or the index |
@@ -23,7 +24,9 @@
 //! [`directory::filter`] decide, so a lagging index can never add or hide an entry. Nothing
 //! reachable from network or file input panics.
 
+pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod dsa;

@@ -9,8 +9,9 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ONEPAGES_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::new(onepages::cli::log_directives(
+        std::env::var("ONEPAGES_LOG").ok().as_deref(),
+    ));
     // Colour codes only on a terminal: a log file or journal gets plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)

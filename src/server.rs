@@ -119,7 +119,11 @@ pub async fn start(
     let holder = format!("onepages serve, listening on {addr}");
     let (dsa, entries) =
         tokio::task::spawn_blocking(move || open(settings, &holder, demo)).await??;
-    let shared = Arc::new(Shared::new(Arc::clone(&dsa), tls.clone()));
+    let access_log = match &dsa.settings().access_log {
+        Some(target) => Some(crate::audit::LogSink::open(target, "access log")?),
+        None => None,
+    };
+    let shared = Arc::new(Shared::new(Arc::clone(&dsa), tls.clone(), access_log));
     let (stop_tx, stop_rx) = watch::channel(false);
     let ids = Arc::new(AtomicU64::new(0));
     let mut endpoints = Vec::new();

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod import;
 pub mod reindex;
 pub mod serve;
+pub mod unlock;
 
 use std::path::PathBuf;
 
@@ -41,6 +42,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// List, register or remove secure mail domains
     Domains(domains::DomainsArgs),
+    /// Unlock an account locked by repeated wrong passwords
+    Unlock(unlock::UnlockArgs),
 }
 
 /// Options every data-directory command takes.
@@ -87,15 +90,68 @@ pub struct Online {
         requires = "server"
     )]
     pub password: Option<String>,
+    /// Read the password for --bind-dn from this file (its first line), kept out of the
+    /// process list
+    #[arg(long, requires = "server", conflicts_with = "password")]
+    pub password_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the server's certificate, for ldaps:// and
+    /// --starttls (default: the system's trusted roots)
+    #[arg(long, env = "LDAPTLS_CACERT", requires = "server")]
+    pub ca_file: Option<PathBuf>,
+    /// Upgrade an ldap:// connection with StartTLS before binding
+    #[arg(long, requires = "server")]
+    pub starttls: bool,
 }
 
 impl Online {
+    /// The bind password: --password, ONEPAGES_PASSWORD or the first line of --password-file.
+    fn password(&self) -> anyhow::Result<String> {
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--password-file {}: {e}", path.display()))?;
+            return Ok(text.lines().next().unwrap_or("").to_string());
+        }
+        Ok(self.password.clone().unwrap_or_default())
+    }
+
+    fn tls_config(&self) -> anyhow::Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", path.display()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        let mut reader = std::io::BufReader::new(pem.as_slice());
+        let mut any = false;
+        for cert in rustls_pemfile_certs(&mut reader) {
+            roots
+                .add(cert)
+                .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", path.display()))?;
+            any = true;
+        }
+        if !any {
+            anyhow::bail!("--ca-file {}: no PEM certificate in it", path.display());
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Some(std::sync::Arc::new(config)))
+    }
+
     /// Connects and binds; returns the connection and the suffix to search under.
     pub fn connect(&self, common: &Common) -> anyhow::Result<(ldap3::LdapConn, String)> {
         let url = self.server.as_deref().unwrap_or("ldap://127.0.0.1:3389");
-        let mut conn = ldap3::LdapConn::new(url)?;
+        let mut settings = ldap3::LdapConnSettings::new().set_starttls(self.starttls);
+        if let Some(config) = self.tls_config()? {
+            settings = settings.set_config(config);
+        }
+        let mut conn = ldap3::LdapConn::with_settings(settings, url)
+            .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
         if let Some(dn) = &self.bind_dn {
-            conn.simple_bind(dn, self.password.as_deref().unwrap_or(""))?
+            conn.simple_bind(dn, &self.password()?)?
                 .success()
                 .map_err(|e| anyhow::anyhow!("bind as {dn} failed: {e}"))?;
         }
@@ -116,6 +172,38 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Check(a) => check::run(a),
         Command::Domains(a) => domains::run(a),
+        Command::Unlock(a) => unlock::run(a),
+    }
+}
+
+/// The certificates of a PEM file.
+fn rustls_pemfile_certs(
+    reader: &mut dyn std::io::BufRead,
+) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut text = Vec::new();
+    if reader.read_to_end(&mut text).is_err() {
+        return Vec::new();
+    }
+    rustls_pki_types::CertificateDer::pem_slice_iter(&text)
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// The log filter for `ONEPAGES_LOG`: a bare level (`debug`, `trace`) applies to ONE Pages'
+/// own lines only, the storage engines (sled, tantivy) staying at `info`; anything with a `=`
+/// or a `,` is taken as full `tracing` directives, e.g. `debug,sled=debug,tantivy=debug` to
+/// see the engines' debug lines too. Unset: `info`.
+pub fn log_directives(value: Option<&str>) -> String {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return "info".into();
+    };
+    if v.contains('=') || v.contains(',') {
+        return v.to_string();
+    }
+    match v.to_ascii_lowercase().as_str() {
+        level @ ("debug" | "trace") => format!("info,onepages={level}"),
+        other => other.to_string(),
     }
 }
 
@@ -129,4 +217,26 @@ pub fn progress(what: &str) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_directives;
+
+    #[test]
+    fn a_bare_level_is_for_our_own_lines() {
+        assert_eq!(log_directives(None), "info");
+        assert_eq!(log_directives(Some("debug")), "info,onepages=debug");
+        assert_eq!(log_directives(Some("TRACE")), "info,onepages=trace");
+        assert_eq!(log_directives(Some("warn")), "warn");
+        assert_eq!(
+            log_directives(Some("debug,sled=debug")),
+            "debug,sled=debug",
+            "full directives are kept"
+        );
+        // Each form parses as a filter.
+        for v in ["debug", "warn", "info,sled=debug"] {
+            tracing_subscriber::EnvFilter::try_new(log_directives(Some(v))).unwrap();
+        }
+    }
 }

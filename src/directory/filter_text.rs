@@ -227,9 +227,121 @@ impl Parser<'_> {
     }
 }
 
+/// The RFC 4515 string form of a filter (for logs), values escaped so that it parses back.
+pub fn filter_to_text(filter: &LdapFilter) -> String {
+    let mut out = String::new();
+    write_filter(&mut out, filter);
+    out
+}
+
+fn escape_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '*' => out.push_str("\\2a"),
+            '(' => out.push_str("\\28"),
+            ')' => out.push_str("\\29"),
+            '\\' => out.push_str("\\5c"),
+            '\0' => out.push_str("\\00"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_filter(out: &mut String, f: &LdapFilter) {
+    out.push('(');
+    match f {
+        LdapFilter::And(items) | LdapFilter::Or(items) => {
+            out.push(if matches!(f, LdapFilter::And(_)) {
+                '&'
+            } else {
+                '|'
+            });
+            for i in items {
+                write_filter(out, i);
+            }
+        }
+        LdapFilter::Not(inner) => {
+            out.push('!');
+            write_filter(out, inner);
+        }
+        LdapFilter::Equality(a, v)
+        | LdapFilter::GreaterOrEqual(a, v)
+        | LdapFilter::LessOrEqual(a, v)
+        | LdapFilter::Approx(a, v) => {
+            out.push_str(a);
+            out.push_str(match f {
+                LdapFilter::GreaterOrEqual(..) => ">=",
+                LdapFilter::LessOrEqual(..) => "<=",
+                LdapFilter::Approx(..) => "~=",
+                _ => "=",
+            });
+            escape_value(out, v);
+        }
+        LdapFilter::Present(a) => {
+            out.push_str(a);
+            out.push_str("=*");
+        }
+        LdapFilter::Substring(a, s) => {
+            out.push_str(a);
+            out.push('=');
+            if let Some(i) = &s.initial {
+                escape_value(out, i);
+            }
+            out.push('*');
+            for piece in &s.any {
+                escape_value(out, piece);
+                out.push('*');
+            }
+            if let Some(fin) = &s.final_ {
+                escape_value(out, fin);
+            }
+        }
+        LdapFilter::Extensible(m) => {
+            if let Some(t) = &m.type_ {
+                out.push_str(t);
+            }
+            if m.dn_attributes {
+                out.push_str(":dn");
+            }
+            if let Some(r) = &m.matching_rule {
+                out.push(':');
+                out.push_str(r);
+            }
+            out.push_str(":=");
+            escape_value(out, &m.match_value);
+        }
+    }
+    out.push(')');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_print_back_to_what_parses() {
+        for text in [
+            "(&(objectClass=person)(|(cn=dew*)(mail=*@x.ca)(sn=*a*b*c)))",
+            "(!(cn=a\\2ab))",
+            "(cn~=dewey)",
+            "(createTimestamp>=20260101000000Z)",
+            "(cn:caseExactMatch:=Dewey)",
+            "(cn=\\28x\\29)",
+        ] {
+            let f = parse_filter(text).unwrap();
+            assert_eq!(parse_filter(&filter_to_text(&f)).unwrap(), f, "{text}");
+        }
+        assert_eq!(
+            filter_to_text(&parse_filter("(|(cn=a*)(sn=b))").unwrap()),
+            "(|(cn=a*)(sn=b))"
+        );
+    }
 
     #[test]
     fn parses_every_form() {

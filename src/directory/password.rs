@@ -240,6 +240,22 @@ impl VerifiedCache {
         true
     }
 
+    /// The answer when it costs nothing: a fast scheme checked now, or a slow one this
+    /// password verified against lately. `None` when only a full slow check can tell.
+    pub fn quick(&self, password: &[u8], stored: &[u8]) -> Option<bool> {
+        if !is_slow(stored) {
+            return Some(verify(password, stored));
+        }
+        if self.capacity == 0 {
+            return None;
+        }
+        let id = self.tag(&[b"stored", stored]);
+        let proof = self.tag(&[b"password", stored, password]);
+        let records = self.records.lock().ok()?;
+        let (known, at) = records.get(&id)?;
+        (at.elapsed() < self.ttl && bool::from(known.ct_eq(&proof))).then_some(true)
+    }
+
     /// Full (slow) verifications performed so far.
     pub fn slow_checks(&self) -> u64 {
         self.slow_checks.load(std::sync::atomic::Ordering::Relaxed)

@@ -180,6 +180,11 @@ impl WriteGrant {
     pub fn is_operator(&self) -> bool {
         matches!(self.scope, WriteScope::Operator)
     }
+
+    /// Whether this grant may act on other people's accounts (unlock them).
+    pub fn may_administer(&self) -> bool {
+        matches!(self.scope, WriteScope::Operator | WriteScope::Admin)
+    }
 }
 
 /// A session's last decision, reused while nothing that could change it was written.

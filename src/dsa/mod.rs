@@ -12,6 +12,7 @@
 pub mod access;
 pub mod change;
 mod edit;
+pub mod lockout;
 pub mod plan;
 pub mod reader;
 pub mod security;
@@ -51,6 +52,8 @@ pub enum DsaError {
     Schema(#[from] SchemaError),
     #[error("password hashing: {0}")]
     Password(#[from] crate::directory::password::PasswordError),
+    #[error("{0}")]
+    Log(#[from] std::io::Error),
     #[error("the writer lock is poisoned")]
     Poisoned,
     #[error("{0}")]
@@ -81,6 +84,10 @@ pub struct Dsa {
     failed_bind_floor: std::time::Duration,
     /// Successful binds against slow hashes, remembered in memory for a while.
     verified: VerifiedCache,
+    /// Failed binds counted, accounts locked, addresses braked.
+    lockout: lockout::Lockout,
+    /// The audit trail (off unless configured).
+    audit: crate::audit::Audit,
     /// Bumped by every write that changes or removes an existing entry: a session's cached
     /// grant is good while this has not moved (new entries change nobody's rights: entry ids
     /// are never reused, and a grant names its entry by id).
@@ -126,6 +133,8 @@ impl Dsa {
             .typical_duration(b"calibration")
             .mul_f64(1.4);
         let verified = VerifiedCache::new(settings.bind_cache_ttl, settings.bind_cache_entries);
+        let lockout = lockout::Lockout::load(settings.lockout, Arc::clone(&store))?;
+        let audit = crate::audit::Audit::open(settings.audit_log.as_ref(), settings.clock.clone())?;
         Ok((
             Dsa {
                 schema,
@@ -139,6 +148,8 @@ impl Dsa {
                 writer_lock: Mutex::new(()),
                 failed_bind_floor,
                 verified,
+                lockout,
+                audit,
                 auth_epoch: AtomicU64::new(0),
                 offline: AtomicBool::new(true),
                 _data_dir: data_dir,
@@ -171,6 +182,52 @@ impl Dsa {
 
     pub fn verified(&self) -> &VerifiedCache {
         &self.verified
+    }
+
+    pub fn lockout(&self) -> &lockout::Lockout {
+        &self.lockout
+    }
+
+    pub fn audit(&self) -> &crate::audit::Audit {
+        &self.audit
+    }
+
+    /// Clears the failed binds and lock of the entry named `ndn`; refused unless the grant is
+    /// an administrator's or the offline operator's. `None` when there is no such entry;
+    /// otherwise its DN and whether it was locked. The audit trail records it.
+    pub fn unlock(
+        &self,
+        grant: &WriteGrant,
+        ndn: &str,
+        via: &str,
+    ) -> Result<Option<(String, bool)>, DsaError> {
+        if !grant.may_administer() {
+            return Err(DsaError::Denied(
+                "only administrators may unlock accounts".into(),
+            ));
+        }
+        let Some((id, entry)) = self.store.get_by_ndn(ndn)? else {
+            return Ok(None);
+        };
+        let was_locked = self.lockout.unlock(id, self.now());
+        self.audit.record(
+            "unlock",
+            serde_json::json!({
+                "dn": entry.dn,
+                "by": grant.by(),
+                "via": via,
+                "was_locked": was_locked,
+            }),
+        );
+        if was_locked {
+            tracing::info!(dn = %entry.dn, by = grant.by(), "account unlocked");
+        }
+        Ok(Some((entry.dn, was_locked)))
+    }
+
+    /// The wall clock of time-dependent rules, in whole seconds since 1970.
+    pub fn now(&self) -> i64 {
+        self.settings.clock.unix_secs()
     }
 
     /// The one reader.

@@ -155,6 +155,16 @@ impl<'d> Reader<'d> {
         Ok(self.dsa.store.id_of(ndn)?.is_some())
     }
 
+    /// The failed binds and lock of the entry named `ndn` (what administrators read as
+    /// `pwdFailureTime` and `pwdAccountLockedTime`), when it has any.
+    pub fn password_state(&self, ndn: &str) -> Option<super::lockout::AccountState> {
+        if !self.dsa.lockout.has_states() {
+            return None;
+        }
+        let id = self.dsa.store.id_of(ndn).ok()??;
+        self.dsa.lockout.state(id, self.dsa.now())
+    }
+
     pub fn has_children(&self, ndn: &str) -> Result<bool, DsaError> {
         Ok(self.dsa.store.has_children(ndn)?)
     }

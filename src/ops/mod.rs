@@ -9,6 +9,7 @@
 //! repeats, and nothing else of them reaches the client.
 
 pub mod add;
+pub mod audit;
 pub mod bind;
 pub mod compare;
 pub mod context;

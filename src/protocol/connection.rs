@@ -123,6 +123,21 @@ impl Conn {
         }
     }
 
+    /// One access-log line for this connection's operation `msgid`, when the log is on (the
+    /// line is only formatted then).
+    fn access(&self, msgid: i32, line: impl FnOnce() -> String) {
+        if let Some(log) = &self.shared.access_log {
+            log.line(&format!("conn={} op={msgid} {}", self.info.id, line()));
+        }
+    }
+
+    /// An access-log line about the connection itself.
+    fn connection_line(&self, line: impl FnOnce() -> String) {
+        if let Some(log) = &self.shared.access_log {
+            log.line(&format!("conn={} {}", self.info.id, line()));
+        }
+    }
+
     async fn send(&self, msg: LdapMsg) {
         let _ = self.sender().send(Out::Pdu(encode(msg).freeze())).await;
     }
@@ -185,6 +200,13 @@ pub async fn serve<S: ByteStream>(
             tx: RwLock::new(tx),
             searches: Arc::new(Semaphore::new(SEARCHES_PER_CONNECTION)),
         });
+        conn.connection_line(|| {
+            format!(
+                "ACCEPT from={} transport={}",
+                conn.info.peer,
+                conn.info.transport.name()
+            )
+        });
         let mut buf = BytesMut::with_capacity(4096);
         let end = session(&conn, &mut rd, &mut buf, &mut shutdown).await;
         let writer = match end {
@@ -192,17 +214,20 @@ pub async fn serve<S: ByteStream>(
             PhaseEnd::StartTls { msgid } => {
                 match start_tls::<S>(&conn, msgid, rd, &buf, writer, back_rx).await {
                     Some((mut tls_rd, tls_writer)) => {
+                        conn.connection_line(|| "STARTTLS established".into());
                         let _ = session(&conn, &mut tls_rd, &mut buf, &mut shutdown).await;
                         tls_writer
                     }
                     None => {
                         debug!("closed after a failed StartTLS");
+                        conn.connection_line(|| "CLOSED after a failed StartTLS handshake".into());
                         return;
                     }
                 }
             }
         };
         finish(&conn, writer).await;
+        conn.connection_line(|| "CLOSED".into());
         drop(conn);
         debug!("closed");
     }
@@ -516,6 +541,11 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                 }
             };
             let search = SearchRequest::new(search, search_controls);
+            let summary = conn
+                .shared
+                .access_log
+                .is_some()
+                .then(|| search_summary(&search));
             if search.is_exact_lookup() {
                 // An exact look-up by mail or ONE ID reads an entry or two: answered here,
                 // without the hand-over to the blocking pool (which would cost more than it).
@@ -539,6 +569,10 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                 if let SearchEnd::Done(result, ctrls) = end {
                     debug!(msgid, op = "search", code = ?result.code, entries = count,
                            ms = started.elapsed().as_millis() as u64, "done");
+                    ops::audit::refused(&conn.dsa, &ctx, "search", &search.base, &result);
+                    conn.access(msgid, || {
+                        search_line(summary.as_deref(), &result, count, started)
+                    });
                     pending.extend_from_slice(&search_done(msgid, result, &ctrls));
                 }
                 let _ = conn.sender().send(Out::Pdu(pending.freeze())).await;
@@ -600,6 +634,9 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                             },
                         );
                         drop(slot);
+                        if let SearchEnd::Done(result, _) = &end {
+                            ops::audit::refused(&dsa, &ctx, "search", &search.base, result);
+                        }
                         // The result goes out with the last entries: one hand-over.
                         if let SearchEnd::Done(result, ctrls) = &end {
                             if !flag2.load(Ordering::Relaxed) {
@@ -620,6 +657,9 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                         Ok((SearchEnd::Done(result, _), count)) => {
                             debug!(msgid, op = "search", code = ?result.code, entries = count,
                                    ms = started.elapsed().as_millis() as u64, "done");
+                            conn2.access(msgid, || {
+                                search_line(summary.as_deref(), &result, count, started)
+                            });
                         }
                         Ok((SearchEnd::Silent, count)) => {
                             debug!(msgid, op = "search", entries = count, "abandoned");
@@ -645,14 +685,31 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
         }
         LdapOp::BindRequest(bind) => {
             conn.abandon_all();
-            let conn2 = Arc::clone(conn);
-            let outcome = tokio::task::spawn_blocking(move || {
-                let ctx = conn2.context(&who, msgid);
-                ops::bind::bind(&conn2.dsa, &ctx, &bind)
-            })
-            .await
-            .unwrap_or_else(|e| Err(ops::internal(e)));
-            let result = match outcome {
+            let wants_policy = controls.iter().any(|c| c.oid == ops::bind::PPOLICY_OID);
+            let step = {
+                let ctx = conn.context(&who, msgid);
+                ops::bind::begin(&conn.dsa, &ctx, &bind)
+            };
+            let outcome = match step {
+                ops::bind::Step::Decided(outcome) => outcome,
+                ops::bind::Step::SlowCheck(pending) => {
+                    // At most hash_concurrency slow checks at once; the rest wait here.
+                    let Ok(permit) = Arc::clone(&conn.shared.hash_slots).acquire_owned().await
+                    else {
+                        return Next::Stop;
+                    };
+                    let conn2 = Arc::clone(conn);
+                    tokio::task::spawn_blocking(move || {
+                        let ctx = conn2.context(&who, msgid);
+                        let outcome = pending.finish(&conn2.dsa, &ctx);
+                        drop(permit);
+                        outcome
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(ops::internal(e).into()))
+                }
+            };
+            let (result, locked) = match outcome {
                 Ok(bound) => {
                     debug!(
                         msgid,
@@ -667,28 +724,55 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                     if let (Some(seed), Ok(mut cache)) = (bound.seed, conn.grants.lock()) {
                         cache.seed(seed);
                     }
-                    ops::success()
+                    (ops::success(), false)
                 }
-                Err(e) => {
+                Err(refused) => {
                     // RFC 4511 §4.2.1: a failed bind leaves the connection anonymous.
                     if let Ok(mut id) = conn.identity.write() {
                         *id = Identity::Anonymous;
                     }
+                    let e = refused.error;
                     // Every wrong name or password is answered after the same time, whatever
-                    // the account (unknown, disabled, its hash): no oracle. Waiting here holds
-                    // no thread and no memory.
+                    // the account (unknown, disabled, locked, its hash): no oracle. Waiting
+                    // here holds no thread and no memory.
                     if e.code == LdapResultCode::InvalidCredentials {
                         let floor = conn.dsa.failed_bind_floor();
                         tokio::time::sleep_until((started + floor).into()).await;
                     }
                     debug!(msgid, op = "bind", code = ?e.code, "refused");
-                    e.into_result()
+                    (e.into_result(), refused.account_locked)
                 }
             };
-            conn.reply(msgid, op_tag, result).await;
+            conn.access(msgid, || {
+                format!(
+                    "BIND dn={:?} result={} ms={:.3}",
+                    bind.dn,
+                    result.code.clone() as i32,
+                    started.elapsed().as_secs_f64() * 1000.0
+                )
+            });
+            let ctrls = if wants_policy {
+                vec![super::controls::password_policy_response(locked)]
+            } else {
+                Vec::new()
+            };
+            conn.send(LdapMsg::new_with_ctrls(
+                msgid,
+                LdapOp::BindResponse(ldap3_proto::proto::LdapBindResponse {
+                    res: result,
+                    saslcreds: None,
+                }),
+                ctrls,
+            ))
+            .await;
             Next::Continue
         }
         other => {
+            let summary = conn
+                .shared
+                .access_log
+                .is_some()
+                .then(|| other_summary(op_tag, &other));
             let conn2 = Arc::clone(conn);
             let response = tokio::task::spawn_blocking(move || {
                 let ctx = conn2.context(&who, msgid);
@@ -714,6 +798,14 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                 ms = started.elapsed().as_millis() as u64,
                 "done"
             );
+            conn.access(msgid, || {
+                let code = result_of(&response).map_or(-1, |r| r.code.clone() as i32);
+                format!(
+                    "{} result={code} ms={:.3}",
+                    summary.as_deref().unwrap_or(""),
+                    started.elapsed().as_secs_f64() * 1000.0
+                )
+            });
             conn.send(LdapMsg::new(msgid, response)).await;
             Next::Continue
         }
@@ -765,8 +857,89 @@ async fn start_tls_request(conn: &Arc<Conn>, msgid: i32, op_tag: u64) -> Next {
     }
 }
 
-/// Runs an operation that is not a search or bind, returning its response.
+/// `SEARCH base=... scope=... filter=... attrs=...` for the access log.
+fn search_summary(search: &SearchRequest) -> String {
+    let scope = match search.scope {
+        ldap3_proto::proto::LdapSearchScope::Base => "base",
+        ldap3_proto::proto::LdapSearchScope::OneLevel => "one",
+        ldap3_proto::proto::LdapSearchScope::Subtree => "sub",
+        ldap3_proto::proto::LdapSearchScope::Children => "children",
+    };
+    format!(
+        "SEARCH base={:?} scope={scope} filter={:?} attrs={:?}",
+        search.base,
+        crate::directory::filter_text::filter_to_text(&search.filter),
+        search.attrs.join(" ")
+    )
+}
+
+fn search_line(
+    summary: Option<&str>,
+    result: &LdapResult,
+    entries: usize,
+    started: Instant,
+) -> String {
+    format!(
+        "{} result={} entries={entries} ms={:.3}",
+        summary.unwrap_or("SEARCH"),
+        result.code.clone() as i32,
+        started.elapsed().as_secs_f64() * 1000.0
+    )
+}
+
+/// The access log's description of an operation other than search and bind.
+fn other_summary(op_tag: u64, op: &LdapOp) -> String {
+    let name = op_name(op_tag).to_ascii_uppercase();
+    match op {
+        LdapOp::CompareRequest(r) => format!("{name} dn={:?} attr={:?}", r.dn, r.atype),
+        LdapOp::ExtendedRequest(r) => format!("{name} oid={}", r.name),
+        other => match ops::audit::describe(other) {
+            Some(w) => format!(
+                "{name} dn={:?} attrs={:?}",
+                w.target,
+                w.attributes.join(" ")
+            ),
+            None => name,
+        },
+    }
+}
+
+/// The result inside a response.
+fn result_of(response: &LdapOp) -> Option<&LdapResult> {
+    match response {
+        LdapOp::AddResponse(r)
+        | LdapOp::ModifyResponse(r)
+        | LdapOp::DelResponse(r)
+        | LdapOp::ModifyDNResponse(r)
+        | LdapOp::CompareResult(r) => Some(r),
+        LdapOp::ExtendedResponse(e) => Some(&e.res),
+        _ => None,
+    }
+}
+
+/// Runs an operation that is not a search or bind, returning its response; writes and
+/// refusals go to the audit trail.
 fn run_other(dsa: &Dsa, ctx: &RequestContext<'_>, op: LdapOp) -> LdapOp {
+    let record = ops::audit::describe(&op);
+    let target = match &op {
+        LdapOp::CompareRequest(r) => r.dn.clone(),
+        _ => String::new(),
+    };
+    let name = match &op {
+        LdapOp::CompareRequest(_) => "compare",
+        _ => "extended",
+    };
+    let response = run_operation(dsa, ctx, op);
+    if let Some(result) = result_of(&response) {
+        match &record {
+            Some(w) => ops::audit::written(dsa, ctx, w, result),
+            None => ops::audit::refused(dsa, ctx, name, &target, result),
+        }
+    }
+    response
+}
+
+fn run_operation(dsa: &Dsa, ctx: &RequestContext<'_>, op: LdapOp) -> LdapOp {
     let done = |r: Result<(), OpError>| match r {
         Ok(()) => ops::success(),
         Err(e) => e.into_result(),

@@ -18,6 +18,7 @@ use crate::ops::search::request::{
     MANAGE_DSA_IT_OID,
 };
 pub use crate::ops::search::request::{PAGED_OID, SORT_REQUEST_OID, VLV_REQUEST_OID};
+use ldap3_proto::control::LdapControl;
 
 pub const SORT_RESPONSE_OID: &str = "1.2.840.113556.1.4.474";
 pub const VLV_RESPONSE_OID: &str = "2.16.840.1.113730.3.4.10";
@@ -237,11 +238,28 @@ pub fn encode_response(c: &ResponseControl) -> (String, Vec<u8>) {
 /// Controls each operation understands; any other critical control is refused.
 pub fn is_supported(op_tag: u64, oid: &str) -> bool {
     match op_tag {
+        0 => oid == crate::ops::bind::PPOLICY_OID || oid == MANAGE_DSA_IT_OID,
         3 => matches!(
             oid,
             PAGED_OID | SORT_REQUEST_OID | VLV_REQUEST_OID | MANAGE_DSA_IT_OID
         ),
         _ => oid == MANAGE_DSA_IT_OID,
+    }
+}
+
+/// The password policy response control of a bind: empty, or with the error accountLocked
+/// (PasswordPolicyResponseValue ::= SEQUENCE { warning [0] ... OPTIONAL, error [1] ENUMERATED
+/// OPTIONAL }, as OpenLDAP's ppolicy encodes it).
+pub fn password_policy_response(account_locked: bool) -> LdapControl {
+    let value = if account_locked {
+        vec![0x30, 0x03, 0x81, 0x01, 0x01]
+    } else {
+        vec![0x30, 0x00]
+    };
+    LdapControl::Unknown {
+        oid: crate::ops::bind::PPOLICY_OID.to_string(),
+        criticality: false,
+        value: Some(value),
     }
 }
 

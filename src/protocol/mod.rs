@@ -24,14 +24,27 @@ pub struct Shared {
     pub search_slots: Arc<Semaphore>,
     /// Connections served at once, over every listener.
     pub connections: Arc<Semaphore>,
+    /// Slow password checks (argon2id, crypt) running at once (`hash_concurrency`): a bind
+    /// that needs one waits here, holding no thread, so that a burst of binds can neither
+    /// exhaust memory (each argon2id check allocates its cost) nor the blocking pool that
+    /// searches use.
+    pub hash_slots: Arc<Semaphore>,
+    /// The access log, when configured.
+    pub access_log: Option<crate::audit::LogSink>,
     /// The server's certificate, when it offers TLS (LDAPS and StartTLS).
     pub tls: Option<Arc<tls::TlsCertificates>>,
 }
 
 impl Shared {
-    pub fn new(dsa: Arc<Dsa>, tls: Option<Arc<tls::TlsCertificates>>) -> Shared {
+    pub fn new(
+        dsa: Arc<Dsa>,
+        tls: Option<Arc<tls::TlsCertificates>>,
+        access_log: Option<crate::audit::LogSink>,
+    ) -> Shared {
         let max_connections = dsa.settings().limits.max_connections;
         Shared {
+            hash_slots: Arc::new(Semaphore::new(dsa.settings().hash_concurrency)),
+            access_log,
             dsa,
             search_slots: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from) + 1,

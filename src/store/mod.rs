@@ -74,6 +74,9 @@ pub struct Previous {
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    /// Per-account sign-in state (failed binds, lockout), by entry id: kept apart from the
+    /// entries so that recording a failure changes no entry, no generation and no cache.
+    bind_state: sled::Tree,
     generation: AtomicU64,
     /// Encoded entries by id, when held in memory (see the module docs).
     held: RwLock<Held>,
@@ -294,6 +297,7 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("directory")?;
+        let bind_state = db.open_tree("bind-state")?;
         remove_prefix(&tree, b"k")?;
         let generation = tree.get(GEN_KEY)?.and_then(|v| read_u64(&v)).unwrap_or(0);
         // The recorded next id, or past the highest entry of a store written before it was
@@ -309,6 +313,7 @@ impl Store {
         Ok(Store {
             db,
             tree,
+            bind_state,
             generation: AtomicU64::new(generation),
             next_id: AtomicU64::new(recorded.max(highest).max(1)),
             held: RwLock::new(Held::default()),
@@ -637,6 +642,34 @@ impl Store {
     /// Whether writes were made without the change log and their indexing was not confirmed.
     pub fn is_unlogged(&self) -> Result<bool, StoreError> {
         Ok(self.tree.contains_key(UNLOGGED_KEY)?)
+    }
+
+    /// Every account's recorded sign-in state.
+    pub fn bind_states(&self) -> Result<Vec<(EntryId, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.bind_state.iter() {
+            let (k, v) = item?;
+            if let Some(id) = read_u64(&k) {
+                out.push((id, v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records (or, with `None`, forgets) an account's sign-in state. Not flushed: sled writes
+    /// it out within its flush interval (half a second), so a flood of failed binds costs no
+    /// disk wait, and a crash loses at most that interval's records.
+    pub fn set_bind_state(&self, id: EntryId, state: Option<&[u8]>) -> Result<(), StoreError> {
+        let key = id.to_be_bytes();
+        match state {
+            Some(bytes) => {
+                self.bind_state.insert(key, bytes)?;
+            }
+            None => {
+                self.bind_state.remove(key)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {

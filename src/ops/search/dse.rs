@@ -19,6 +19,7 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     PAGED_OID,
     SORT_REQUEST_OID,
     VLV_REQUEST_OID,
+    crate::ops::bind::PPOLICY_OID,
 ];
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[WHOAMI_OID, PASSWORD_MODIFY_OID];
 /// All operational attributes (`+`), absolute true and false filters (`(&)`, `(|)`).

@@ -220,7 +220,8 @@ fn run(
                 OpError::new(LdapResultCode::UnwillingToPerform, e.to_string())
             }
         })?;
-    let sel = Selection::new(schema, &req.attrs, req.types_only);
+    let mut sel = Selection::new(schema, &req.attrs, req.types_only);
+    sel.password_state = ctx.grant.is_admin() && sel.wants_password_state();
 
     // The root DSE and the subschema entry are readable before binding (discovery).
     if base.is_root() && req.scope == LdapSearchScope::Base {

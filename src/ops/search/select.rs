@@ -111,6 +111,9 @@ pub struct Selection {
     /// Lower-case canonical names requested, subtypes included.
     named: Vec<String>,
     pub types_only: bool,
+    /// Whether `pwdFailureTime` and `pwdAccountLockedTime` are shown (to administrators who
+    /// ask for them, while some account has failures recorded).
+    pub password_state: bool,
     /// Stored attribute names already decided (name bytes, returned?): entries of a search
     /// repeat the same few names, so each is looked up in the schema once per search.
     decided: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
@@ -123,6 +126,7 @@ impl Selection {
             all_operational: false,
             named: Vec::new(),
             types_only,
+            password_state: false,
             decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
         };
         for a in attrs {
@@ -158,8 +162,14 @@ impl Selection {
             all_operational: true,
             named: Vec::new(),
             types_only,
+            password_state: false,
             decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
         }
+    }
+
+    /// Whether the client asked for the password state attributes.
+    pub fn wants_password_state(&self) -> bool {
+        self.wants("pwdFailureTime", true) || self.wants("pwdAccountLockedTime", true)
     }
 
     pub(super) fn wants(&self, name: &str, operational: bool) -> bool {
@@ -271,6 +281,31 @@ pub fn render<'s, 'v: 's>(
             Cow::Borrowed(v.as_bytes()),
             sel.types_only,
         ));
+    }
+    if sel.password_state {
+        if let Some(state) = reader.password_state(view.ndn) {
+            let times = |ts: &[i64]| -> FoundValues<'s> {
+                FoundValues::List(if sel.types_only {
+                    Vec::new()
+                } else {
+                    ts.iter()
+                        .map(|t| Cow::Owned(crate::clock::generalized_time(*t).into_bytes()))
+                        .collect()
+                })
+            };
+            if !state.failures.is_empty() && sel.wants("pwdFailureTime", true) {
+                attributes.push(FoundAttribute {
+                    name: Cow::Borrowed(b"pwdFailureTime"),
+                    values: times(&state.failures),
+                });
+            }
+            if let (Some(at), true) = (state.locked_at, sel.wants("pwdAccountLockedTime", true)) {
+                attributes.push(FoundAttribute {
+                    name: Cow::Borrowed(b"pwdAccountLockedTime"),
+                    values: times(&[at]),
+                });
+            }
+        }
     }
     Found {
         dn: Cow::Borrowed(view.dn),
