@@ -51,6 +51,8 @@ pub struct Running {
     pub entries: usize,
     /// The server's TLS certificate, when it has one ([`TlsCertificates::reload`] on SIGHUP).
     pub tls: Option<Arc<TlsCertificates>>,
+    /// Slow password checks: how many ran, and the most at once.
+    pub slow_checks: Arc<crate::protocol::SlowChecks>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -124,6 +126,7 @@ pub async fn start(
         None => None,
     };
     let shared = Arc::new(Shared::new(Arc::clone(&dsa), tls.clone(), access_log));
+    let slow_checks = Arc::clone(&shared.slow_checks);
     let (stop_tx, stop_rx) = watch::channel(false);
     let ids = Arc::new(AtomicU64::new(0));
     let mut endpoints = Vec::new();
@@ -169,6 +172,7 @@ pub async fn start(
         endpoints,
         entries,
         tls,
+        slow_checks,
         stop: Some(tx),
         task,
     })

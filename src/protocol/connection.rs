@@ -700,8 +700,10 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                     };
                     let conn2 = Arc::clone(conn);
                     tokio::task::spawn_blocking(move || {
+                        let counted = conn2.shared.slow_checks.start();
                         let ctx = conn2.context(&who, msgid);
                         let outcome = pending.finish(&conn2.dsa, &ctx);
+                        drop(counted);
                         drop(permit);
                         outcome
                     })

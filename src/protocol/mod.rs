@@ -29,6 +29,8 @@ pub struct Shared {
     /// exhaust memory (each argon2id check allocates its cost) nor the blocking pool that
     /// searches use.
     pub hash_slots: Arc<Semaphore>,
+    /// How many slow checks run, and the most that ever ran at once.
+    pub slow_checks: Arc<SlowChecks>,
     /// The access log, when configured.
     pub access_log: Option<crate::audit::LogSink>,
     /// The server's certificate, when it offers TLS (LDAPS and StartTLS).
@@ -44,6 +46,7 @@ impl Shared {
         let max_connections = dsa.settings().limits.max_connections;
         Shared {
             hash_slots: Arc::new(Semaphore::new(dsa.settings().hash_concurrency)),
+            slow_checks: Arc::default(),
             access_log,
             dsa,
             search_slots: Arc::new(Semaphore::new(
@@ -52,5 +55,42 @@ impl Shared {
             connections: Arc::new(Semaphore::new(max_connections)),
             tls,
         }
+    }
+}
+
+/// Slow password checks under way, and the peak (what `hash_concurrency` bounds).
+#[derive(Debug, Default)]
+pub struct SlowChecks {
+    running: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl SlowChecks {
+    /// Counts a check while the returned guard lives.
+    pub fn start(self: &Arc<Self>) -> SlowCheckGuard {
+        use std::sync::atomic::Ordering;
+        let now = self.running.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak.fetch_max(now, Ordering::AcqRel);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        SlowCheckGuard(Arc::clone(self))
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+pub struct SlowCheckGuard(Arc<SlowChecks>);
+
+impl Drop for SlowCheckGuard {
+    fn drop(&mut self) {
+        self.0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }

@@ -14,6 +14,7 @@ mod bind;
 mod browse;
 mod clients;
 mod crash;
+mod lockout;
 mod properties;
 mod protocol;
 mod search;

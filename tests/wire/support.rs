@@ -21,6 +21,8 @@ pub struct TestServer {
     pub ldaps: Option<SocketAddr>,
     /// The server's certificate holder (to reload it as SIGHUP would).
     pub tls: Option<std::sync::Arc<onepages::protocol::tls::TlsCertificates>>,
+    /// Slow password checks the server ran (count and peak concurrency).
+    pub slow_checks: std::sync::Arc<onepages::protocol::SlowChecks>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     pub dir: Option<tempfile::TempDir>,
@@ -80,6 +82,7 @@ impl TestServer {
                             running.addr,
                             running.ldaps_addr(),
                             running.tls.clone(),
+                            std::sync::Arc::clone(&running.slow_checks),
                         )));
                         running.wait().await;
                     }
@@ -89,7 +92,7 @@ impl TestServer {
                 }
             });
         });
-        let (addr, ldaps, tls) = addr_rx
+        let (addr, ldaps, tls, slow_checks) = addr_rx
             .recv()
             .expect("server thread")
             .expect("server started");
@@ -98,6 +101,7 @@ impl TestServer {
             url: format!("ldap://{addr}"),
             ldaps,
             tls,
+            slow_checks,
             stop: Some(stop_tx),
             thread: Some(thread),
             dir: None,
