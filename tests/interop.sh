@@ -35,7 +35,10 @@ cat >"$data/onepages.toml" <<TOML
 tls_cert_file = "$data/server.pem"
 tls_key_file = "$data/server.key"
 ldaps_listen = "127.0.0.1:$sport"
+audit_log = "$data/audit.log"
+access_log = "$data/access.log"
 TOML
+printf 'demo-admin-2026\n' >"$data/admin.pw"
 
 "$bin" serve --demo --config "$data/onepages.toml" --data-dir "$data/dir" --listen "127.0.0.1:$port" >"$log" 2>&1 &
 pid=$!
@@ -55,6 +58,16 @@ check() { # name, expected substring, command...
     pass=$((pass+1)); echo "ok   $name"
   else
     fail=$((fail+1)); echo "FAIL $name: expected '$want' in:"; sed 's/^/     /' <<<"$out"
+  fi
+}
+refute() { # name, substring that must not appear, command...
+  local name=$1 unwanted=$2; shift 2
+  local out
+  out=$("$@" 2>&1) || true
+  if [ -n "$out" ] && ! grep -qF -- "$unwanted" <<<"$out"; then
+    pass=$((pass+1)); echo "ok   $name"
+  else
+    fail=$((fail+1)); echo "FAIL $name: '$unwanted' (or no output) in:"; sed 's/^/     /' <<<"$out"
   fi
 }
 
@@ -118,6 +131,33 @@ check "deleted entry is gone" "# numResponses: 1" \
 
 check "unauthenticated bind (a name, no password) is refused" "Server is unwilling to perform (53)" \
   ldapwhoami -x -H "$H" -D "$R" -w ""
+
+# Lockout: five wrong passwords within the window lock the account (defaults).
+D="uid=darcy.oneil@oneid.on.ca,ou=people,$S"
+lock_darcy() { for i in 1 2 3 4 5; do ldapwhoami -x -H "$H" -D "$D" -w "guess-$i" >/dev/null 2>&1 || true; done; }
+lock_darcy
+check "a locked account's right password is refused like a wrong one" "Invalid credentials (49)" \
+  ldapwhoami -x -H "$H" -D "$D" -w darcy-demo-2026
+check "the ppolicy control says the account is locked" "Account locked" \
+  ldapwhoami -x -H "$H" -D "$D" -w darcy-demo-2026 -e ppolicy
+check "administrators read pwdAccountLockedTime" "pwdAccountLockedTime: 2" \
+  ldapsearch -x -LLL -H "$H" -D "$A" -w demo-admin-2026 -b "$D" -s base pwdAccountLockedTime pwdFailureTime
+refute "readers do not" "pwdAccountLockedTime" \
+  ldapsearch -x -LLL -H "$H" -D "$R" -w demo-reader-2026 -b "$D" -s base pwdAccountLockedTime
+check "onepages unlock --server" "unlocked" \
+  "$bin" unlock --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" darcy.oneil@oneid.on.ca
+check "the account signs in again" "dn:$D" \
+  ldapwhoami -x -H "$H" -D "$D" -w darcy-demo-2026
+lock_darcy
+printf 'dn: %s\nchangetype: modify\ndelete: pwdAccountLockedTime\n' "$D" >"$data/unlock.ldif"
+check "ldapmodify deleting pwdAccountLockedTime unlocks" "modifying entry" \
+  ldapmodify -x -H "$H" -D "$A" -w demo-admin-2026 -f "$data/unlock.ldif"
+check "and the account signs in again" "dn:$D" \
+  ldapwhoami -x -H "$H" -D "$D" -w darcy-demo-2026
+check "the audit trail records the lockout" '"event":"lockout"' cat "$data/audit.log"
+check "and the unlocks" '"via":"ldap"' cat "$data/audit.log"
+check "the audit log is the owner's only" "600" stat -c %a "$data/audit.log"
+check "the access log has the searches" 'SEARCH base="'"$D"'" scope=base' cat "$data/access.log"
 check "ldapsearch over LDAPS" "mail: dewey.rahim@one-mail.on.ca" \
   env LDAPTLS_CACERT="$data/pki1/ca.pem" ldapsearch -x -LLL -H "$HS" -D "$R" -w demo-reader-2026 \
   -b "$S" "(mail=dewey.rahim@one-mail.on.ca)" mail
@@ -154,15 +194,18 @@ check "and says why" "server.key" grep "TLS certificate not reloaded" "$log"
 
 check "offline import refuses a served data directory" "in use by another process: onepages serve" \
   "$bin" import --data-dir "$data/dir" "$data/add.ldif"
+lock_darcy
 
 kill -TERM "$pid"
 if wait "$pid"; then pass=$((pass+1)); echo "ok   SIGTERM shuts down cleanly"; else fail=$((fail+1)); echo "FAIL SIGTERM exit status"; cat "$log"; fi
 trap 'rm -rf "$data"' EXIT
+check "a lockout survives the restart: onepages unlock offline" "$D: unlocked" \
+  "$bin" unlock --data-dir "$data/dir" darcy.oneil@oneid.on.ca
 
 # serve --demo makes its own throw-away CA and certificate and prints how to use them; a
 # listener given in the configuration (here the LDAPS port) takes precedence.
 dport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 6638)
-ONEPAGES_LDAPS_LISTEN="127.0.0.1:$dport" "$bin" serve --demo --data-dir "$data/demo2" --listen "127.0.0.1:$port" >"$data/demo2.log" 2>&1 &
+ONEPAGES_LDAPS_LISTEN="127.0.0.1:$dport" ONEPAGES_CLEARTEXT_BINDS=never "$bin" serve --demo --data-dir "$data/demo2" --listen "127.0.0.1:$port" >"$data/demo2.log" 2>&1 &
 dpid=$!
 for _ in $(seq 1 300); do grep -q "LDAPTLS_CACERT=" "$data/demo2.log" && break; sleep 0.2; done
 check "serve --demo prints an LDAPS line" "LDAPTLS_CACERT=$data/demo2/demo-tls/ca.pem ldapsearch -x -H ldaps://127.0.0.1:$dport" \
@@ -170,6 +213,10 @@ check "serve --demo prints an LDAPS line" "LDAPTLS_CACERT=$data/demo2/demo-tls/c
 check "and it works" "mail: dewey.rahim@one-mail.on.ca" \
   env LDAPTLS_CACERT="$data/demo2/demo-tls/ca.pem" ldapsearch -x -LLL -H "ldaps://127.0.0.1:$dport" \
   -D "$R" -w demo-reader-2026 -b "$S" "(mail=dewey.rahim@one-mail.on.ca)" mail
+check "with cleartext_binds = never, a password without TLS is refused" "Confidentiality required (13)" \
+  ldapwhoami -x -H "ldap://127.0.0.1:$port" -D "$R" -w demo-reader-2026
+check "and the message says what to do" "connect with ldaps://" \
+  ldapwhoami -x -H "ldap://127.0.0.1:$port" -D "$R" -w demo-reader-2026
 kill -TERM "$dpid"; wait "$dpid" || true
 
 check "the data directory is the owner's only" "700" stat -c %a "$data/dir"
