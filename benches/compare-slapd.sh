@@ -6,6 +6,7 @@
 #   benches/compare-slapd.sh                 # N=100000
 #   N=1000000 benches/compare-slapd.sh       # a million entries
 #   SECONDS_PER=5 CONNS="1 8" benches/compare-slapd.sh
+#   PLAN="connect-bind:8 connect-bind-tls:8" benches/compare-slapd.sh   # some workloads only
 #
 # Traffic stays on 127.0.0.1; every load run is bounded by SECONDS_PER.
 set -euo pipefail
@@ -19,6 +20,8 @@ READER="cn=demo-reader,ou=services,$SUFFIX"
 ADMIN="cn=demo-admin,ou=services,$SUFFIX"
 OP_PORT=${OP_PORT:-13389}
 SL_PORT=${SL_PORT:-13390}
+OP_TLS_PORT=${OP_TLS_PORT:-13636}
+SL_TLS_PORT=${SL_TLS_PORT:-13637}
 
 if ! command -v slapd >/dev/null 2>&1 && [ ! -x /usr/sbin/slapd ]; then
   apt-get update -qq
@@ -53,8 +56,22 @@ sys.exit(rc)
 PY
 }
 
+# One certificate for both servers (ECDSA P-256, signed by a throw-away CA): the
+# connect-bind-tls workload makes a full handshake per connection against either.
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/tls/ca.key" \
+  -out "$work/tls/ca.pem" -days 2 -subj "/CN=bench CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/tls/server.key" \
+  -out "$work/tls/server.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$work/tls/ext.cnf"
+openssl x509 -req -in "$work/tls/server.csr" -CA "$work/tls/ca.pem" -CAkey "$work/tls/ca.key" \
+  -CAcreateserial -out "$work/tls/server.pem" -days 2 -extfile "$work/tls/ext.cnf" 2>/dev/null
+
 cat >"$work/onepages.toml" <<TOML
 admins = ["$ADMIN"]
+tls_cert_file = "$work/tls/server.pem"
+tls_key_file = "$work/tls/server.key"
+ldaps_listen = "127.0.0.1:$OP_TLS_PORT"
 TOML
 echo "# importing into ONE Pages" >&2
 read -r op_import op_import_rss < <(wall $OP import --config "$work/onepages.toml" --data-dir "$work/op" "$work/data.ldif")
@@ -78,6 +95,9 @@ suffix "$SUFFIX"
 rootdn "cn=root,$SUFFIX"
 rootpw not-used-by-the-benchmark
 directory $work/slapd-db
+TLSCertificateFile $work/tls/server.pem
+TLSCertificateKeyFile $work/tls/server.key
+TLSCACertificateFile $work/tls/ca.pem
 index objectClass eq
 index cn,sn,givenName,mail eq,sub
 index uid,o,ou eq
@@ -92,7 +112,7 @@ read -r sl_import sl_import_rss < <(wall $SLAPADD -q -f "$work/slapd.conf" -l "$
 # --- servers ----------------------------------------------------------------------------------
 ONEPAGES_SIZE_LIMIT=1000 $OP serve --config "$work/onepages.toml" --data-dir "$work/op" --listen "127.0.0.1:$OP_PORT" 2>"$work/op.log" &
 op_pid=$!; pids+=("$op_pid")
-$SLAPD -f "$work/slapd.conf" -h "ldap://127.0.0.1:$SL_PORT/" -d 0 2>"$work/slapd.log" &
+$SLAPD -f "$work/slapd.conf" -h "ldap://127.0.0.1:$SL_PORT/ ldaps://127.0.0.1:$SL_TLS_PORT/" -d 0 2>"$work/slapd.log" &
 sl_pid=$!; pids+=("$sl_pid")
 for port in $OP_PORT $SL_PORT; do
   for _ in $(seq 1 600); do
@@ -101,10 +121,16 @@ for port in $OP_PORT $SL_PORT; do
   done
 done
 
-run() { # server-port workload conns
-  local bind=$READER pw=demo-reader-2026
+run() { # server (op|sl) workload conns
+  local bind=$READER pw=demo-reader-2026 url
   if [ "$2" = dump ]; then bind=$ADMIN; pw=demo-admin-2026; fi
-  $LOAD --url "ldap://127.0.0.1:$1" --bind-dn "$bind" --password "$pw" --queries "$work/q.tsv" \
+  case $1:$2 in
+    op:connect-bind-tls) url="ldaps://127.0.0.1:$OP_TLS_PORT" ;;
+    sl:connect-bind-tls) url="ldaps://127.0.0.1:$SL_TLS_PORT" ;;
+    op:*) url="ldap://127.0.0.1:$OP_PORT" ;;
+    sl:*) url="ldap://127.0.0.1:$SL_PORT" ;;
+  esac
+  $LOAD --url "$url" --ca-file "$work/tls/ca.pem" --bind-dn "$bind" --password "$pw" --queries "$work/q.tsv" \
     --workload "$2" --connections "$3" --seconds "$SECONDS_PER" --tsv
 }
 
@@ -114,11 +140,12 @@ echo "| workload | conns | ONE Pages ops/s | slapd ops/s | ONE Pages entries/s |
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 plan=""
 for c in $CONNS; do plan="$plan mail-eq:$c"; done
-plan="$plan outlook:8 thunderbird:8 connect-bind:8 connect-bind-argon2:8 browse:8 dump:1"
-for item in $plan; do
+plan="$plan outlook:8 thunderbird:8 connect-bind:8 connect-bind-tls:8 connect-bind-argon2:8 browse:8 dump:1"
+PLAN=${PLAN:-$plan}
+for item in $PLAN; do
   w=${item%%:*}; c=${item##*:}
-  IFS=$'\t' read -r _ _ _ ops_o ent_o p50_o _ p99_o err_o < <(run $OP_PORT "$w" "$c")
-  IFS=$'\t' read -r _ _ _ ops_s ent_s p50_s _ p99_s err_s < <(run $SL_PORT "$w" "$c")
+  IFS=$'\t' read -r _ _ _ ops_o ent_o p50_o _ p99_o err_o < <(run op "$w" "$c")
+  IFS=$'\t' read -r _ _ _ ops_s ent_s p50_s _ p99_s err_s < <(run sl "$w" "$c")
   case $w in
     outlook|thunderbird|dump) r=$(ratio "$ent_o" "$ent_s") ;;
     *) r=$(ratio "$ops_o" "$ops_s") ;;

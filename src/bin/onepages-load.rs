@@ -32,6 +32,8 @@ enum Workload {
     ConnectBind,
     /// connect-bind as users whose passwords are stored as argon2id
     ConnectBindArgon2,
+    /// connect-bind over LDAPS (an ldaps:// --url): a full TLS handshake per connection
+    ConnectBindTls,
     Browse,
     Dump,
 }
@@ -67,7 +69,42 @@ struct Args {
     /// Print one tab-separated line without a header
     #[arg(long)]
     tsv: bool,
+    /// CA certificate (PEM) that signed the server's, for ldaps:// URLs
+    #[arg(long)]
+    ca_file: Option<std::path::PathBuf>,
 }
+
+/// The TLS client configuration for ldaps:// URLs: the given CA only, and no session
+/// resumption, so that every connection pays a full handshake as a new client process does.
+fn tls_config(args: &Args) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
+    let Some(path) = &args.ca_file else {
+        return Ok(None);
+    };
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)? {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Some(Arc::new(config)))
+}
+
+/// Built once in `main`.
+static TLS: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> = std::sync::OnceLock::new();
+
+fn tls() -> Option<&'static Arc<rustls::ClientConfig>> {
+    TLS.get().and_then(Option::as_ref)
+}
+
+/// A byte stream to the server: plain TCP or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 struct Queries {
     prefixes: Vec<String>,
@@ -216,20 +253,32 @@ struct Response {
 }
 
 struct Client {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Io>>,
     next_id: i32,
     buf: Vec<u8>,
     out: BytesMut,
 }
 
 impl Client {
-    async fn connect(url: &str) -> anyhow::Result<Client> {
-        let addr = url
-            .strip_prefix("ldap://")
-            .ok_or_else(|| anyhow::anyhow!("only ldap:// URLs are supported: {url}"))?
-            .trim_end_matches('/');
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+    async fn connect(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> anyhow::Result<Client> {
+        let (addr, secure) = match (url.strip_prefix("ldap://"), url.strip_prefix("ldaps://")) {
+            (Some(a), _) => (a, false),
+            (None, Some(a)) => (a, true),
+            (None, None) => anyhow::bail!("only ldap:// and ldaps:// URLs are supported: {url}"),
+        };
+        let addr = addr.trim_end_matches('/');
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Io> = if secure {
+            let config = tls.ok_or_else(|| anyhow::anyhow!("ldaps:// needs --ca-file"))?;
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls_pki_types::ServerName::try_from(host.to_string())?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+            Box::new(connector.connect(name, tcp).await?)
+        } else {
+            Box::new(tcp)
+        };
         Ok(Client {
             stream: BufReader::with_capacity(64 * 1024, stream),
             next_id: 0,
@@ -378,7 +427,7 @@ impl Client {
 }
 
 async fn connect(args: &Args) -> anyhow::Result<Client> {
-    let mut c = Client::connect(&args.url).await?;
+    let mut c = Client::connect(&args.url, tls()).await?;
     if let Some(dn) = &args.bind_dn {
         c.bind(dn, &args.password).await?;
     }
@@ -433,9 +482,9 @@ async fn one_request(
     let mut entries = 0u64;
     if matches!(
         args.workload,
-        Workload::ConnectBind | Workload::ConnectBindArgon2
+        Workload::ConnectBind | Workload::ConnectBindArgon2 | Workload::ConnectBindTls
     ) {
-        let users = if args.workload == Workload::ConnectBind {
+        let users = if args.workload != Workload::ConnectBindArgon2 {
             &q.binds
         } else {
             &q.argon2_binds
@@ -448,7 +497,7 @@ async fn one_request(
         } else {
             uid.clone()
         };
-        let mut c = Client::connect(&args.url).await?;
+        let mut c = Client::connect(&args.url, tls()).await?;
         c.bind(&who, pw).await?;
         let mail = pick(&q.mails, n).cloned().unwrap_or_default();
         let f = format!("(mail={})", escape(&mail));
@@ -534,7 +583,7 @@ async fn one_request(
                 }
             }
         }
-        Workload::ConnectBind | Workload::ConnectBindArgon2 => 0,
+        Workload::ConnectBind | Workload::ConnectBindArgon2 | Workload::ConnectBindTls => 0,
     };
     stats.entries += entries;
     if rc != 0 && rc != 4 {
@@ -554,6 +603,10 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
+    if args.workload == Workload::ConnectBindTls && !args.url.starts_with("ldaps://") {
+        anyhow::bail!("connect-bind-tls needs an ldaps:// --url (and --ca-file)");
+    }
+    let _ = TLS.set(tls_config(&args)?);
     let queries = Arc::new(load_queries(&args.queries)?);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let issued = Arc::new(AtomicU64::new(0));
