@@ -178,7 +178,7 @@ fn begin_inner(
             "password without TLS",
             OpError::new(
                 LdapResultCode::ConfidentialityRequired,
-                "passwords are accepted only over TLS here: connect with ldaps://",
+                "passwords are accepted only over TLS here: connect with ldaps:// or start TLS first (StartTLS, ldapsearch -ZZ)",
             ),
         ));
     }
