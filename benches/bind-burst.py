@@ -8,7 +8,7 @@ KIND is `unknown` (a ONE ID that does not exist, the default) or `argon2` (an ex
 {ARGON2} demo user with a wrong password: every bind needs a slow check). All BINDS
 connections are opened first, then every bind is sent at once. Meanwhile a demo reader
 searches `(cn=dewey*)` in a loop on its own connection. Start the server with
-`address_failures = 0` and `lockout_failures = 0` (the brakes would otherwise answer most of
+`address_failures = 0`, `lockout_failures = 0` and `max_connections_per_ip = 4000` (the brakes would otherwise answer most of
 the burst without a look-up, which is what they are for, but not what is measured here).
 Prints the burst's wall time, the server's RSS before and its peak during the burst, and the
 reader's search latencies. Traffic stays on the given (loopback) address.

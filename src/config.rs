@@ -58,6 +58,9 @@ pub struct RawConfig {
     pub max_pdu_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub idle_timeout_secs: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub first_request_timeout_secs: Option<u64>,
+    pub max_connections_per_ip: Option<usize>,
     pub size_limit: Option<usize>,
     pub time_limit_secs: Option<u64>,
     pub max_filter_depth: Option<usize>,
@@ -212,6 +215,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
+    /// Once the first byte of a request has arrived, the whole request must within this.
+    pub request_timeout: Duration,
+    /// A new connection must have sent its first whole request within this.
+    pub first_request_timeout: Duration,
+    /// Connections one address may hold at once (loopback included).
+    pub max_connections_per_ip: usize,
     /// Server cap on entries per search (0 = none).
     pub size_limit: usize,
     /// Server cap on the duration of a search.
@@ -388,6 +397,17 @@ impl Settings {
                 )))
             }
         };
+        let request_timeout_secs = raw.request_timeout_secs.unwrap_or(30);
+        let first_request_timeout_secs = raw.first_request_timeout_secs.unwrap_or(10);
+        if request_timeout_secs == 0 || first_request_timeout_secs == 0 {
+            return Err(invalid(
+                "request_timeout_secs and first_request_timeout_secs must be at least 1".into(),
+            ));
+        }
+        let max_connections_per_ip = raw.max_connections_per_ip.unwrap_or(256);
+        if max_connections_per_ip == 0 {
+            return Err(invalid("max_connections_per_ip must be at least 1".into()));
+        }
         let lockout_failures = raw.lockout_failures.unwrap_or(5);
         let lockout_window_secs = raw.lockout_window_secs.unwrap_or(900);
         let address_window_secs = raw.address_window_secs.unwrap_or(300);
@@ -449,6 +469,9 @@ impl Settings {
                 max_pdu_bytes,
                 max_connections,
                 idle_timeout: Duration::from_secs(raw.idle_timeout_secs.unwrap_or(900)),
+                request_timeout: Duration::from_secs(request_timeout_secs),
+                first_request_timeout: Duration::from_secs(first_request_timeout_secs),
+                max_connections_per_ip,
                 size_limit: raw.size_limit.unwrap_or(1000),
                 time_limit: Duration::from_secs(raw.time_limit_secs.unwrap_or(60)),
                 filter: FilterLimits {

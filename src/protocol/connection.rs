@@ -77,6 +77,9 @@ struct Conn {
     /// Whether the session runs over TLS (from the first byte, or since StartTLS).
     tls: AtomicBool,
     searches: Arc<Semaphore>,
+    /// When the connection was accepted, and whether its first whole request has come.
+    started: tokio::time::Instant,
+    first_request_done: AtomicBool,
 }
 
 impl Conn {
@@ -199,6 +202,8 @@ pub async fn serve<S: ByteStream>(
             running: Mutex::new(HashMap::new()),
             tx: RwLock::new(tx),
             searches: Arc::new(Semaphore::new(SEARCHES_PER_CONNECTION)),
+            started: tokio::time::Instant::now(),
+            first_request_done: AtomicBool::new(false),
         });
         conn.connection_line(|| {
             format!(
@@ -243,11 +248,16 @@ async fn session<R: AsyncRead + Unpin>(
     shutdown: &mut watch::Receiver<bool>,
 ) -> PhaseEnd {
     let limits = conn.dsa.settings().limits;
+    let first_deadline = conn.started + limits.first_request_timeout;
+    let mut request_began: Option<tokio::time::Instant> = None;
     loop {
         loop {
             match frame_len(buf, limits.max_pdu_bytes) {
                 Ok(Some(n)) => {
                     let pdu = buf.split_to(n);
+                    conn.first_request_done.store(true, Ordering::Relaxed);
+                    // What is left of the buffer (pipelined requests) starts afresh.
+                    request_began = None;
                     match decode(&pdu, MAX_BER_DEPTH) {
                         Ok(req) => match dispatch(conn, req).await {
                             Next::Continue => {}
@@ -271,19 +281,70 @@ async fn session<R: AsyncRead + Unpin>(
                 }
             }
         }
+        // The next read waits until the earliest deadline: the idle timeout; for a request
+        // begun, the rest of it (a client dripping bytes cannot keep it open); for a new
+        // connection, its first request.
+        let now = tokio::time::Instant::now();
+        if buf.is_empty() {
+            request_began = None;
+        } else if request_began.is_none() {
+            request_began = Some(now);
+        }
+        let mut deadline = now + limits.idle_timeout;
+        let mut why = Deadline::Idle;
+        if let Some(began) = request_began {
+            let end = began + limits.request_timeout;
+            if end < deadline {
+                deadline = end;
+                why = Deadline::Request;
+            }
+        }
+        if !conn.first_request_done.load(Ordering::Relaxed) {
+            let end = first_deadline;
+            if end < deadline {
+                deadline = end;
+                why = Deadline::FirstRequest;
+            }
+        }
         tokio::select! {
-            read = tokio::time::timeout(limits.idle_timeout, rd.read_buf(buf)) => {
+            read = tokio::time::timeout_at(deadline, rd.read_buf(buf)) => {
                 match read {
                     Ok(Ok(0)) | Ok(Err(_)) => return PhaseEnd::Closed,
                     Ok(Ok(_)) => {}
-                    Err(_) => {
-                        let busy = conn.running.lock().map(|m| !m.is_empty()).unwrap_or(false);
-                        if !busy {
-                            debug!("idle timeout");
-                            conn.disconnect(LdapResultCode::Unavailable, "idle timeout").await;
+                    Err(_) => match why {
+                        Deadline::Request => {
+                            info!(secs = limits.request_timeout.as_secs(), "request not completed in time; disconnecting");
+                            conn.disconnect(
+                                LdapResultCode::Unavailable,
+                                &format!(
+                                    "a request must arrive whole within {} s of its first byte",
+                                    limits.request_timeout.as_secs()
+                                ),
+                            )
+                            .await;
                             return PhaseEnd::Closed;
                         }
-                    }
+                        Deadline::FirstRequest => {
+                            debug!("no first request in time");
+                            conn.disconnect(
+                                LdapResultCode::Unavailable,
+                                &format!(
+                                    "a new connection must send its first request within {} s",
+                                    limits.first_request_timeout.as_secs()
+                                ),
+                            )
+                            .await;
+                            return PhaseEnd::Closed;
+                        }
+                        Deadline::Idle => {
+                            let busy = conn.running.lock().map(|m| !m.is_empty()).unwrap_or(false);
+                            if !busy {
+                                debug!("idle timeout");
+                                conn.disconnect(LdapResultCode::Unavailable, "idle timeout").await;
+                                return PhaseEnd::Closed;
+                            }
+                        }
+                    },
                 }
             }
             _ = shutdown.changed() => {
@@ -815,6 +876,14 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
             Next::Continue
         }
     }
+}
+
+/// Which deadline the session's next read waits for.
+#[derive(Clone, Copy)]
+enum Deadline {
+    Idle,
+    Request,
+    FirstRequest,
 }
 
 /// What the session does after a request.

@@ -65,6 +65,21 @@ pub async fn run(
                     });
                     continue;
                 };
+                let Some(claim) = shared.claim_ip(peer.ip()) else {
+                    debug!(%peer, "refused: too many connections from this address");
+                    let notice = notice_of_disconnection(
+                        LdapResultCode::Busy,
+                        &format!(
+                            "too many connections from your address (at most {}); close some and try again",
+                            shared.dsa.settings().limits.max_connections_per_ip
+                        ),
+                    );
+                    tokio::spawn(async move {
+                        let _ = stream.write_all(&notice).await;
+                        let _ = stream.shutdown().await;
+                    });
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let info = ConnInfo {
                     id: ids.fetch_add(1, Ordering::Relaxed) + 1,
@@ -91,6 +106,7 @@ pub async fn run(
                             }
                         }
                     }
+                    drop(claim);
                     drop(permit);
                 });
                 // Reap finished connections so the set does not grow.

@@ -24,6 +24,8 @@ pub struct Shared {
     pub search_slots: Arc<Semaphore>,
     /// Connections served at once, over every listener.
     pub connections: Arc<Semaphore>,
+    /// Connections held by each address (`max_connections_per_ip`).
+    per_ip: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
     /// Slow password checks (argon2id, crypt) running at once (`hash_concurrency`): a bind
     /// that needs one waits here, holding no thread, so that a burst of binds can neither
     /// exhaust memory (each argon2id check allocates its cost) nor the blocking pool that
@@ -53,7 +55,45 @@ impl Shared {
                 std::thread::available_parallelism().map_or(2, usize::from) + 1,
             )),
             connections: Arc::new(Semaphore::new(max_connections)),
+            per_ip: std::sync::Mutex::default(),
             tls,
+        }
+    }
+}
+
+impl Shared {
+    /// Counts one more connection from `ip`, unless it holds `max_connections_per_ip`
+    /// already; the claim is given back when dropped.
+    pub fn claim_ip(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<IpClaim> {
+        let max = self.dsa.settings().limits.max_connections_per_ip;
+        let mut map = self.per_ip.lock().ok()?;
+        let held = map.entry(ip).or_insert(0);
+        if *held >= max {
+            return None;
+        }
+        *held += 1;
+        Some(IpClaim {
+            shared: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// One connection counted against its address.
+pub struct IpClaim {
+    shared: Arc<Shared>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for IpClaim {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.shared.per_ip.lock() {
+            if let Some(held) = map.get_mut(&self.ip) {
+                *held = held.saturating_sub(1);
+                if *held == 0 {
+                    map.remove(&self.ip);
+                }
+            }
         }
     }
 }

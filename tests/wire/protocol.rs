@@ -312,6 +312,97 @@ fn abandon_stops_a_search_and_gets_no_reply() {
     assert_eq!(dns(&mut c, PEOPLE, "(cn=dewey rahim)").len(), 1);
 }
 
+impl Raw {
+    /// A connection from another loopback address (127.0.0.0/8 is all this machine's).
+    fn from_address(server: &TestServer, source: &str) -> Raw {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr = server.addr;
+        let local: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+        let s = rt.block_on(async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(local).unwrap();
+            socket.connect(addr).await.unwrap().into_std().unwrap()
+        });
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { s, buf: Vec::new() }
+    }
+
+    /// Binds anonymously and returns the result code.
+    fn anonymous_bind(&mut self, id: u8) -> LdapResultCode {
+        self.send(&bind_pdu(id, "", ""));
+        match self.recv() {
+            Some((_, LdapOp::BindResponse(r))) => r.res.code,
+            other => panic!("expected a bind response, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_request_dripped_byte_by_byte_is_cut_off_and_others_are_served() {
+    let server = TestServer::demo_with(|s| s.limits.request_timeout = Duration::from_secs(1));
+    let mut slow = Raw::new(&server);
+    let pdu = bind_pdu(1, READER_DN, READER_PW);
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    // One byte every 100 ms: each byte would restart an idle timer; the request's does not.
+    while sent < pdu.len() - 1 && started.elapsed() < Duration::from_secs(5) {
+        if slow.s.write_all(&pdu[sent..=sent]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+        // Meanwhile another client is answered.
+        if sent == 3 {
+            let mut other = Raw::new(&server);
+            assert_eq!(other.anonymous_bind(1), LdapResultCode::Success);
+        }
+    }
+    assert!(sent < pdu.len() - 1, "the server waited for the whole drip");
+    assert_eq!(slow.expect_notice_and_close(), LdapResultCode::Unavailable);
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_after_first_request_timeout() {
+    let server = TestServer::demo_with(|s| s.limits.first_request_timeout = Duration::from_secs(1));
+    let mut silent = Raw::new(&server);
+    assert_eq!(
+        silent.expect_notice_and_close(),
+        LdapResultCode::Unavailable
+    );
+    // One that asks in time stays, past that timeout, until its idle timeout.
+    let mut prompt = Raw::new(&server);
+    assert_eq!(prompt.anonymous_bind(1), LdapResultCode::Success);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(prompt.anonymous_bind(2), LdapResultCode::Success);
+}
+
+#[test]
+fn one_address_cannot_take_every_connection() {
+    let server = TestServer::demo_with(|s| s.limits.max_connections_per_ip = 3);
+    let mut held: Vec<Raw> = (0..3).map(|_| Raw::new(&server)).collect();
+    for (i, r) in held.iter_mut().enumerate() {
+        assert_eq!(
+            r.anonymous_bind(u8::try_from(i).unwrap() + 1),
+            LdapResultCode::Success
+        );
+    }
+    // Loopback is not exempt: the fourth from 127.0.0.1 is refused with a notice.
+    let mut fourth = Raw::new(&server);
+    assert_eq!(fourth.expect_notice_and_close(), LdapResultCode::Busy);
+    // Another address is still served.
+    let mut elsewhere = Raw::from_address(&server, "127.0.0.2");
+    assert_eq!(elsewhere.anonymous_bind(1), LdapResultCode::Success);
+    // A connection closed gives its place back.
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(200));
+    let mut again = Raw::new(&server);
+    assert_eq!(again.anonymous_bind(1), LdapResultCode::Success);
+}
+
 #[test]
 fn connection_cap_gives_busy_notice() {
     let server = TestServer::demo_with(|s| s.limits.max_connections = 2);
