@@ -59,6 +59,7 @@ pub struct RawConfig {
     pub max_connections: Option<usize>,
     pub idle_timeout_secs: Option<u64>,
     pub request_timeout_secs: Option<u64>,
+    pub output_timeout_secs: Option<u64>,
     pub first_request_timeout_secs: Option<u64>,
     pub max_connections_per_ip: Option<usize>,
     pub size_limit: Option<usize>,
@@ -217,6 +218,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Once the first byte of a request has arrived, the whole request must within this.
     pub request_timeout: Duration,
+    /// A write to a client that makes no progress for this long (it does not read its
+    /// results) closes the connection.
+    pub output_timeout: Duration,
     /// A new connection must have sent its first whole request within this.
     pub first_request_timeout: Duration,
     /// Connections one address may hold at once (loopback included).
@@ -470,6 +474,7 @@ impl Settings {
                 max_connections,
                 idle_timeout: Duration::from_secs(raw.idle_timeout_secs.unwrap_or(900)),
                 request_timeout: Duration::from_secs(request_timeout_secs),
+                output_timeout: Duration::from_secs(raw.output_timeout_secs.unwrap_or(10).max(1)),
                 first_request_timeout: Duration::from_secs(first_request_timeout_secs),
                 max_connections_per_ip,
                 size_limit: raw.size_limit.unwrap_or(1000),

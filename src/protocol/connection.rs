@@ -45,6 +45,9 @@ const STREAM_BATCH_BYTES: usize = 64 * 1024;
 const DIRECT_WRITE_BYTES: usize = 16 * 1024;
 /// Entries a search sends before it lets queued searches take its slot.
 const SLOT_TURN_ENTRIES: usize = 128;
+/// PDUs or batches queued for a connection's writer: at most this × STREAM_BATCH_BYTES
+/// (2 MiB) waits in memory for a client that reads slowly.
+const OUTPUT_QUEUE: usize = 32;
 /// Searches one connection may run at once; further requests wait to be read.
 const SEARCHES_PER_CONNECTION: usize = 8;
 
@@ -188,9 +191,14 @@ pub async fn serve<S: ByteStream>(
         debug!("connected");
         let dsa = Arc::clone(&shared.dsa);
         let (mut rd, wr) = stream.into_halves();
-        let (tx, rx) = mpsc::channel::<Out>(128);
+        let (tx, rx) = mpsc::channel::<Out>(OUTPUT_QUEUE);
         let (back_tx, back_rx) = oneshot::channel();
-        let writer = tokio::spawn(write_loop(wr, rx, Some(back_tx)));
+        let writer = tokio::spawn(write_loop(
+            wr,
+            rx,
+            Some(back_tx),
+            dsa.settings().limits.output_timeout,
+        ));
         let conn = Arc::new(Conn {
             dsa: Arc::clone(&dsa),
             tls: AtomicBool::new(info.transport == Transport::Tls),
@@ -249,6 +257,7 @@ async fn session<R: AsyncRead + Unpin>(
 ) -> PhaseEnd {
     let limits = conn.dsa.settings().limits;
     let first_deadline = conn.started + limits.first_request_timeout;
+    let writer_gone = conn.sender();
     let mut request_began: Option<tokio::time::Instant> = None;
     loop {
         loop {
@@ -347,6 +356,11 @@ async fn session<R: AsyncRead + Unpin>(
                     },
                 }
             }
+            () = writer_gone.closed() => {
+                // The writer gave up on a client that does not read: end the session.
+                conn.abandon_all();
+                return PhaseEnd::Closed;
+            }
             _ = shutdown.changed() => {
                 conn.abandon_all();
                 conn.disconnect(LdapResultCode::Unavailable, "the server is shutting down").await;
@@ -401,12 +415,17 @@ async fn start_tls<S: ByteStream>(
     };
     conn.tls.store(true, Ordering::Release);
     let (tls_rd, tls_wr) = Locked(stream).into_halves();
-    let (tx, rx) = mpsc::channel::<Out>(128);
+    let (tx, rx) = mpsc::channel::<Out>(OUTPUT_QUEUE);
     if let Ok(mut current) = conn.tx.write() {
         *current = tx;
     }
     debug!("StartTLS: the session continues over TLS");
-    let writer = tokio::spawn(write_loop(tls_wr, rx, None));
+    let writer = tokio::spawn(write_loop(
+        tls_wr,
+        rx,
+        None,
+        conn.dsa.settings().limits.output_timeout,
+    ));
     Some((tls_rd, writer))
 }
 
@@ -433,10 +452,16 @@ async fn finish(conn: &Arc<Conn>, writer: tokio::task::JoinHandle<()>) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
 }
 
+/// Writes what the session queues, in order. A write that makes no progress for
+/// `output_timeout` (a client that does not read its results) ends the writer: its queue
+/// closes, so the searches feeding it stop and give their slots back, and the session loop
+/// sees the queue closed and ends the connection. No notice can reach a client that does not
+/// read; the socket is simply closed.
 async fn write_loop<W: AsyncWrite + Unpin>(
     wr: W,
     mut rx: mpsc::Receiver<Out>,
     handover: Option<oneshot::Sender<W>>,
+    output_timeout: std::time::Duration,
 ) {
     // Only PDUs below DIRECT_WRITE_BYTES are buffered: a buffer of that size serves them, and
     // an idle connection costs 16 KiB here instead of the 64 KiB it once did (2,000 idle
@@ -449,17 +474,25 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         while let Some(item) = next.take() {
             match item {
                 Out::Pdu(b) => {
-                    let written = if b.len() >= DIRECT_WRITE_BYTES {
-                        // What is buffered goes first, then the batch straight to the socket.
-                        match w.flush().await {
-                            Ok(()) => w.get_mut().write_all(&b).await,
-                            Err(e) => Err(e),
+                    let write = async {
+                        if b.len() >= DIRECT_WRITE_BYTES {
+                            // What is buffered goes first, then the batch straight to the socket.
+                            w.flush().await?;
+                            w.get_mut().write_all(&b).await
+                        } else {
+                            w.write_all(&b).await
                         }
-                    } else {
-                        w.write_all(&b).await
                     };
-                    if written.is_err() {
-                        return;
+                    match tokio::time::timeout(output_timeout, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            info!(
+                                secs = output_timeout.as_secs(),
+                                "the client has not read its results in time; disconnecting"
+                            );
+                            return;
+                        }
                     }
                 }
                 Out::Close => {
@@ -473,7 +506,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             next = rx.try_recv().ok();
         }
-        if w.flush().await.is_err() {
+        if !matches!(
+            tokio::time::timeout(output_timeout, w.flush()).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
         if hand_over {
@@ -691,9 +727,23 @@ async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                                     return ControlFlow::Continue(());
                                 }
                                 let chunk = std::mem::replace(&mut pending, batch()).freeze();
-                                match tx.blocking_send(Out::Pdu(chunk)) {
+                                match tx.try_send(Out::Pdu(chunk)) {
                                     Ok(()) => ControlFlow::Continue(()),
-                                    Err(_) => ControlFlow::Break(()),
+                                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                                        ControlFlow::Break(())
+                                    }
+                                    Err(mpsc::error::TrySendError::Full(out)) => {
+                                        // The client reads slower than we find: wait
+                                        // without the slot, so that others' searches run.
+                                        drop(slot.take());
+                                        if tx.blocking_send(out).is_err() {
+                                            return ControlFlow::Break(());
+                                        }
+                                        slot = handle
+                                            .block_on(Arc::clone(&slots).acquire_owned())
+                                            .ok();
+                                        ControlFlow::Continue(())
+                                    }
                                 }
                             },
                         );

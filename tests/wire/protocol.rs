@@ -404,6 +404,64 @@ fn one_address_cannot_take_every_connection() {
 }
 
 #[test]
+fn a_client_that_never_reads_gives_up_its_slots_and_is_disconnected() {
+    let server = TestServer::demo_with(|s| s.limits.output_timeout = Duration::from_secs(4));
+    // A small receive window, so that the results back up on the server sooner.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = server.addr;
+    let mut stalled = rt.block_on(async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(2048).unwrap();
+        socket.connect(addr).await.unwrap().into_std().unwrap()
+    });
+    stalled.set_nonblocking(false).unwrap();
+    let mut pipeline = bind_pdu(1, READER_DN, READER_PW);
+    // About 190 KB of results each: far more than the socket buffers hold.
+    for id in 2..200u8 {
+        pipeline.extend(search_pdu(id, SUFFIX, present("objectClass"), 0, &["*"]));
+    }
+    stalled.write_all(&pipeline).unwrap();
+    // Long enough for the searches to fill the socket and the writer's queue and block.
+    std::thread::sleep(Duration::from_millis(1500));
+    // Another user's type-ahead (a non-exact search, which needs a search slot) is answered
+    // while the stalled searches still wait (before output_timeout ends them).
+    let mut other = server.reader();
+    let found = other
+        .with_timeout(Duration::from_secs(2))
+        .search(PEOPLE, Scope::Subtree, "(cn=dewey*)", vec!["cn"])
+        .unwrap()
+        .success()
+        .unwrap()
+        .0;
+    assert!(!found.is_empty());
+    // Past output_timeout without reading, the client is disconnected.
+    std::thread::sleep(Duration::from_millis(3500));
+    // The client that never read is disconnected: reading now drains what the kernel held,
+    // then the end of the stream.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut sink = [0u8; 65536];
+    let mut total = 0usize;
+    loop {
+        match stalled.read(&mut sink) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            // Closed with results unsent: the kernel resets the connection.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the stalled connection was not closed: {e} after {total} bytes"),
+        }
+    }
+    // Far less than 198 searches' worth of entries reached it.
+    assert!(total < 100 * 190_000, "{total} bytes");
+    // And the server goes on serving.
+    assert_eq!(Raw::new(&server).anonymous_bind(1), LdapResultCode::Success);
+}
+
+#[test]
 fn connection_cap_gives_busy_notice() {
     let server = TestServer::demo_with(|s| s.limits.max_connections = 2);
     let _a = Raw::new(&server);
