@@ -13,7 +13,7 @@ use crate::directory::dn::{is_within, parent_of, Dn};
 use crate::directory::entry::{Entry, EntryId};
 use crate::directory::matching::generalized_time_now;
 use crate::directory::schema::Schema;
-use crate::directory::validate::check;
+use crate::directory::validate::{check, ValidationError};
 
 /// What a change will do, as planned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +128,23 @@ struct Overlay {
     /// which is then read once.
     parents: HashSet<String>,
     next_id: EntryId,
+    /// Unique values (`uid`, `mail`) held by the entries this batch writes.
+    claims: HashMap<(&'static str, String), (EntryId, String)>,
+    /// Entries this batch changes or removes: their stored values no longer hold a claim
+    /// (what they keep is in `claims`).
+    touched: HashSet<EntryId>,
+}
+
+/// Attributes whose values name one entry only: the ONE ID and the mail address.
+pub(super) const UNIQUE: &[&str] = &["uid", "mail"];
+
+/// A unique value as compared (both are case-insensitive, spaces insignificant).
+pub(super) fn unique_key(value: &[u8]) -> String {
+    String::from_utf8_lossy(value)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 impl Writer<'_> {
@@ -180,7 +197,8 @@ impl Writer<'_> {
                             overlay.removed.remove(&ndn);
                             overlay.created.insert(ndn, *id);
                         }
-                        Effect::Remove { ndn, .. } => {
+                        Effect::Remove { ndn, id, .. } => {
+                            overlay.touched.insert(*id);
                             overlay.created.remove(ndn);
                             overlay.removed.insert(ndn.clone());
                         }
@@ -252,6 +270,71 @@ impl Writer<'_> {
         }
     }
 
+    /// Refuses a `uid` or `mail` value that another entry holds: in this batch, in a bulk
+    /// load's earlier batches, or in the directory. Values the entry already had are not
+    /// checked again (a directory written before the rule keeps working).
+    fn must_be_unique(
+        &self,
+        id: EntryId,
+        entry: &Entry,
+        old: Option<&Entry>,
+        o: &mut Overlay,
+    ) -> Result<(), Outcome> {
+        for attr in UNIQUE {
+            let had: HashSet<String> = old
+                .map(|e| e.values(attr).iter().map(|v| unique_key(v)).collect())
+                .unwrap_or_default();
+            for v in entry.values(attr) {
+                let key = unique_key(v);
+                if key.is_empty() {
+                    continue;
+                }
+                let shown = String::from_utf8_lossy(v).into_owned();
+                let taken = |holder: &str| {
+                    Outcome::Refused(WriteRefusal::Invalid(ValidationError::ConstraintViolation(
+                        format!(
+                            "{attr} '{shown}' is already held by {holder}: {}",
+                            if *attr == "uid" {
+                                "a ONE ID names one account"
+                            } else {
+                                "a mail address belongs to one entry"
+                            }
+                        ),
+                    )))
+                };
+                if let Some((holder, dn)) = o.claims.get(&(*attr, key.clone())) {
+                    if *holder != id {
+                        return Err(taken(dn));
+                    }
+                    continue;
+                }
+                if !had.contains(&key) {
+                    if let Some((holder, dn)) = self.bulk_claim(attr, &key) {
+                        if holder != id && !o.touched.contains(&holder) {
+                            return Err(taken(&dn));
+                        }
+                    }
+                    if self.bulk_needs_lookups() {
+                        let found = self
+                            .dsa
+                            .reader()
+                            .find_equal(attr, v)
+                            .map_err(Outcome::Failed)?;
+                        if let Some((_, other)) = found
+                            .iter()
+                            .find(|(hid, _)| *hid != id && !o.touched.contains(hid))
+                        {
+                            return Err(taken(&other.dn));
+                        }
+                    }
+                }
+                o.claims.insert((*attr, key), (id, entry.dn.clone()));
+            }
+        }
+        o.touched.insert(id);
+        Ok(())
+    }
+
     /// Refuses to move or remove an entry with subordinates.
     fn must_be_leaf(&self, old: &Entry) -> Result<(), Outcome> {
         if self
@@ -312,8 +395,10 @@ impl Writer<'_> {
             } => {
                 self.must_be_free(entry, o)?;
                 self.check_place(&entry.dn, &entry.ndn, o)?;
+                let id = Self::fresh_id(o);
+                self.must_be_unique(id, entry, None, o)?;
                 Ok(Effect::Put {
-                    id: Self::fresh_id(o),
+                    id,
                     previous: None,
                     body: Body::Input { carry: Vec::new() },
                 })
@@ -330,6 +415,7 @@ impl Writer<'_> {
                         } else {
                             self.dsa.reader().entry_by_id(id).map_err(Outcome::Failed)?
                         };
+                        self.must_be_unique(id, entry, old.as_ref(), o)?;
                         let carry = old
                             .map(|old| creation_stamps(&old, entry))
                             .unwrap_or_default();
@@ -339,11 +425,15 @@ impl Writer<'_> {
                             body: Body::Input { carry },
                         })
                     }
-                    None => Ok(Effect::Put {
-                        id: Self::fresh_id(o),
-                        previous: None,
-                        body: Body::Input { carry: Vec::new() },
-                    }),
+                    None => {
+                        let id = Self::fresh_id(o);
+                        self.must_be_unique(id, entry, None, o)?;
+                        Ok(Effect::Put {
+                            id,
+                            previous: None,
+                            body: Body::Input { carry: Vec::new() },
+                        })
+                    }
                 }
             }
             Prepped::Modify { dn, ndn, edits } => {
@@ -351,14 +441,14 @@ impl Writer<'_> {
                 self.may_change(id)?;
                 let mut entry = old.clone();
                 edit::apply_edits(schema, &mut entry, edits, dn).map_err(Outcome::Refused)?;
-                self.finish_replacement(id, old, entry, dn)
+                self.finish_replacement(id, old, entry, dn, o)
             }
             Prepped::SetPassword { dn, ndn, hashed } => {
                 let (id, old) = self.existing(dn, ndn, o)?;
                 self.may_change(id)?;
                 let mut entry = old.clone();
                 entry.set_values(schema, "userPassword", vec![hashed.clone()]);
-                self.finish_replacement(id, old, entry, dn)
+                self.finish_replacement(id, old, entry, dn, o)
             }
             Prepped::Rename {
                 dn,
@@ -374,7 +464,7 @@ impl Writer<'_> {
                     self.must_be_leaf(&old)?;
                     self.check_place(&entry.dn, &entry.ndn, o)?;
                 }
-                self.finish_replacement(id, old, entry, new_dn)
+                self.finish_replacement(id, old, entry, new_dn, o)
             }
             Prepped::Delete { dn, ndn } => {
                 let (id, old) = self.existing(dn, ndn, o)?;
@@ -395,9 +485,11 @@ impl Writer<'_> {
         old: Entry,
         mut entry: Entry,
         dn: &Dn,
+        o: &mut Overlay,
     ) -> Result<Effect, Outcome> {
         check(self.schema(), &mut entry, dn)
             .map_err(|e| Outcome::Refused(WriteRefusal::Invalid(e)))?;
+        self.must_be_unique(id, &entry, Some(&old), o)?;
         stamp_modified(self.schema(), &mut entry, self.by());
         Ok(Effect::Put {
             id,

@@ -256,3 +256,77 @@ fn uuids_are_random_version_4() {
     ));
     assert_ne!(a, new_uuid());
 }
+
+fn refusal_text(applied: &Applied) -> Vec<String> {
+    applied.refused.iter().map(|(_, r)| r.to_string()).collect()
+}
+
+/// uid and mail name one entry: within a batch, across a bulk load's batches, against the
+/// directory, case-insensitively; an entry keeps its own values.
+#[test]
+fn uid_and_mail_are_unique() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    // Within one batch: the second holder is refused, naming the first.
+    let applied = w
+        .write(vec![
+            person("a", &[("mail", "shared@one-mail.on.ca")]),
+            person("b", &[("mail", "SHARED@one-mail.on.ca")]),
+        ])
+        .unwrap();
+    assert_eq!(applied.added, 1);
+    let why = refusal_text(&applied);
+    assert!(
+        why[0].contains("already held by uid=a,ou=people"),
+        "{why:?}"
+    );
+    // Against the directory.
+    let refused = w
+        .write_one(person("c", &[("mail", " shared@ONE-MAIL.on.ca")]))
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(refused, WriteRefusal::Invalid(_)) && refused.to_string().contains("uid=a,"),
+        "{refused}"
+    );
+    // A modify that takes another's address is refused; one that keeps its own is not.
+    w.write_one(person("d", &[("mail", "d@one-mail.on.ca")]))
+        .unwrap()
+        .unwrap();
+    let take = |mail: &str| Change::Modify {
+        dn: Dn::parse(&format!("uid=d,ou=people,{SUFFIX}")).unwrap(),
+        edits: vec![Edit {
+            kind: EditKind::Replace,
+            attr: "mail".into(),
+            values: vec![mail.as_bytes().to_vec()],
+        }],
+    };
+    assert!(w.write_one(take("shared@one-mail.on.ca")).unwrap().is_err());
+    w.write_one(take("D@one-mail.on.ca")).unwrap().unwrap();
+    // A bulk load sees its own earlier batches (the index is committed only at the end).
+    w.begin_bulk_load().unwrap();
+    let first = w
+        .write(vec![person("e", &[("mail", "bulk@one-mail.on.ca")])])
+        .unwrap();
+    assert_eq!(first.added, 1);
+    let second = w
+        .write(vec![
+            person("f", &[("mail", "bulk@one-mail.on.ca")]),
+            person("g", &[("mail", "shared@one-mail.on.ca")]),
+        ])
+        .unwrap();
+    assert_eq!(second.added, 0, "{:?}", refusal_text(&second));
+    // Re-importing an entry as it is (an upsert) is not a conflict with itself.
+    let Change::Add { dn, attrs } = person("e", &[("mail", "bulk@one-mail.on.ca")]) else {
+        unreachable!()
+    };
+    let again = w.write(vec![Change::Import { dn, attrs }]).unwrap();
+    assert_eq!(
+        (again.replaced, again.refused.len()),
+        (1, 0),
+        "{:?}",
+        refusal_text(&again)
+    );
+    w.finish_bulk_load().unwrap();
+}

@@ -70,11 +70,42 @@ pub(super) enum Prepped {
 pub struct Writer<'d> {
     pub(super) dsa: &'d Dsa,
     pub(super) grant: WriteGrant,
+    /// During a bulk load: the unique values (`uid`, `mail`) its applied batches hold (the
+    /// index does not show them until the load commits it), and whether the directory held
+    /// entries before the load (only then are index look-ups needed too).
+    bulk: std::sync::Mutex<Option<BulkClaims>>,
+}
+
+#[derive(Default)]
+struct BulkClaims {
+    claims: std::collections::HashMap<(&'static str, String), (EntryId, String)>,
+    had_entries: bool,
 }
 
 impl<'d> Writer<'d> {
     pub(super) fn new(dsa: &'d Dsa, grant: WriteGrant) -> Writer<'d> {
-        Writer { dsa, grant }
+        Writer {
+            dsa,
+            grant,
+            bulk: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The holder of a unique value among a bulk load's applied batches.
+    pub(super) fn bulk_claim(&self, attr: &str, key: &str) -> Option<(EntryId, String)> {
+        let bulk = self.bulk.lock().ok()?;
+        let claims = &bulk.as_ref()?.claims;
+        let attr = super::plan::UNIQUE.iter().find(|a| **a == attr)?;
+        claims.get(&(*attr, key.to_string())).cloned()
+    }
+
+    /// Whether unique values must be looked up in the directory (always, except in a bulk
+    /// load into a directory that was empty: there every holder is in the load's claims).
+    pub(super) fn bulk_needs_lookups(&self) -> bool {
+        match self.bulk.lock() {
+            Ok(bulk) => bulk.as_ref().is_none_or(|b| b.had_entries),
+            Err(_) => true,
+        }
     }
 
     /// The directory this writer changes.
@@ -294,6 +325,7 @@ impl<'d> Writer<'d> {
             .collect();
         self.dsa.index.mark_dirty(&ids);
         let generation = self.dsa.store.apply(&writes)?;
+        self.record_bulk_claims(&writes);
         if touches_existing {
             self.dsa.bump_auth_epoch();
         }
@@ -321,6 +353,42 @@ impl<'d> Writer<'d> {
         Ok(applied)
     }
 
+    /// Remembers the unique values a bulk load's batch wrote (and forgets those of entries it
+    /// removed or changed).
+    fn record_bulk_claims(&self, writes: &[Write]) {
+        let Ok(mut bulk) = self.bulk.lock() else {
+            return;
+        };
+        let Some(bulk) = bulk.as_mut() else { return };
+        let rewritten: std::collections::HashSet<EntryId> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Put {
+                    id,
+                    previous: Some(_),
+                    ..
+                }
+                | Write::Delete { id, .. } => Some(*id),
+                Write::Put { previous: None, .. } => None,
+            })
+            .collect();
+        if !rewritten.is_empty() {
+            bulk.claims.retain(|_, (id, _)| !rewritten.contains(id));
+        }
+        for w in writes {
+            if let Write::Put { id, entry, .. } = w {
+                for attr in super::plan::UNIQUE {
+                    for v in entry.values(attr) {
+                        let key = super::plan::unique_key(v);
+                        if !key.is_empty() {
+                            bulk.claims.insert((*attr, key), (*id, entry.dn.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Prepares, plans and applies a batch.
     pub fn write(&self, changes: Vec<Change>) -> Result<Applied, DsaError> {
         let batch = changes.into_iter().map(|c| self.prepare(c)).collect();
@@ -342,9 +410,16 @@ impl<'d> Writer<'d> {
                 "a bulk load is for an offline import".into(),
             ));
         }
+        let had_entries = !self.dsa.store.is_empty();
         self.dsa.index.begin_bulk_load()?;
         self.dsa.store.set_sync_each_write(false);
         self.dsa.store.begin_unlogged()?;
+        if let Ok(mut bulk) = self.bulk.lock() {
+            *bulk = Some(BulkClaims {
+                had_entries,
+                ..BulkClaims::default()
+            });
+        }
         Ok(())
     }
 
@@ -352,6 +427,9 @@ impl<'d> Writer<'d> {
     /// with all it holds (a load that stops before leaves the marker, and the next open
     /// rebuilds the index).
     pub fn finish_bulk_load(&self) -> Result<(), DsaError> {
+        if let Ok(mut bulk) = self.bulk.lock() {
+            *bulk = None;
+        }
         self.dsa.index.finish_bulk_load()?;
         self.dsa.store.end_unlogged()?;
         self.dsa.store.set_sync_each_write(true);

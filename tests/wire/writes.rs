@@ -184,3 +184,68 @@ fn new_passwords_are_stored_as_argon2id_and_work() {
         String::from_utf8_lossy(&stored)
     );
 }
+
+#[test]
+fn one_id_and_mail_name_one_entry_even_in_a_race() {
+    let server = TestServer::demo();
+    let mut a = server.admin();
+    // Dewey's address under another name, in another case: refused, naming the holder.
+    let mut attrs = person("impostor@oneid.on.ca");
+    attrs.retain(|(n, _)| n != "mail");
+    attrs.push((
+        "mail".into(),
+        HashSet::from(["DEWEY.RAHIM@one-mail.on.ca".to_string()]),
+    ));
+    let r = a
+        .add(&format!("uid=impostor@oneid.on.ca,{PEOPLE}"), attrs)
+        .unwrap();
+    assert_eq!(r.rc, 19, "{r:?}");
+    assert!(
+        r.text.contains("uid=dewey.rahim@oneid.on.ca,ou=people"),
+        "{}",
+        r.text
+    );
+    // A modify that takes it is refused too; the entry's own values stay changeable.
+    assert_eq!(add(&mut a, "second@oneid.on.ca").rc, 0);
+    let dn = format!("uid=second@oneid.on.ca,{PEOPLE}");
+    let take = |mail: &str| {
+        vec![Mod::Replace(
+            "mail".to_string(),
+            HashSet::from([mail.to_string()]),
+        )]
+    };
+    assert_eq!(
+        a.modify(&dn, take("dewey.rahim@one-mail.on.ca"))
+            .unwrap()
+            .rc,
+        19
+    );
+    assert_eq!(a.modify(&dn, take("Second@one-mail.on.ca")).unwrap().rc, 0);
+    // Eight administrators add eight entries with one address at once: exactly one wins.
+    let url = server.url.clone();
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut c = LdapConn::new(&url).unwrap();
+                c.simple_bind(ADMIN_DN, ADMIN_PW)
+                    .unwrap()
+                    .success()
+                    .unwrap();
+                let uid = format!("racer{i}@oneid.on.ca");
+                let mut attrs = person(&uid);
+                attrs.retain(|(n, _)| n != "mail");
+                attrs.push((
+                    "mail".into(),
+                    HashSet::from(["race@one-mail.on.ca".to_string()]),
+                ));
+                c.add(&format!("uid={uid},{PEOPLE}"), attrs).unwrap().rc
+            })
+        })
+        .collect();
+    let codes: Vec<u32> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 19), "{codes:?}");
+    let mut r = server.reader();
+    assert_eq!(dns(&mut r, PEOPLE, "(mail=race@one-mail.on.ca)").len(), 1);
+}
