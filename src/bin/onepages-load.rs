@@ -18,7 +18,7 @@ use ldap3_proto::proto::{
     LdapSearchScope,
 };
 use ldap3_proto::LdapCodec;
-use onepages::directory::filter_text::parse_filter;
+use onepages::directory::filter_text::{escape_filter_value as escape, parse_filter};
 use onepages::protocol::encode::{int_bytes, put_tlv};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -142,21 +142,6 @@ struct Stats {
     latencies_us: Vec<u64>,
     entries: u64,
     errors: u64,
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '*' => out.push_str("\\2a"),
-            '(' => out.push_str("\\28"),
-            ')' => out.push_str("\\29"),
-            '\\' => out.push_str("\\5c"),
-            '\0' => out.push_str("\\00"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn pick<T>(items: &[T], n: u64) -> Option<&T> {

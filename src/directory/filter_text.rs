@@ -234,6 +234,13 @@ pub fn filter_to_text(filter: &LdapFilter) -> String {
     out
 }
 
+/// An assertion value escaped for the string form of a filter (RFC 4515 §3).
+pub fn escape_filter_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    escape_value(&mut out, v);
+    out
+}
+
 fn escape_value(out: &mut String, v: &str) {
     for c in v.chars() {
         match c {

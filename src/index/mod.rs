@@ -716,7 +716,17 @@ mod tests {
             store.flush().unwrap();
             // The process dies here: no index commit, no end_unlogged.
         }
-        let store = Arc::new(Store::open(&dir.path().join("store"), 8 << 20).unwrap());
+        // sled's background threads may hold the files a moment after the drop.
+        let reopen = || {
+            for _ in 0..100 {
+                if let Ok(s) = Store::open(&dir.path().join("store"), 8 << 20) {
+                    return s;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Store::open(&dir.path().join("store"), 8 << 20).unwrap()
+        };
+        let store = Arc::new(reopen());
         assert!(store.is_unlogged().unwrap());
         let (index, catch_up) = Index::open(
             &index_path,
