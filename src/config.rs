@@ -87,6 +87,7 @@ pub struct RawConfig {
     pub hash_concurrency: Option<usize>,
     pub audit_log: Option<String>,
     pub access_log: Option<String>,
+    pub oneid_domain: Option<String>,
 }
 
 /// Checked settings.
@@ -106,6 +107,8 @@ pub struct Settings {
     /// Mail domains that are secure by configuration (the service's own domain at least);
     /// entries under `ou=domains,<suffix>` add more at run time.
     pub secure_domains: Vec<String>,
+    /// The domain of ONE ID usernames: a person's `uid` is `local@` this domain.
+    pub oneid_domain: String,
     /// Appended to the names Outlook shows for entries that are not secure; `None` = off.
     pub insecure_marker: Option<String>,
     /// sled's page cache, bytes. A serving process reads entries from its own in-memory copy,
@@ -443,7 +446,16 @@ impl Settings {
             Some(t) => LogTarget::parse("access_log", &t)?,
             None => None,
         };
+        let oneid_domain = raw
+            .oneid_domain
+            .unwrap_or_else(|| crate::directory::ONE_ID_DOMAIN.to_string())
+            .trim()
+            .to_ascii_lowercase();
+        if let Some(why) = crate::directory::values::domain_problem(&oneid_domain) {
+            return Err(invalid(format!("oneid_domain: {why}")));
+        }
         Ok(Settings {
+            oneid_domain,
             lockout,
             hash_concurrency,
             audit_log,

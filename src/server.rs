@@ -9,7 +9,7 @@
 //! start-up path as production: real listeners on real ports.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -121,6 +121,13 @@ pub async fn start(
     let holder = format!("onepages serve, listening on {addr}");
     let (dsa, entries) =
         tokio::task::spawn_blocking(move || open(settings, &holder, demo)).await??;
+    let survey_stop = Arc::new(AtomicBool::new(false));
+    let survey = {
+        let (dsa, stop) = (Arc::clone(&dsa), Arc::clone(&survey_stop));
+        std::thread::Builder::new()
+            .name("survey".into())
+            .spawn(move || report_survey(&dsa, &stop))?
+    };
     let access_log = match &dsa.settings().access_log {
         Some(target) => Some(crate::audit::LogSink::open(target, "access log")?),
         None => None,
@@ -161,6 +168,9 @@ pub async fn start(
         for l in listeners {
             let _ = l.await;
         }
+        // The survey holds the directory: it stops at its next entry.
+        survey_stop.store(true, Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(move || survey.join()).await;
         match tokio::task::spawn_blocking(move || dsa.shutdown()).await {
             Ok(Ok(())) => info!("index committed and store flushed"),
             Ok(Err(e)) => warn!(error = %e, "shutdown flush failed"),
@@ -208,4 +218,52 @@ fn open(settings: Settings, holder: &str, demo: bool) -> anyhow::Result<(Arc<Dsa
     tracing::debug!(entries = held, "entries held in memory");
     let entries = dsa.entry_count();
     Ok((Arc::new(dsa), entries))
+}
+
+/// How many problems of each kind the start-up log names one by one.
+const SURVEY_LOG_LINES: usize = 20;
+
+/// Checks the stored entries against today's rules while serving starts, and logs what data
+/// written before them breaks (it is served unchanged).
+fn report_survey(dsa: &Dsa, stop: &AtomicBool) {
+    let survey = match dsa.survey(stop) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "could not survey the stored entries");
+            return;
+        }
+    };
+    for (dn, why) in survey.invalid.iter().take(SURVEY_LOG_LINES) {
+        warn!(%dn, problem = %why, "stored entry breaks a value rule");
+    }
+    if !survey.invalid.is_empty() {
+        warn!(
+            entries = survey.invalid.len(),
+            "stored entries break value rules; they are served unchanged; \
+             `onepages check --values` lists them all"
+        );
+    }
+    for d in survey.duplicates.iter().take(SURVEY_LOG_LINES) {
+        warn!(
+            attr = d.attr,
+            value = %d.value,
+            holders = %d.holders.join(" | "),
+            "one value held by several entries"
+        );
+    }
+    if !survey.duplicates.is_empty() {
+        warn!(
+            values = survey.duplicates.len(),
+            "unique values held by several entries; `onepages check --duplicates` lists them all"
+        );
+    }
+    if stop.load(Ordering::Relaxed) {
+        return;
+    }
+    info!(
+        entries = survey.entries,
+        invalid = survey.invalid.len(),
+        duplicates = survey.duplicates.len(),
+        "stored entries checked against the value rules"
+    );
 }

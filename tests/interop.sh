@@ -192,6 +192,14 @@ check "a bad file on SIGHUP keeps the certificate in use" "dn:$R" \
   env LDAPTLS_CACERT="$data/pki2/ca.pem" ldapwhoami -x -H "$HS" -D "$R" -w demo-reader-2026
 check "and says why" "server.key" grep "TLS certificate not reloaded" "$log"
 
+DW="uid=dewey.rahim@oneid.on.ca,ou=people,$S"
+printf 'dn: %s\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: not a phone\n' "$DW" >"$data/phone.ldif"
+check "ldapmodify: telephoneNumber 'not a phone' is refused" "Invalid syntax (21)" \
+  ldapmodify -x -H "$H" -D "$A" -w demo-admin-2026 -f "$data/phone.ldif"
+printf 'dn: %s\nchangetype: modify\nreplace: onePagesStatus\nonePagesStatus: suspended\n' "$DW" >"$data/status.ldif"
+check "ldapmodify: onePagesStatus 'suspended' is refused, naming the values" "not one of active, disabled" \
+  ldapmodify -x -H "$H" -D "$A" -w demo-admin-2026 -f "$data/status.ldif"
+check "the start-up survey of stored values ran" "stored entries checked against the value rules" cat "$log"
 check "offline import refuses a served data directory" "in use by another process: onepages serve" \
   "$bin" import --data-dir "$data/dir" "$data/add.ldif"
 lock_darcy
@@ -201,6 +209,8 @@ if wait "$pid"; then pass=$((pass+1)); echo "ok   SIGTERM shuts down cleanly"; e
 trap 'rm -rf "$data"' EXIT
 check "a lockout survives the restart: onepages unlock offline" "$D: unlocked" \
   "$bin" unlock --data-dir "$data/dir" darcy.oneil@oneid.on.ca
+check "onepages check --values --duplicates finds nothing in the demo" "0 uid or mail values are held by more than one entry" \
+  "$bin" check --data-dir "$data/dir" --values --duplicates
 
 # serve --demo makes its own throw-away CA and certificate and prints how to use them; a
 # listener given in the configuration (here the LDAPS port) takes precedence.

@@ -3,7 +3,13 @@
 //! Reads a running server over LDAP (`--server`, the same search any client can make:
 //! `(mail=ADDRESS)` asking for `oneMailSecure`), or a data directory offline. Each address is
 //! secure, listed but not secure (and why), or unknown — and unknown addresses are not secure.
+//! An address that more than one entry holds (data written before mail addresses were
+//! unique) is not secure: which holder a sender reaches is not known.
 //! Exit status: 0 when every address is secure, 3 otherwise.
+//!
+//! `onepages check --values` and `--duplicates` survey a data directory offline instead: the
+//! entries with values today's rules refuse, and the `uid` and `mail` values held by more than
+//! one entry (a running server logs the same at start-up). Exit status 3 when any are found.
 
 use clap::Args;
 
@@ -17,8 +23,14 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub online: Online,
     /// Mail addresses to check
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["values", "duplicates"])]
     pub addresses: Vec<String>,
+    /// List the stored entries whose values today's rules refuse (offline)
+    #[arg(long, conflicts_with = "addresses")]
+    pub values: bool,
+    /// List the uid and mail values that more than one entry holds (offline)
+    #[arg(long, conflicts_with = "addresses")]
+    pub duplicates: bool,
 }
 
 /// The verdict on one address.
@@ -40,6 +52,9 @@ impl Verdict {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
+    if args.values || args.duplicates {
+        return survey(&args);
+    }
     let verdicts = match &args.online.server {
         Some(_) => online(&args)?,
         None => {
@@ -64,10 +79,67 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn survey(args: &CheckArgs) -> anyhow::Result<()> {
+    if args.online.server.is_some() {
+        anyhow::bail!(
+            "--values and --duplicates read a data directory offline; a running server logs \
+             the same findings at start-up"
+        );
+    }
+    let settings = args.common.settings(None)?;
+    let (dsa, _) = Dsa::open(settings, "onepages check", &|_| {})
+        .map_err(|e| anyhow::anyhow!("{e} (the running server logs these findings at start-up)"))?;
+    let survey = dsa.survey(&std::sync::atomic::AtomicBool::new(false))?;
+    let mut found = 0;
+    if args.values {
+        for (dn, why) in &survey.invalid {
+            println!("{dn}: {why}");
+        }
+        found += survey.invalid.len();
+        eprintln!(
+            "{} of {} entries break a value rule",
+            survey.invalid.len(),
+            survey.entries
+        );
+    }
+    if args.duplicates {
+        for d in &survey.duplicates {
+            println!(
+                "{} '{}' is held by {} entries:",
+                d.attr,
+                d.value,
+                d.holders.len()
+            );
+            for dn in &d.holders {
+                println!("  {dn}");
+            }
+        }
+        found += survey.duplicates.len();
+        eprintln!(
+            "{} uid or mail values are held by more than one entry",
+            survey.duplicates.len()
+        );
+    }
+    if found > 0 {
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+fn duplicate(holders: usize) -> Verdict {
+    Verdict::Listed(format!(
+        "held by {holders} entries, so a sender cannot know which one mail reaches \
+         (`onepages check --duplicates` lists them), NOT secure"
+    ))
+}
+
 /// The verdict from an open data directory.
 pub fn offline(dsa: &Dsa, address: &str) -> anyhow::Result<Verdict> {
     let reader = dsa.reader();
     let found = reader.find_equal("mail", address.trim().as_bytes())?;
+    if found.len() > 1 {
+        return Ok(duplicate(found.len()));
+    }
     let mut best: Option<Security> = None;
     for (_, entry) in &found {
         match reader.security(entry) {
@@ -96,6 +168,10 @@ fn online(args: &CheckArgs) -> anyhow::Result<Vec<Verdict>> {
             )?
             .success()?;
         let _ = res;
+        if entries.len() > 1 {
+            out.push(duplicate(entries.len()));
+            continue;
+        }
         let mut verdict = Verdict::Unknown;
         for e in entries {
             let e = ldap3::SearchEntry::construct(e);

@@ -61,6 +61,10 @@ impl RulePurpose {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syntax {
     DirectoryString,
+    /// RFC 4517 §3.3.29: letters, digits, space and `'()+,-./:=?`.
+    PrintableString,
+    /// RFC 4517 §3.3.4: two letters (ISO 3166 alpha-2).
+    CountryString,
     Ia5String,
     Integer,
     Boolean,
@@ -80,7 +84,9 @@ impl Syntax {
     pub fn from_oid(oid: &str) -> Syntax {
         match oid.rsplit('.').next().unwrap_or("") {
             _ if !oid.starts_with("1.3.6.1.4.1.1466.115.121.1.") => Syntax::Other,
-            "15" | "44" | "11" | "41" | "34" => Syntax::DirectoryString,
+            "15" | "41" | "34" => Syntax::DirectoryString,
+            "44" => Syntax::PrintableString,
+            "11" => Syntax::CountryString,
             "26" => Syntax::Ia5String,
             "27" => Syntax::Integer,
             "7" => Syntax::Boolean,
@@ -160,7 +166,9 @@ impl Rule {
             Rule::CaseExact => prep(text, false),
             Rule::CaseIgnoreIa5 => {
                 if !text.is_ascii() {
-                    return None;
+                    // A mail address or domain with U-labels compares as its A-label form.
+                    let ascii = super::values::ascii_mail_form(text.trim())?;
+                    return Some(collapse_spaces(&ascii.to_ascii_lowercase()));
                 }
                 collapse_spaces(&text.to_ascii_lowercase())
             }

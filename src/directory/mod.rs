@@ -1,7 +1,7 @@
 //! The directory model: DNs, entries and their stored record form, the schema and its matching
-//! rules, filters, validation, password hashing, and the one rule on secret attributes. Pure
-//! logic: no I/O, no storage, no protocol types beyond the decoded filter. The store and the
-//! index build on it; the open directory (`dsa`) puts them together.
+//! rules, filters, validation and value checks, password hashing, and the one rule on secret
+//! attributes. Pure logic: no I/O, no storage, no protocol types beyond the decoded filter. The
+//! store and the index build on it; the open directory (`dsa`) puts them together.
 
 pub mod dn;
 pub mod entry;
@@ -13,6 +13,7 @@ pub mod record;
 pub mod schema;
 pub mod secret;
 pub mod validate;
+pub mod values;
 
 /// The domain of ONE ID usernames (`firstname.lastname@oneid.on.ca`): sign-in names, not mail.
 pub const ONE_ID_DOMAIN: &str = "oneid.on.ca";

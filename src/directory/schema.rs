@@ -65,6 +65,9 @@ pub struct AttributeType {
     pub single_value: bool,
     pub no_user_modification: bool,
     pub usage: Usage,
+    /// `X-ALLOWED-VALUES`: the only values the type takes (compared ignoring case; no
+    /// surrounding spaces). Empty: any value of the syntax.
+    pub allowed_values: Vec<String>,
     /// The definition as written, for `attributeTypes` in the subschema entry.
     pub definition: String,
 }
@@ -119,6 +122,23 @@ pub struct Schema {
     rule_by_name: HashMap<String, Rule>,
     rule_purpose: HashMap<String, RulePurpose>,
     syntaxes: Vec<String>,
+    /// Site rules for values that the schema files cannot say (the ONE ID domain).
+    values: ValueRules,
+}
+
+/// Rules for values that depend on the site, not on the schema files.
+#[derive(Debug, Clone)]
+pub struct ValueRules {
+    /// The domain of ONE ID usernames: a person's `uid` is `local@` this domain.
+    pub oneid_domain: String,
+}
+
+impl Default for ValueRules {
+    fn default() -> ValueRules {
+        ValueRules {
+            oneid_domain: super::ONE_ID_DOMAIN.to_string(),
+        }
+    }
 }
 
 /// One raw definition: its keyword and the tokens inside the parentheses.
@@ -243,6 +263,7 @@ impl Schema {
             single_value: false,
             no_user_modification: false,
             usage: Usage::UserApplications,
+            allowed_values: list_after(&def.tokens, "X-ALLOWED-VALUES"),
             definition: def.text.clone(),
         };
         let mut syntax_set = false;
@@ -379,6 +400,16 @@ impl Schema {
             }
         }
         Ok(())
+    }
+
+    /// Replaces the site rules for values (from the configuration).
+    pub fn with_value_rules(mut self, rules: ValueRules) -> Schema {
+        self.values = rules;
+        self
+    }
+
+    pub fn value_rules(&self) -> &ValueRules {
+        &self.values
     }
 
     /// Looks up an attribute type by name, alias or numeric OID, ignoring case and options

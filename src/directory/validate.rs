@@ -3,13 +3,18 @@
 //! [`prepare`] turns client- or file-supplied attributes into a stored entry: names in the
 //! schema's spelling, the superclasses of every object class listed, the naming attributes
 //! present, required attributes present, no attribute the classes do not allow, single-valued
-//! attributes with one value, values valid for their syntax. Operational attributes supplied
+//! attributes with one value, one structural class chain, values valid for their syntax and
+//! unable to mislead (see [`super::values`]: no control characters or direction overrides,
+//! enumerations from `X-ALLOWED-VALUES`, mail addresses, telephone numbers, a person's uid as
+//! a ONE ID username). Operational attributes supplied
 //! by an import of another server's data are kept where they mean the same here (timestamps,
 //! creators, entryUUID) and dropped where they are computed (entryDN, hasSubordinates...).
 
 use super::dn::Dn;
 use super::entry::Entry;
+use super::matching::Syntax;
 use super::schema::{AttributeType, ClassKind, ObjectClass, Schema};
+use super::values;
 
 /// Operational attributes that an import may carry and that are recomputed, not stored.
 const COMPUTED: &[&str] = &[
@@ -126,11 +131,7 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
         .iter()
         .filter_map(|i| schema.class_by_index(*i))
         .collect();
-    if !class_defs.iter().any(|k| k.kind == ClassKind::Structural) {
-        return Err(ValidationError::ObjectClassViolation(
-            "entry has no structural object class".into(),
-        ));
-    }
+    structural_chain(schema, &classes)?;
     entry.set_values(
         schema,
         "objectClass",
@@ -226,7 +227,50 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
             check_syntax(schema, at, v)?;
         }
     }
+    // A person signs in with its ONE ID: its uid has that form.
+    if is_class("person") {
+        let domain = &schema.value_rules().oneid_domain;
+        for v in entry.values("uid") {
+            if let Some(why) = values::oneid_problem(&String::from_utf8_lossy(v), domain) {
+                return Err(ValidationError::InvalidAttributeSyntax(format!(
+                    "uid: {why}"
+                )));
+            }
+        }
+    }
     Ok(())
+}
+
+/// RFC 4512 §2.4.2: an entry belongs to exactly one structural class chain, so its
+/// structural classes all lie on the superclass chain of one of them.
+fn structural_chain(schema: &Schema, classes: &[usize]) -> Result<(), ValidationError> {
+    let structural: Vec<usize> = classes
+        .iter()
+        .copied()
+        .filter(|i| schema.class_by_index(*i).map(|c| c.kind) == Some(ClassKind::Structural))
+        .collect();
+    if structural.is_empty() {
+        return Err(ValidationError::ObjectClassViolation(
+            "entry has no structural object class".into(),
+        ));
+    }
+    let covers_all = |i: usize| {
+        let mut chain = Vec::new();
+        schema.push_class_chain(i, &mut chain);
+        structural.iter().all(|s| chain.contains(s))
+    };
+    if structural.iter().any(|i| covers_all(*i)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = structural
+        .iter()
+        .filter_map(|i| schema.class_by_index(*i))
+        .map(|c| c.names.first().map_or(c.oid.as_str(), String::as_str))
+        .collect();
+    Err(ValidationError::ObjectClassViolation(format!(
+        "an entry has one structural object class chain, and {} are not on one",
+        names.join(", ")
+    )))
 }
 
 fn check_syntax(schema: &Schema, at: &AttributeType, value: &[u8]) -> Result<(), ValidationError> {
@@ -241,6 +285,42 @@ fn check_syntax(schema: &Schema, at: &AttributeType, value: &[u8]) -> Result<(),
     }
     if at.syntax.is_human_readable() && value.iter().all(u8::is_ascii_whitespace) {
         return bad("empty value");
+    }
+    if at.syntax.is_human_readable() {
+        let text = String::from_utf8_lossy(value);
+        if let Some(why) = values::text_problem(&text) {
+            return bad(&why);
+        }
+        if !at.allowed_values.is_empty() {
+            if !at
+                .allowed_values
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&text))
+            {
+                return bad(&format!(
+                    "'{text}' is not one of {}",
+                    at.allowed_values.join(", ")
+                ));
+            }
+            return Ok(());
+        }
+        let problem = match at.syntax {
+            Syntax::PrintableString => values::printable_problem(&text),
+            Syntax::CountryString => values::country_problem(&text),
+            // A facsimile number may carry `$`-separated parameters (RFC 4517 §3.3.11).
+            Syntax::TelephoneNumber => {
+                values::telephone_problem(text.split('$').next().unwrap_or(""))
+            }
+            _ => None,
+        };
+        let problem = problem.or_else(|| match name {
+            "mail" => values::mail_problem(&text),
+            "associatedDomain" => values::domain_problem(&text),
+            _ => None,
+        });
+        if let Some(why) = problem {
+            return bad(&why);
+        }
     }
     if let Some(rule) = at.equality {
         if !matches!(rule, super::matching::Rule::OctetString)

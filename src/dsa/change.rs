@@ -87,6 +87,25 @@ pub enum WriteRefusal {
     /// The entry was created earlier in the same batch and cannot be changed in it.
     #[error("{0} is created earlier in this batch; change it in a later one")]
     InBatch(String),
+    /// A unique value (`uid`, `mail`) another entry holds: constraintViolation.
+    #[error(
+        "{attr} '{value}' is already held by {holder}: {}",
+        unique_reason(attr)
+    )]
+    Taken {
+        attr: &'static str,
+        value: String,
+        /// The holder's DN, as stored.
+        holder: String,
+    },
+}
+
+fn unique_reason(attr: &str) -> &'static str {
+    if attr == "uid" {
+        "a ONE ID names one account"
+    } else {
+        "a mail address belongs to one entry"
+    }
 }
 
 /// What an applied batch did.

@@ -16,6 +16,7 @@ pub mod lockout;
 pub mod plan;
 pub mod reader;
 pub mod security;
+pub mod survey;
 pub mod views;
 pub mod writer;
 
@@ -34,7 +35,7 @@ pub use writer::Writer;
 use crate::config::Settings;
 use crate::directory::dn::Dn;
 use crate::directory::password::{DecoyHash, VerifiedCache};
-use crate::directory::schema::{Schema, SchemaError};
+use crate::directory::schema::{Schema, SchemaError, ValueRules};
 use crate::index::terms::IndexSpec;
 use crate::index::{CatchUp, Index, IndexError};
 use crate::store::datadir::{DataDir, DataDirError};
@@ -294,10 +295,13 @@ impl Dsa {
 }
 
 fn load_schema(settings: &Settings) -> Result<Schema, SchemaError> {
-    match &settings.schema_dir {
-        Some(dir) => Schema::from_dir(dir),
-        None => Schema::builtin(),
-    }
+    let schema = match &settings.schema_dir {
+        Some(dir) => Schema::from_dir(dir)?,
+        None => Schema::builtin()?,
+    };
+    Ok(schema.with_value_rules(ValueRules {
+        oneid_domain: settings.oneid_domain.clone(),
+    }))
 }
 
 /// Rebuilds the search index of a data directory from its store, offline (`onepages reindex`).

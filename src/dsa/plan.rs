@@ -13,7 +13,7 @@ use crate::directory::dn::{is_within, parent_of, Dn};
 use crate::directory::entry::{Entry, EntryId};
 use crate::directory::matching::generalized_time_now;
 use crate::directory::schema::Schema;
-use crate::directory::validate::{check, ValidationError};
+use crate::directory::validate::check;
 
 /// What a change will do, as planned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,9 +138,17 @@ struct Overlay {
 /// Attributes whose values name one entry only: the ONE ID and the mail address.
 pub(super) const UNIQUE: &[&str] = &["uid", "mail"];
 
-/// A unique value as compared (both are case-insensitive, spaces insignificant).
+/// A unique value as compared (both are case-insensitive, spaces insignificant, mail domains
+/// in their A-label form).
 pub(super) fn unique_key(value: &[u8]) -> String {
-    String::from_utf8_lossy(value)
+    let text = String::from_utf8_lossy(value);
+    // A mail domain in U-labels is the same address as in A-labels.
+    let ascii = (!text.is_ascii())
+        .then(|| crate::directory::values::ascii_mail_form(text.trim()))
+        .flatten();
+    ascii
+        .as_deref()
+        .unwrap_or(&text)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -291,16 +299,11 @@ impl Writer<'_> {
                 }
                 let shown = String::from_utf8_lossy(v).into_owned();
                 let taken = |holder: &str| {
-                    Outcome::Refused(WriteRefusal::Invalid(ValidationError::ConstraintViolation(
-                        format!(
-                            "{attr} '{shown}' is already held by {holder}: {}",
-                            if *attr == "uid" {
-                                "a ONE ID names one account"
-                            } else {
-                                "a mail address belongs to one entry"
-                            }
-                        ),
-                    )))
+                    Outcome::Refused(WriteRefusal::Taken {
+                        attr,
+                        value: shown.clone(),
+                        holder: holder.to_string(),
+                    })
                 };
                 if let Some((holder, dn)) = o.claims.get(&(*attr, key.clone())) {
                     if *holder != id {

@@ -6,9 +6,9 @@ use crate::directory::entry::EntryId;
 
 const SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
 
-fn open() -> (tempfile::TempDir, Dsa) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = crate::config::Settings::load_from(
+/// The default settings for a data directory.
+fn settings_in(dir: &tempfile::TempDir) -> crate::config::Settings {
+    crate::config::Settings::load_from(
         None,
         &[],
         &crate::config::Overrides {
@@ -17,7 +17,12 @@ fn open() -> (tempfile::TempDir, Dsa) {
             suffix: None,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn open() -> (tempfile::TempDir, Dsa) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(&dir);
     settings.argon2 = crate::directory::password::Argon2Cost {
         memory_kib: 64,
         iterations: 1,
@@ -64,7 +69,7 @@ fn person(uid: &str, extra: &[(&str, &str)]) -> Change {
         attrs.push(((*a).to_string(), vec![v.as_bytes().to_vec()]));
     }
     Change::Add {
-        dn: Dn::parse(&format!("uid={uid},ou=people,{SUFFIX}")).unwrap(),
+        dn: Dn::parse(&format!("uid={uid}@oneid.on.ca,ou=people,{SUFFIX}")).unwrap(),
         attrs,
     }
 }
@@ -109,13 +114,13 @@ fn a_plan_has_no_side_effect_and_apply_does_what_it_said() {
             (
                 0,
                 PlannedKind::Add,
-                format!("uid=a,ou=people,{SUFFIX}"),
+                format!("uid=a@oneid.on.ca,ou=people,{SUFFIX}"),
                 next
             ),
             (
                 1,
                 PlannedKind::Add,
-                format!("uid=b,ou=people,{SUFFIX}"),
+                format!("uid=b@oneid.on.ca,ou=people,{SUFFIX}"),
                 next + 1
             ),
         ]
@@ -134,7 +139,7 @@ fn a_plan_has_no_side_effect_and_apply_does_what_it_said() {
     assert_eq!(applied.refused.len(), 2);
     let reader = dsa.reader();
     let (id, a) = reader
-        .entry(&format!("uid=a,ou=people,{SUFFIX}"))
+        .entry(&format!("uid=a@oneid.on.ca,ou=people,{SUFFIX}"))
         .unwrap()
         .unwrap();
     assert_eq!(id, next);
@@ -173,7 +178,7 @@ fn roles_and_grants_follow_the_entry() {
     w.write_one(person("worker", &[])).unwrap().unwrap();
     let id_of = |uid: &str| {
         dsa.reader()
-            .entry(&format!("uid={uid},ou=people,{SUFFIX}"))
+            .entry(&format!("uid={uid}@oneid.on.ca,ou=people,{SUFFIX}"))
             .unwrap()
             .unwrap()
             .0
@@ -194,7 +199,7 @@ fn roles_and_grants_follow_the_entry() {
     let mut boss_cache = GrantCache::default();
     assert!(dsa.grant(&boss, &mut boss_cache).is_admin());
     w.write_one(Change::Modify {
-        dn: Dn::parse(&format!("uid=boss,ou=people,{SUFFIX}")).unwrap(),
+        dn: Dn::parse(&format!("uid=boss@oneid.on.ca,ou=people,{SUFFIX}")).unwrap(),
         edits: vec![Edit {
             kind: EditKind::Replace,
             attr: "onePagesStatus".into(),
@@ -215,14 +220,14 @@ fn roles_and_grants_follow_the_entry() {
     ));
     assert!(matches!(
         uw.write_one(Change::SetPassword {
-            dn: Dn::parse(&format!("uid=boss,ou=people,{SUFFIX}")).unwrap(),
+            dn: Dn::parse(&format!("uid=boss@oneid.on.ca,ou=people,{SUFFIX}")).unwrap(),
             password: b"mine-now".to_vec(),
         })
         .unwrap(),
         Err(WriteRefusal::Denied(_))
     ));
     uw.write_one(Change::SetPassword {
-        dn: Dn::parse(&format!("uid=worker,ou=people,{SUFFIX}")).unwrap(),
+        dn: Dn::parse(&format!("uid=worker@oneid.on.ca,ou=people,{SUFFIX}")).unwrap(),
         password: b"new-2026".to_vec(),
     })
     .unwrap()
@@ -278,16 +283,17 @@ fn uid_and_mail_are_unique() {
     assert_eq!(applied.added, 1);
     let why = refusal_text(&applied);
     assert!(
-        why[0].contains("already held by uid=a,ou=people"),
+        why[0].contains("already held by uid=a@oneid.on.ca,ou=people"),
         "{why:?}"
     );
     // Against the directory.
     let refused = w
-        .write_one(person("c", &[("mail", " shared@ONE-MAIL.on.ca")]))
+        .write_one(person("c", &[("mail", "Shared@ONE-MAIL.on.ca")]))
         .unwrap()
         .unwrap_err();
     assert!(
-        matches!(refused, WriteRefusal::Invalid(_)) && refused.to_string().contains("uid=a,"),
+        matches!(refused, WriteRefusal::Taken { .. })
+            && refused.to_string().contains("uid=a@oneid.on.ca,"),
         "{refused}"
     );
     // A modify that takes another's address is refused; one that keeps its own is not.
@@ -295,7 +301,7 @@ fn uid_and_mail_are_unique() {
         .unwrap()
         .unwrap();
     let take = |mail: &str| Change::Modify {
-        dn: Dn::parse(&format!("uid=d,ou=people,{SUFFIX}")).unwrap(),
+        dn: Dn::parse(&format!("uid=d@oneid.on.ca,ou=people,{SUFFIX}")).unwrap(),
         edits: vec![Edit {
             kind: EditKind::Replace,
             attr: "mail".into(),
@@ -329,4 +335,154 @@ fn uid_and_mail_are_unique() {
         refusal_text(&again)
     );
     w.finish_bulk_load().unwrap();
+}
+
+/// An import refuses the second holder of a unique value naming both lines, and a
+/// misleading value with its line; the other records are written.
+#[test]
+fn an_import_names_both_lines_of_a_duplicate() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    let record = |uid: &str, mail: &str, status: &str| {
+        format!(
+            "dn: uid={uid}@oneid.on.ca,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\n\
+             objectClass: onePagesPerson\ncn: {uid}\nsn: {uid}\nmail: {mail}\n\
+             onePagesStatus: {status}\n\n"
+        )
+    };
+    let text = [
+        record("ann", "ann@one-mail.on.ca", "active"), // lines 1-8
+        record("bob", "ANN@one-mail.on.ca", "active"), // lines 9-16
+        record("cy", "cy@one-mail.on.ca", "disabled "), // lines 17-24
+        record("dee", "dee@@one-mail.on.ca", "active"), // lines 25-32
+        record("ann", "ann@one-mail.on.ca", "disabled"), // lines 33-40: upsert of itself
+    ]
+    .concat();
+    let report = crate::import::import_ldif_text(&w, "people.ldif", &text).unwrap();
+    let issues: Vec<String> = report.issues.iter().map(ToString::to_string).collect();
+    assert_eq!(report.written, 2, "{issues:?}");
+    assert_eq!(issues.len(), 3, "{issues:?}");
+    assert!(
+        issues[0].starts_with("people.ldif:9: mail 'ANN@one-mail.on.ca' is already held by")
+            && issues[0].ends_with("(the record at line 1)"),
+        "{issues:?}"
+    );
+    assert!(
+        issues[1].starts_with("people.ldif:17: onePagesStatus"),
+        "{issues:?}"
+    );
+    assert!(issues[2].starts_with("people.ldif:25: mail:"), "{issues:?}");
+    // A later import's duplicate names an entry already in the directory.
+    let report = crate::import::import_ldif_text(
+        &w,
+        "more.ldif",
+        &record("eve", "ann@one-mail.on.ca", "active"),
+    )
+    .unwrap();
+    assert!(
+        report.issues[0]
+            .to_string()
+            .ends_with("(an entry already in the directory)"),
+        "{:?}",
+        report.issues
+    );
+}
+
+/// Data written before the rules (straight into the store here) is reported by the survey,
+/// not changed, and an address with two holders is not called secure.
+#[test]
+fn the_survey_reports_data_written_before_the_rules() {
+    let (_dir, dsa) = open();
+    let schema = dsa.schema();
+    let raw = |uid: &str, extra: &[(&str, &str)]| {
+        let dn = format!("uid={uid},ou=people,{SUFFIX}");
+        let parsed = Dn::parse(&dn).unwrap();
+        let mut e = crate::directory::entry::Entry::new(dn, parsed.normalize(schema));
+        for (a, v) in [
+            ("objectClass", "top"),
+            ("objectClass", "person"),
+            ("objectClass", "organizationalPerson"),
+            ("objectClass", "inetOrgPerson"),
+            ("objectClass", "onePagesPerson"),
+            ("cn", uid),
+            ("sn", uid),
+            ("uid", uid),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            e.add_values(schema, a, vec![v.as_bytes().to_vec()]);
+        }
+        e
+    };
+    let writes: Vec<crate::store::Write> = [
+        raw("ok@oneid.on.ca", &[("mail", "ok@one-mail.on.ca")]),
+        raw("one@oneid.on.ca", &[("mail", "same@one-mail.on.ca")]),
+        raw(
+            "two@oneid.on.ca",
+            &[
+                ("mail", "SAME@one-mail.on.ca"),
+                ("onePagesStatus", "disabled "),
+            ],
+        ),
+        raw("three@oneid.on.ca", &[("mail", "amir.haddad@@one-mail")]),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, entry)| crate::store::Write::Put {
+        id: dsa.store.next_id() + i as u64,
+        entry,
+        previous: None,
+    })
+    .collect();
+    dsa.store.apply(&writes).unwrap();
+
+    let survey = dsa
+        .survey(&std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(survey.entries, 6);
+    let invalid: Vec<&str> = survey.invalid.iter().map(|(dn, _)| dn.as_str()).collect();
+    assert_eq!(
+        invalid,
+        [
+            format!("uid=two@oneid.on.ca,ou=people,{SUFFIX}"),
+            format!("uid=three@oneid.on.ca,ou=people,{SUFFIX}")
+        ]
+    );
+    assert!(
+        survey.invalid[0].1.contains("onePagesStatus"),
+        "{:?}",
+        survey.invalid
+    );
+    assert!(
+        survey.invalid[1].1.contains("not a mail address"),
+        "{:?}",
+        survey.invalid
+    );
+    assert_eq!(survey.duplicates.len(), 1, "{:?}", survey.duplicates);
+    assert_eq!(survey.duplicates[0].attr, "mail");
+    assert_eq!(survey.duplicates[0].holders.len(), 2);
+    // Nothing was changed.
+    let (_, two) = dsa
+        .reader()
+        .entry(&format!("uid=two@oneid.on.ca,ou=people,{SUFFIX}"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(two.first_str("onePagesStatus"), Some("disabled "));
+}
+
+/// The embedded demo directory and the generator meet every value rule.
+#[test]
+fn the_demo_directory_meets_the_value_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dsa, _) = Dsa::open(settings_in(&dir), "test", &|_| {}).unwrap();
+    let report = crate::server::load_demo(&dsa).unwrap().unwrap();
+    assert!(report.issues.is_empty(), "{:?}", report.issues);
+    let survey = dsa
+        .survey(&std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    assert!(survey.entries > 300);
+    assert!(survey.invalid.is_empty(), "{:?}", survey.invalid);
+    assert!(survey.duplicates.is_empty(), "{:?}", survey.duplicates);
 }

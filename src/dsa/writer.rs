@@ -37,6 +37,16 @@ use crate::store::{Previous, Write};
 #[derive(Debug)]
 pub struct Prepared(pub(super) Prepped);
 
+impl Prepared {
+    /// The normalised DN of the entry a content record creates or replaces.
+    pub fn created_ndn(&self) -> Option<&str> {
+        match &self.0 {
+            Prepped::Create { entry, .. } => Some(&entry.ndn),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) enum Prepped {
     Create {

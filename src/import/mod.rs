@@ -76,6 +76,9 @@ struct Batcher<'a, 'd> {
     file: String,
     batch: Vec<Result<Prepared, WriteRefusal>>,
     lines: Vec<usize>,
+    /// The line of each entry this import has written, by normalised DN: a record refused
+    /// for a value an earlier record holds names that record's line.
+    written_at: std::collections::HashMap<String, usize>,
     report: ImportReport,
 }
 
@@ -94,11 +97,41 @@ impl Batcher<'_, '_> {
         }
         let batch = std::mem::take(&mut self.batch);
         let lines = std::mem::take(&mut self.lines);
+        let created: Vec<Option<String>> = batch
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .ok()
+                    .and_then(|p| p.created_ndn())
+                    .map(String::from)
+            })
+            .collect();
         let plan = self.writer.plan(batch)?;
         let applied = self.writer.apply(plan)?;
+        let mut refused = applied.refused.iter().map(|(pos, _)| *pos).peekable();
+        for (pos, ndn) in created.into_iter().enumerate() {
+            if refused.peek() == Some(&pos) {
+                refused.next();
+                continue;
+            }
+            if let (Some(ndn), Some(line)) = (ndn, lines.get(pos)) {
+                self.written_at.entry(ndn).or_insert(*line);
+            }
+        }
         for (pos, why) in &applied.refused {
             let line = lines.get(*pos).copied().unwrap_or(0);
-            self.issue(line, why.to_string());
+            let mut message = why.to_string();
+            if let WriteRefusal::Taken { holder, .. } = why {
+                let schema = self.writer.dsa().schema();
+                let earlier = Dn::parse(holder)
+                    .ok()
+                    .and_then(|dn| self.written_at.get(&dn.normalize(schema)));
+                match earlier {
+                    Some(at) => message.push_str(&format!(" (the record at line {at})")),
+                    None => message.push_str(" (an entry already in the directory)"),
+                }
+            }
+            self.issue(line, message);
         }
         self.report.written += applied.added + applied.replaced;
         self.report.deleted += applied.deleted;
@@ -239,6 +272,7 @@ fn import_items(
         file: file.to_string(),
         batch: Vec::new(),
         lines: Vec::new(),
+        written_at: std::collections::HashMap::new(),
         report: ImportReport::default(),
     };
     std::thread::scope(|scope| -> Result<(), ImportError> {

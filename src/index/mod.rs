@@ -716,17 +716,7 @@ mod tests {
             store.flush().unwrap();
             // The process dies here: no index commit, no end_unlogged.
         }
-        // sled's background threads may hold the files a moment after the drop.
-        let reopen = || {
-            for _ in 0..100 {
-                if let Ok(s) = Store::open(&dir.path().join("store"), 8 << 20) {
-                    return s;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Store::open(&dir.path().join("store"), 8 << 20).unwrap()
-        };
-        let store = Arc::new(reopen());
+        let store = Arc::new(Store::reopen_for_test(&dir.path().join("store"), 8 << 20));
         assert!(store.is_unlogged().unwrap());
         let (index, catch_up) = Index::open(
             &index_path,

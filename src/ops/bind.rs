@@ -24,7 +24,6 @@ use super::context::{RequestContext, Transport};
 use super::{OpError, OpResult};
 use crate::directory::dn::Dn;
 use crate::directory::entry::{Entry, EntryId};
-use crate::directory::ONE_ID_DOMAIN;
 use crate::dsa::access::is_disabled;
 use crate::dsa::lockout::Failure;
 use crate::dsa::{Dsa, GrantSeed, Identity, Reader};
@@ -219,7 +218,11 @@ fn begin_inner(
         ));
     }
     let Some((id, entry)) = resolve(&dsa.reader(), name)? else {
-        return Err(failed("no such user", hint_for(name), false));
+        return Err(failed(
+            "no such user",
+            hint_for(name, &dsa.settings().oneid_domain),
+            false,
+        ));
     };
     if dsa.lockout().locked_since(id, now).is_some() {
         // Not even checked: a guess at a locked account learns nothing.
@@ -344,16 +347,16 @@ fn audit_bind(
     dsa.audit().record("bind", fields);
 }
 
-fn hint_for(name: &str) -> String {
+fn hint_for(name: &str, oneid_domain: &str) -> String {
     let looks_like_mail = name.contains('@')
         && !name.contains('=')
         && !name
             .to_ascii_lowercase()
-            .ends_with(&format!("@{ONE_ID_DOMAIN}"));
+            .ends_with(&format!("@{oneid_domain}"));
     if looks_like_mail {
         format!(
             "{BAD_CREDENTIALS}: sign in with your ONE ID username \
-             (firstname.lastname@{ONE_ID_DOMAIN}), not your mail address"
+             (firstname.lastname@{oneid_domain}), not your mail address"
         )
     } else {
         BAD_CREDENTIALS.to_string()

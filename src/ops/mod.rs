@@ -96,6 +96,7 @@ impl From<WriteRefusal> for OpError {
                 }
             }
             WriteRefusal::AlreadyExists(_) => LdapResultCode::EntryAlreadyExists,
+            WriteRefusal::Taken { .. } => LdapResultCode::ConstraintViolation,
             WriteRefusal::NoParent(_) | WriteRefusal::OutsideSuffix(..) => {
                 LdapResultCode::NoSuchObject
             }

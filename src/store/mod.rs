@@ -289,6 +289,19 @@ fn child_key(parent_ndn: &str, id: EntryId) -> Vec<u8> {
 }
 
 impl Store {
+    /// Opens a store a test has just dropped: sled's background threads may hold its lock a
+    /// moment after the drop, so this retries for up to two seconds.
+    #[cfg(test)]
+    pub(crate) fn reopen_for_test(path: &Path, cache_bytes: u64) -> Store {
+        for _ in 0..100 {
+            if let Ok(s) = Store::open(path, cache_bytes) {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Store::open(path, cache_bytes).unwrap()
+    }
+
     /// Opens the store with sled's page cache of `cache_bytes`.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = sled::Config::new()
@@ -705,7 +718,7 @@ mod tests {
     fn opening_removes_old_equality_keys() {
         let dir = tempfile::tempdir().unwrap();
         let id = {
-            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let store = Store::reopen_for_test(dir.path(), 8 << 20);
             let id = store.next_id();
             store
                 .apply(&[Write::Put {
@@ -722,7 +735,7 @@ mod tests {
             store.flush().unwrap();
             id
         };
-        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let store = Store::reopen_for_test(dir.path(), 8 << 20);
         assert!(store.tree.scan_prefix(b"k").next().is_none());
         assert_eq!(store.id_of("cn=a,dc=x").unwrap(), Some(id));
         assert_eq!(store.get(id).unwrap().unwrap().dn, "cn=A,dc=x");
@@ -731,7 +744,7 @@ mod tests {
     #[test]
     fn put_get_rename_delete() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let store = Store::reopen_for_test(dir.path(), 8 << 20);
         let id = store.next_id();
         let g1 = store
             .apply(&[Write::Put {
@@ -795,7 +808,7 @@ mod tests {
     #[test]
     fn held_entries_follow_every_write() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let store = Store::reopen_for_test(dir.path(), 8 << 20);
         let a = put(&store, "cn=A,dc=x");
         let b = put(&store, "cn=B,dc=x");
         assert_eq!(store.hold_entries().unwrap(), 2);
@@ -847,7 +860,7 @@ mod tests {
         // The held copy says exactly what sled says.
         let dir2 = dir.path().to_path_buf();
         drop(store);
-        let reopened = Store::open(&dir2, 8 << 20).unwrap();
+        let reopened = Store::reopen_for_test(&dir2, 8 << 20);
         assert_eq!(scanned(&reopened), held);
         assert!(!reopened.holding());
         assert_eq!(batch_dns(&reopened, &ids), expect);
@@ -871,7 +884,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut all = Vec::new();
         for round in 0..4 {
-            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let store = Store::reopen_for_test(dir.path(), 8 << 20);
             assert_eq!(store.hold_entries().unwrap(), all.len());
             for i in 0..3 {
                 all.push(put(&store, &format!("cn=r{round}-{i},dc=x")));
@@ -880,7 +893,7 @@ mod tests {
         }
         let expected: Vec<EntryId> = (1..=12).collect();
         assert_eq!(all, expected);
-        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let store = Store::reopen_for_test(dir.path(), 8 << 20);
         assert_eq!(store.next_id(), 13);
         assert_eq!(store.hold_entries().unwrap(), 12);
         let held = store.held.read().unwrap();
@@ -895,7 +908,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let far: [EntryId; 4] = [1, 2, 3_000_001, 7_000_002];
         {
-            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let store = Store::reopen_for_test(dir.path(), 8 << 20);
             for (n, id) in far.iter().enumerate() {
                 store
                     .apply(&[Write::Put {
@@ -907,7 +920,7 @@ mod tests {
             }
             store.flush().unwrap();
         }
-        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let store = Store::reopen_for_test(dir.path(), 8 << 20);
         assert_eq!(store.next_id(), 7_000_003);
         assert_eq!(store.hold_entries().unwrap(), 4);
         assert!(matches!(

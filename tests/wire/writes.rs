@@ -108,7 +108,7 @@ fn add_modify_rename_delete_round_trip() {
     assert_eq!(a.delete(PEOPLE).unwrap().rc, 66);
     let r = a
         .add(
-            &format!("uid=x,ou=nowhere,{SUFFIX}"),
+            &format!("uid=x@oneid.on.ca,ou=nowhere,{SUFFIX}"),
             person("x@oneid.on.ca"),
         )
         .unwrap();
@@ -248,4 +248,118 @@ fn one_id_and_mail_name_one_entry_even_in_a_race() {
     assert!(codes.iter().all(|c| *c == 0 || *c == 19), "{codes:?}");
     let mut r = server.reader();
     assert_eq!(dns(&mut r, PEOPLE, "(mail=race@one-mail.on.ca)").len(), 1);
+}
+
+/// Values that would mislead a sender are refused over LDAP, on add and on modify, with
+/// invalidAttributeSyntax (21) or objectClassViolation (65) and a diagnostic naming the value.
+#[test]
+fn misleading_values_are_refused() {
+    let server = TestServer::demo();
+    let mut a = server.admin();
+    let uid = "mia.values@oneid.on.ca";
+    let dn = format!("uid={uid},{PEOPLE}");
+    let with = |attr: &str, value: &str| {
+        let mut attrs: Vec<(String, HashSet<String>)> = person(uid)
+            .into_iter()
+            .filter(|(a, _)| !a.eq_ignore_ascii_case(attr))
+            .collect();
+        attrs.push((attr.into(), HashSet::from([value.to_string()])));
+        attrs
+    };
+    let refused: &[(&str, &str, u32, &str)] = &[
+        (
+            "onePagesStatus",
+            "disabled ",
+            21,
+            "not one of active, disabled",
+        ),
+        ("onePagesStatus", "inactive", 21, "not one of"),
+        ("onePagesStatus", "suspended", 21, "not one of"),
+        (
+            "onePagesAccountType",
+            "admin",
+            21,
+            "not one of user, external, service",
+        ),
+        ("mail", "amir.haddad@@one-mail", 21, "is not a mail address"),
+        ("mail", "amir.haddad@one-mail", 21, "fully qualified"),
+        ("cn", "Mia\u{0}Values", 21, "NUL"),
+        ("cn", "Mia \u{1b}[31mValues", 21, "escape"),
+        ("cn", "Mia\r\nValues", 21, "line break"),
+        ("sn", "seulaV\u{202e}aiM", 21, "bidirectional override"),
+        ("telephoneNumber", "not a phone", 21, "telephone"),
+        ("destinationIndicator", "Montréal", 21, "printable-string"),
+        ("objectClass", "applicationProcess", 65, "structural"),
+    ];
+    for (attr, value, rc, says) in refused {
+        let mut attrs = with(attr, value);
+        if *attr == "objectClass" {
+            attrs = person(uid);
+            for (name, values) in &mut attrs {
+                if name == "objectClass" {
+                    values.insert((*value).to_string());
+                }
+            }
+        }
+        let r = a.add(&dn, attrs).unwrap();
+        assert_eq!(r.rc, *rc, "{attr}: {value:?}: {r:?}");
+        assert!(r.text.contains(says), "{attr}: {value:?}: {}", r.text);
+    }
+    // A person's uid is a ONE ID username.
+    let r = a
+        .add(
+            &format!("uid=mia.values@one-mail.on.ca,{PEOPLE}"),
+            person("mia.values@one-mail.on.ca"),
+        )
+        .unwrap();
+    assert_eq!(r.rc, 21, "{r:?}");
+    assert!(r.text.contains("not a ONE ID username"), "{}", r.text);
+
+    // What is right is accepted: any case of an enumerated value, U-label and A-label mail
+    // domains, an E.123 number with an extension, accented and right-to-left names.
+    let mut attrs = with("onePagesStatus", "Disabled");
+    attrs.push((
+        "telephoneNumber".into(),
+        HashSet::from(["+1 416 555 0100 x 204".into()]),
+    ));
+    attrs.push((
+        "description".into(),
+        HashSet::from(["Médecin — عيادة".into()]),
+    ));
+    let r = a.add(&dn, attrs).unwrap();
+    assert_eq!(r.rc, 0, "{r:?}");
+    for mail in ["mia@bücher.example", "mia@xn--bcher-kva.example"] {
+        let r = a
+            .modify(&dn, vec![Mod::Replace("mail", HashSet::from([mail]))])
+            .unwrap();
+        assert_eq!(r.rc, 0, "{mail}: {r:?}");
+    }
+    // The two forms of one domain are one address.
+    assert_eq!(
+        dns(&mut a, SUFFIX, "(mail=mia@BÜCHER.example)"),
+        vec![dn.clone()]
+    );
+
+    // Modify is checked the same way.
+    for (attr, value) in [
+        ("onePagesStatus", "suspended"),
+        ("mail", "mia@@bücher.example"),
+        ("givenName", "Mia\u{202e}"),
+        ("telephoneNumber", "call me"),
+    ] {
+        let r = a
+            .modify(&dn, vec![Mod::Replace(attr, HashSet::from([value]))])
+            .unwrap();
+        assert_eq!(r.rc, 21, "{attr}: {value:?}: {r:?}");
+    }
+    let r = a
+        .modify(
+            &dn,
+            vec![Mod::Add(
+                "objectClass",
+                HashSet::from(["applicationProcess"]),
+            )],
+        )
+        .unwrap();
+    assert_eq!(r.rc, 65, "{r:?}");
 }
