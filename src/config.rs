@@ -339,11 +339,19 @@ impl Settings {
             .into_iter()
             .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
             .collect();
-        for d in &secure_domains {
-            if d.is_empty() || !d.contains('.') || d.contains(char::is_whitespace) {
+        for d in &mut secure_domains {
+            if let Some(why) = crate::directory::values::domain_problem(d) {
+                return Err(invalid(format!("secure_domains: {why}")));
+            }
+            if let Some(listed) = crate::directory::values::public_webmail(d) {
                 return Err(invalid(format!(
-                    "secure_domains: '{d}' is not a domain name"
+                    "secure_domains: {d} is a public webmail domain (listed as {listed}); if \
+                     it must be secure, register it with `onepages domains add {d} --force \
+                     --reason \"...\"`, which records why"
                 )));
+            }
+            if let Ok(ascii) = crate::directory::values::domain_ascii(d) {
+                *d = ascii;
             }
         }
         secure_domains.sort();
@@ -536,6 +544,31 @@ mod tests {
         assert!(s.anonymous_read);
         assert_eq!(s.suffix, "dc=c");
         assert_eq!(s.listen.port(), 1);
+    }
+
+    #[test]
+    fn a_public_webmail_domain_is_not_secure_by_configuration() {
+        for (value, says) in [
+            ("[\"gmail.com\"]", "public webmail domain"),
+            ("[\"one-mail\"]", "not a fully qualified"),
+            ("[\"bücher.example\"]", ""),
+        ] {
+            let env = vec![("ONEPAGES_SECURE_DOMAINS".to_string(), value.to_string())];
+            let r = Settings::load_from(None, &env, &Overrides::default());
+            match r {
+                Err(e) => assert!(!says.is_empty() && e.to_string().contains(says), "{e}"),
+                Ok(s) => {
+                    assert!(says.is_empty(), "{value}");
+                    assert_eq!(s.secure_domains, ["xn--bcher-kva.example"]);
+                }
+            }
+        }
+        let env = vec![(
+            "ONEPAGES_ONEID_DOMAIN".to_string(),
+            "id.health.example".into(),
+        )];
+        let s = Settings::load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(s.oneid_domain, "id.health.example");
     }
 
     #[test]

@@ -227,6 +227,27 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
             check_syntax(schema, at, v)?;
         }
     }
+    // A public webmail domain cannot be secure unless forced, with a reason kept on the entry.
+    if is_class("onePagesMailDomain") {
+        let reason = entry
+            .first_str("onePagesForcedReason")
+            .map(str::trim)
+            .unwrap_or("");
+        for v in entry.values("associatedDomain") {
+            let domain = String::from_utf8_lossy(v);
+            let Some(listed) = values::public_webmail(&domain) else {
+                continue;
+            };
+            if reason.chars().count() < 8 {
+                return Err(ValidationError::ConstraintViolation(format!(
+                    "{domain} is a public webmail domain (listed as {listed}): anyone can get an \
+                     address there, so it is not registered as secure unless forced with a \
+                     reason of at least 8 characters (onePagesForcedReason; onepages domains \
+                     add {domain} --force --reason \"...\")"
+                )));
+            }
+        }
+    }
     // A person signs in with its ONE ID: its uid has that form.
     if is_class("person") {
         let domain = &schema.value_rules().oneid_domain;

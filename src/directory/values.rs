@@ -4,6 +4,32 @@
 //! U-labels), domain names, and ONE ID usernames. Each check returns what is wrong, in words
 //! an administrator can act on, or `None`.
 
+/// Public webmail and free-mail domains (`data/webmail-domains.txt`): never secure unless
+/// forced with a reason.
+const WEBMAIL_DOMAINS: &str = include_str!("../../data/webmail-domains.txt");
+
+/// The listed public webmail domain that `domain` is or belongs to, if any.
+pub fn public_webmail(domain: &str) -> Option<&'static str> {
+    let domain = domain_ascii(domain.trim().trim_end_matches('.')).ok()?;
+    WEBMAIL_DOMAINS
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .find(|listed| {
+            domain == *listed
+                || domain
+                    .strip_suffix(listed)
+                    .is_some_and(|head| head.ends_with('.'))
+        })
+}
+
+/// Whether an `onePagesStatus` value leaves the account active. Anything but `active` (data
+/// written before the values were checked may hold `disabled `, `inactive`...) counts as not
+/// active: the directory fails closed.
+pub fn status_is_active(value: &[u8]) -> bool {
+    value.trim_ascii().eq_ignore_ascii_case(b"active")
+}
+
 /// Characters refused in text: they make one name look like another or break the line a
 /// client shows (RFC 4517 §3.3.6 leaves them to the server; a directory people pick
 /// recipients from refuses them).
@@ -398,6 +424,18 @@ mod tests {
             Some("X@xn--bcher-kva.example")
         );
         assert_eq!(ascii_mail_form("é@b.example"), None);
+    }
+
+    #[test]
+    fn webmail_domains_and_their_subdomains() {
+        assert_eq!(public_webmail("gmail.com"), Some("gmail.com"));
+        assert_eq!(public_webmail("GMail.com."), Some("gmail.com"));
+        assert_eq!(public_webmail("eu.proton.me"), Some("proton.me"));
+        assert_eq!(public_webmail("notgmail.com"), None);
+        assert_eq!(public_webmail("one-mail.on.ca"), None);
+        assert!(status_is_active(b"Active "));
+        assert!(!status_is_active(b"disabled "));
+        assert!(!status_is_active(b"suspended"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use super::Dsa;
 use crate::directory::entry::{AttrSource, Entry, EntryId};
+use crate::directory::values::status_is_active;
 
 /// Who a session bound as. Fixed by a bind; what it may do is decided per operation.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -326,9 +327,12 @@ impl Dsa {
     }
 }
 
-/// A disabled account has no rights and cannot bind.
+/// A disabled account has no rights and cannot bind. Any status but `active` counts (see
+/// [`status_is_active`]); no status at all is active.
 pub fn is_disabled<E: AttrSource + ?Sized>(entry: &E) -> bool {
-    entry.has_text_ci("onePagesStatus", "disabled")
+    entry
+        .values_of("onePagesStatus")
+        .any(|v| !status_is_active(v))
 }
 
 /// A person on the service (not a service account).

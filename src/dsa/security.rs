@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::Dsa;
 use crate::directory::entry::{AttrSource, Attribute, Entry};
 use crate::directory::record::{AttrView, EntryView};
+use crate::directory::values::{domain_ascii, status_is_active};
 
 /// The secure-mail status of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,9 @@ pub(super) fn secure_domains(dsa: &Dsa) -> Arc<BTreeSet<String>> {
             if let Ok(Some(e)) = dsa.store.get(id) {
                 if e.has_value_ci("objectClass", "onePagesMailDomain") {
                     for d in e.values("associatedDomain") {
-                        set.insert(String::from_utf8_lossy(d).trim().to_ascii_lowercase());
+                        let d = String::from_utf8_lossy(d);
+                        let d = d.trim();
+                        set.insert(domain_ascii(d).unwrap_or_else(|_| d.to_ascii_lowercase()));
                     }
                 }
             }
@@ -78,7 +81,9 @@ pub fn security_of<E: AttrSource + ?Sized>(
         mail: entry.first_text("mail"),
         kind: entry.first_text("onePagesAccountType"),
         service_class: entry.has_text_ci("objectClass", "onePagesService"),
-        disabled: entry.has_text_ci("onePagesStatus", "disabled"),
+        disabled: entry
+            .values_of("onePagesStatus")
+            .any(|v| !status_is_active(v)),
     };
     facts.security(domains)
 }
@@ -142,7 +147,7 @@ impl<'a> SecurityFacts<'a> {
             } else if a.is_named("objectClass") {
                 facts.service_class |= any_is(a, "onePagesService");
             } else if a.is_named("onePagesStatus") {
-                facts.disabled |= any_is(a, "disabled");
+                facts.disabled |= a.values().any(|v| !status_is_active(v));
             }
         }
         facts
@@ -164,6 +169,14 @@ impl<'a> SecurityFacts<'a> {
             return Some(Security::UnregisteredDomain);
         };
         let domain = mail.get(at + 1..).unwrap_or_default().trim();
+        if !domain.is_ascii() {
+            let registered = domain_ascii(domain).is_ok_and(|d| domains.contains(&d));
+            return Some(if registered {
+                Security::Secure
+            } else {
+                Security::UnregisteredDomain
+            });
+        }
         // Lower-case on the stack when short.
         let mut buf = [0u8; 128];
         let registered = match buf.get_mut(..domain.len()) {

@@ -470,6 +470,12 @@ fn the_survey_reports_data_written_before_the_rules() {
         .unwrap()
         .unwrap();
     assert_eq!(two.first_str("onePagesStatus"), Some("disabled "));
+    // And it fails closed: a status that is not exactly `active` is not active.
+    assert_eq!(
+        dsa.reader().security(&two),
+        Some(crate::dsa::Security::Disabled)
+    );
+    assert!(crate::dsa::access::is_disabled(&two));
 }
 
 /// The embedded demo directory and the generator meet every value rule.

@@ -336,6 +336,7 @@ impl<'d> Writer<'d> {
         self.dsa.index.mark_dirty(&ids);
         let generation = self.dsa.store.apply(&writes)?;
         self.record_bulk_claims(&writes);
+        self.record_forced_domains(&writes);
         if touches_existing {
             self.dsa.bump_auth_epoch();
         }
@@ -361,6 +362,32 @@ impl<'d> Writer<'d> {
             .collect();
         self.dsa.index.changed(changes)?;
         Ok(applied)
+    }
+
+    /// Writes to the audit trail every public webmail domain registered as secure by force,
+    /// with its reason (the entry keeps the reason too).
+    fn record_forced_domains(&self, writes: &[Write]) {
+        for w in writes {
+            let Write::Put { entry, .. } = w else {
+                continue;
+            };
+            let Some(reason) = entry.first_str("onePagesForcedReason") else {
+                continue;
+            };
+            if !entry.has_value_ci("objectClass", "onePagesMailDomain") {
+                continue;
+            }
+            let by = self.grant.by();
+            self.dsa.audit().record(
+                "secure-domain-forced",
+                serde_json::json!({
+                    "domain": entry.first_str("associatedDomain").unwrap_or(""),
+                    "entry": entry.dn,
+                    "reason": reason,
+                    "by": if by.is_empty() { "offline operator" } else { by },
+                }),
+            );
+        }
     }
 
     /// Remembers the unique values a bulk load's batch wrote (and forgets those of entries it

@@ -264,7 +264,105 @@ fn recipient_check_online_and_offline() {
     ]);
     assert_eq!(code, Some(0));
     let (_, list) = run(&["domains", "--data-dir", &dir, "list"]);
-    assert!(list.lines().any(|l| l == "riversidefht.ca"), "{list}");
+    assert!(
+        list.lines().any(|l| l == "riversidefht.ca\t(registered)"),
+        "{list}"
+    );
+    assert!(
+        list.lines().any(|l| l == "one-mail.on.ca\t(configuration)"),
+        "{list}"
+    );
     let (code, text) = run(&["check", "--data-dir", &dir, UNREGISTERED]);
     assert_eq!(code, Some(0), "{text}");
+}
+
+/// A public webmail domain is not registered as secure unless forced with a reason, by LDAP
+/// or by `onepages domains`; the reason stays on the entry and goes to the audit trail;
+/// configured domains are listed, marked, and removing one says to edit the configuration.
+#[test]
+fn webmail_domains_need_force_and_a_reason() {
+    let audit = tempfile::tempdir().unwrap();
+    let audit_file = audit.path().join("audit.log");
+    let server = TestServer::demo_with(|s| {
+        s.audit_log = Some(onepages::config::LogTarget::File(audit_file.clone()));
+    });
+    let mut a = server.admin();
+    let dn = format!("associatedDomain=gmail.com,ou=domains,{SUFFIX}");
+    let attrs = |reason: Option<&'static str>| {
+        let mut v = vec![
+            ("objectClass", HashSet::from(["onePagesMailDomain"])),
+            ("associatedDomain", HashSet::from(["gmail.com"])),
+        ];
+        if let Some(r) = reason {
+            v.push(("onePagesForcedReason", HashSet::from([r])));
+        }
+        v
+    };
+    let r = a.add(&dn, attrs(None)).unwrap();
+    assert_eq!(r.rc, 19, "{r:?}");
+    assert!(r.text.contains("public webmail domain"), "{}", r.text);
+    assert_eq!(a.add(&dn, attrs(Some("because"))).unwrap().rc, 19);
+    let r = a
+        .add(
+            &dn,
+            attrs(Some("Pilot: clinic mailboxes hosted by Google Workspace")),
+        )
+        .unwrap();
+    assert_eq!(r.rc, 0, "{r:?}");
+
+    let bin = env!("CARGO_BIN_EXE_onepages");
+    let run = |args: &[&str]| {
+        let mut all = vec!["domains", "--server", server.url.as_str()];
+        all.extend(["--bind-dn", ADMIN_DN, "--password", ADMIN_PW]);
+        all.extend(args);
+        let out = Command::new(bin).args(&all).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = run(&["add", "mail.hotmail.ca"]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("public webmail domain (listed as hotmail.ca)"),
+        "{text}"
+    );
+    let (code, text) = run(&[
+        "add",
+        "riversidefht.ca",
+        "--force",
+        "--reason",
+        "not needed",
+    ]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("not a public webmail domain"), "{text}");
+    let (code, text) = run(&[
+        "add",
+        "hotmail.ca",
+        "--force",
+        "--reason",
+        "Ministry test accounts, ticket 4711",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, list) = run(&["list"]);
+    assert_eq!(code, Some(0), "{list}");
+    assert!(list.contains("one-mail.on.ca\t(configuration)"), "{list}");
+    assert!(
+        list.contains("hotmail.ca\t(registered; forced: Ministry test accounts, ticket 4711)"),
+        "{list}"
+    );
+    assert!(list.contains("lakeshoregeneral.ca\t(registered)"), "{list}");
+    let (code, text) = run(&["remove", "one-mail.on.ca"]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("remove it there"), "{text}");
+
+    let trail = std::fs::read_to_string(&audit_file).unwrap();
+    let forced: Vec<&str> = trail
+        .lines()
+        .filter(|l| l.contains("\"event\":\"secure-domain-forced\""))
+        .collect();
+    assert_eq!(forced.len(), 2, "{trail}");
+    assert!(forced[1].contains("Ministry test accounts"), "{trail}");
+    assert!(forced[1].contains(ADMIN_DN), "{trail}");
 }

@@ -48,6 +48,15 @@ pub fn root_dse(dsa: &Dsa) -> Entry {
     e.add_values(schema, "vendorName", strs(&[VENDOR_NAME]));
     e.add_values(
         schema,
+        "onePagesConfiguredDomain",
+        dsa.settings()
+            .secure_domains
+            .iter()
+            .map(|d| d.as_bytes().to_vec())
+            .collect(),
+    );
+    e.add_values(
+        schema,
         "vendorVersion",
         strs(&[concat!("ONE Pages ", env!("CARGO_PKG_VERSION"))]),
     );
