@@ -88,6 +88,11 @@ pub struct RawConfig {
     pub audit_log: Option<String>,
     pub access_log: Option<String>,
     pub oneid_domain: Option<String>,
+    pub search_work_limit: Option<u64>,
+    pub read_budget_per_minute: Option<u64>,
+    pub max_searches_per_connection: Option<usize>,
+    pub role_limits: Option<std::collections::BTreeMap<String, LimitOverride>>,
+    pub identity_limits: Option<std::collections::BTreeMap<String, LimitOverride>>,
 }
 
 /// Checked settings.
@@ -109,6 +114,8 @@ pub struct Settings {
     pub secure_domains: Vec<String>,
     /// The domain of ONE ID usernames: a person's `uid` is `local@` this domain.
     pub oneid_domain: String,
+    /// Search limits for particular identities (DN as configured), over their role's.
+    pub identity_limits: Vec<(String, LimitOverride)>,
     /// Appended to the names Outlook shows for entries that are not secure; `None` = off.
     pub insecure_marker: Option<String>,
     /// sled's page cache, bytes. A serving process reads entries from its own in-memory copy,
@@ -228,12 +235,66 @@ pub struct Limits {
     pub first_request_timeout: Duration,
     /// Connections one address may hold at once (loopback included).
     pub max_connections_per_ip: usize,
-    /// Server cap on entries per search (0 = none).
-    pub size_limit: usize,
-    /// Server cap on the duration of a search.
-    pub time_limit: Duration,
+    /// What one search may take, by role.
+    pub roles: RoleLimits,
+    /// Searches one connection may run at once; its further requests wait, unread.
+    pub max_searches_per_connection: usize,
     pub filter: FilterLimits,
 }
+
+/// What one search may take: the same for plain, paged and VLV reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchLimits {
+    /// Entries per search, or per VLV window (0 = none).
+    pub size_limit: usize,
+    /// How long a search may run.
+    pub time_limit: Duration,
+    /// Work units a search may spend: each entry it examines costs one plus its filter's
+    /// evaluation cost (approximate matches cost most; see `Filter::cost`). 0 = none.
+    pub work_limit: u64,
+    /// Entries an identity may read per minute over all its searches and connections
+    /// (0 = no budget).
+    pub read_budget_per_minute: u64,
+}
+
+/// Search limits for each role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleLimits {
+    pub reader: SearchLimits,
+    pub user: SearchLimits,
+    pub admin: SearchLimits,
+}
+
+/// Limits given to one identity (by DN), over its role's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverride {
+    pub size_limit: Option<usize>,
+    pub time_limit_secs: Option<u64>,
+    pub search_work_limit: Option<u64>,
+    pub read_budget_per_minute: Option<u64>,
+}
+
+impl LimitOverride {
+    /// `base` with what this override sets.
+    pub fn over(&self, base: SearchLimits) -> SearchLimits {
+        SearchLimits {
+            size_limit: self.size_limit.unwrap_or(base.size_limit),
+            time_limit: self
+                .time_limit_secs
+                .map_or(base.time_limit, Duration::from_secs),
+            work_limit: self.search_work_limit.unwrap_or(base.work_limit),
+            read_budget_per_minute: self
+                .read_budget_per_minute
+                .unwrap_or(base.read_budget_per_minute),
+        }
+    }
+}
+
+/// Default work units per search: a scan of a million entries with a twenty-branch
+/// substring filter stays well inside; a thousand approximate branches over the directory
+/// does not.
+pub const DEFAULT_SEARCH_WORK_LIMIT: u64 = 100_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -462,8 +523,49 @@ impl Settings {
         if let Some(why) = crate::directory::values::domain_problem(&oneid_domain) {
             return Err(invalid(format!("oneid_domain: {why}")));
         }
+        let person = SearchLimits {
+            size_limit: raw.size_limit.unwrap_or(1000),
+            time_limit: Duration::from_secs(raw.time_limit_secs.unwrap_or(60)),
+            work_limit: raw.search_work_limit.unwrap_or(DEFAULT_SEARCH_WORK_LIMIT),
+            read_budget_per_minute: raw.read_budget_per_minute.unwrap_or(0),
+        };
+        let mut roles = RoleLimits {
+            reader: person,
+            user: person,
+            // Administrators export and repair: no size cap, ten minutes.
+            admin: SearchLimits {
+                size_limit: 0,
+                time_limit: Duration::from_secs(600),
+                ..person
+            },
+        };
+        for (role, o) in raw.role_limits.unwrap_or_default() {
+            let slot = match role.as_str() {
+                "reader" => &mut roles.reader,
+                "user" => &mut roles.user,
+                "admin" => &mut roles.admin,
+                other => {
+                    return Err(invalid(format!(
+                        "role_limits.{other}: the roles are reader, user and admin"
+                    )))
+                }
+            };
+            *slot = o.over(*slot);
+        }
+        let mut identity_limits = Vec::new();
+        for (dn, o) in raw.identity_limits.unwrap_or_default() {
+            Dn::parse(&dn).map_err(|e| invalid(format!("identity_limits: '{dn}': {e}")))?;
+            identity_limits.push((dn, o));
+        }
+        let max_searches_per_connection = raw.max_searches_per_connection.unwrap_or(8);
+        if !(1..=256).contains(&max_searches_per_connection) {
+            return Err(invalid(
+                "max_searches_per_connection must be between 1 and 256".into(),
+            ));
+        }
         Ok(Settings {
             oneid_domain,
+            identity_limits,
             lockout,
             hash_concurrency,
             audit_log,
@@ -497,8 +599,8 @@ impl Settings {
                 output_timeout: Duration::from_secs(raw.output_timeout_secs.unwrap_or(10).max(1)),
                 first_request_timeout: Duration::from_secs(first_request_timeout_secs),
                 max_connections_per_ip,
-                size_limit: raw.size_limit.unwrap_or(1000),
-                time_limit: Duration::from_secs(raw.time_limit_secs.unwrap_or(60)),
+                roles,
+                max_searches_per_connection,
                 filter: FilterLimits {
                     max_depth: raw.max_filter_depth.unwrap_or(32),
                     max_elements: raw.max_filter_elements.unwrap_or(1024),
@@ -540,7 +642,9 @@ mod tests {
             ..Overrides::default()
         };
         let s = Settings::load_from(Some(&file), &env, &flags).unwrap();
-        assert_eq!(s.limits.size_limit, 20);
+        assert_eq!(s.limits.roles.reader.size_limit, 20);
+        assert_eq!(s.limits.roles.user.size_limit, 20);
+        assert_eq!(s.limits.roles.admin.size_limit, 0);
         assert!(s.anonymous_read);
         assert_eq!(s.suffix, "dc=c");
         assert_eq!(s.listen.port(), 1);

@@ -400,6 +400,35 @@ fn any_value_named<E: AttrSource + ?Sized>(
 }
 
 impl Filter {
+    /// What evaluating the filter on one entry costs, in work units (a search is charged
+    /// this plus one for every entry it examines): presence and equality are cheap,
+    /// substrings cost by their pieces, approximate matches (folding and edit distance over
+    /// every value) and ANR (six attributes, prefixes and splits) cost most. An attribute
+    /// type with subtypes (`name`) costs for each type it reads.
+    pub fn cost(&self) -> u64 {
+        let types = |t: &Target| t.names.len().max(1) as u64;
+        match self {
+            Filter::And(items) | Filter::Or(items) => {
+                1 + items.iter().map(Filter::cost).sum::<u64>()
+            }
+            Filter::Not(inner) => 1 + inner.cost(),
+            Filter::Everything | Filter::Undefined => 1,
+            Filter::Present(t) => types(t),
+            Filter::Equality { target, .. } | Filter::Ordering { target, .. } => 2 * types(target),
+            Filter::Substring { target, any, .. } => (3 + any.len() as u64) * types(target),
+            Filter::Approx { target, .. } => 16 * types(target),
+            Filter::Extensible {
+                target,
+                dn_attributes,
+                ..
+            } => match target {
+                Some(t) if !dn_attributes => 8 * types(t),
+                _ => 64,
+            },
+            Filter::Anr { .. } => 32,
+        }
+    }
+
     /// Whether evaluating the filter may read the attribute `name` (any case): an extensible
     /// item without a type reads every attribute.
     pub fn reads(&self, name: &str) -> bool {

@@ -10,6 +10,7 @@
 //! directory as it is at each operation, not as it was at bind time.
 
 pub mod access;
+pub mod budget;
 pub mod change;
 mod edit;
 pub mod lockout;
@@ -74,6 +75,9 @@ pub struct Dsa {
     suffix_ndn: String,
     /// Normalised DNs of the administrators named in the configuration.
     admins_ndn: Vec<String>,
+    /// `identity_limits` with normalised DNs.
+    identity_limits: Vec<(String, crate::config::LimitOverride)>,
+    read_budgets: budget::ReadBudgets,
     views: views::ViewCache,
     /// The secure-domain registry, with the store generation it was read at.
     registry: Mutex<Option<(u64, Arc<BTreeSet<String>>)>>,
@@ -124,6 +128,7 @@ impl Dsa {
         let suffix_ndn = Dn::parse(&settings.suffix)
             .map(|d| d.normalize(&schema))
             .unwrap_or_default();
+        let identity_limits = budget::normalised(&settings, &schema);
         let admins_ndn = settings
             .admins
             .iter()
@@ -144,6 +149,8 @@ impl Dsa {
                 settings,
                 suffix_ndn,
                 admins_ndn,
+                identity_limits,
+                read_budgets: budget::ReadBudgets::default(),
                 views: views::ViewCache::default(),
                 registry: Mutex::new(None),
                 writer_lock: Mutex::new(()),

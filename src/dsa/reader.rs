@@ -59,11 +59,15 @@ impl Query<'_> {
     }
 }
 
-/// When a read must stop by itself: a deadline, and a flag the caller may raise (abandon).
+/// When a read must stop by itself: a deadline, a work budget, and a flag the caller may
+/// raise (abandon).
 #[derive(Clone, Copy)]
 pub struct Budget<'q> {
     pub deadline: Option<Instant>,
     pub cancelled: Option<&'q AtomicBool>,
+    /// Work units the read may spend (0 = no limit): every entry examined costs one plus
+    /// the filter's [`Filter::cost`].
+    pub work_limit: u64,
 }
 
 impl Budget<'_> {
@@ -72,6 +76,7 @@ impl Budget<'_> {
         Budget {
             deadline: None,
             cancelled: None,
+            work_limit: 0,
         }
     }
 }
@@ -81,6 +86,11 @@ impl Budget<'_> {
 pub enum ReadStop {
     Cancelled,
     TimeUp,
+    /// The work budget is spent: this many entries examined, this many units.
+    WorkLimit {
+        examined: usize,
+        work: u64,
+    },
     /// A store or index fault (logged by whoever reports it).
     Failed(String),
 }
@@ -263,6 +273,8 @@ impl<'d> Reader<'d> {
             dsa: self.dsa,
             domains: self.domains(),
             filter_reads_security: query.filter.reads("oneMailSecure"),
+            per_entry: 1 + query.filter.cost(),
+            work: 0,
             query,
             budget,
             examined: 0,
@@ -280,6 +292,9 @@ pub struct Search<'r, 'q> {
     query: Query<'q>,
     budget: Budget<'q>,
     examined: usize,
+    /// What examining one entry costs, and what the read has spent.
+    per_entry: u64,
+    work: u64,
     stop: Option<ReadStop>,
 }
 
@@ -287,6 +302,11 @@ impl Search<'_, '_> {
     /// Candidates read and checked so far (how well the index narrowed).
     pub fn examined(&self) -> usize {
         self.examined
+    }
+
+    /// Work units spent so far.
+    pub fn work(&self) -> u64 {
+        self.work
     }
 
     /// Why the read stopped by itself, if it did (taken: asked once).
@@ -313,8 +333,19 @@ impl Search<'_, '_> {
             self.stop = Some(ReadStop::Cancelled);
             return ControlFlow::Break(());
         }
-        if self.budget.deadline.is_some_and(|d| Instant::now() >= d) {
+        // The clock is read every 16 entries: cheap for scans, exact enough for limits.
+        if self.examined.is_multiple_of(16)
+            && self.budget.deadline.is_some_and(|d| Instant::now() >= d)
+        {
             self.stop = Some(ReadStop::TimeUp);
+            return ControlFlow::Break(());
+        }
+        self.work = self.work.saturating_add(self.per_entry);
+        if self.budget.work_limit > 0 && self.work > self.budget.work_limit {
+            self.stop = Some(ReadStop::WorkLimit {
+                examined: self.examined,
+                work: self.work,
+            });
             return ControlFlow::Break(());
         }
         self.examined += 1;

@@ -236,7 +236,10 @@ fn paging_cookies_are_checked() {
 
 #[test]
 fn paged_searches_still_respect_the_server_cap_for_readers() {
-    let server = TestServer::demo_with(|s| s.limits.size_limit = 45);
+    let server = TestServer::demo_with(|s| {
+        s.limits.roles.reader.size_limit = 45;
+        s.limits.roles.user.size_limit = 45;
+    });
     let mut r = server.reader();
     let (dns, _, res) = dump(&mut r, "(objectClass=*)", 20);
     assert_eq!(res.rc, 4);
@@ -461,4 +464,113 @@ fn browsing_sees_writes_at_once() {
     );
     assert_eq!(int_of(&response(&res, VLV_RESP)[1]), n + 1);
     assert_eq!(cns(&e), vec!["Aaron Aardvark".to_string()]);
+}
+
+/// Limits per role, the same by every path: a reader capped at 45 gets at most 45 entries
+/// from a plain search, from all pages of a paged search and from a VLV window; an
+/// administrator is not capped; an identity named in `identity_limits` gets its own limit.
+#[test]
+fn role_limits_hold_for_plain_paged_and_vlv_reads_and_an_identity_can_have_more() {
+    let server = TestServer::demo_with(|s| {
+        s.limits.roles.reader.size_limit = 45;
+        s.limits.roles.admin.size_limit = 0;
+        s.identity_limits = vec![(
+            "uid=dewey.rahim@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca".into(),
+            onepages::config::LimitOverride {
+                size_limit: Some(0),
+                ..Default::default()
+            },
+        )];
+        s.limits.roles.user.size_limit = 10;
+    });
+    let mut r = server.reader();
+    let mut a = server.admin();
+    let total = dump(&mut a, "(objectClass=*)", 100).0.len();
+    assert!(total > 300);
+
+    let (plain, res) = search_with(&mut r, SUFFIX, "(objectClass=*)", vec![], vec!["1.1"]);
+    assert_eq!((plain.len(), res.rc), (45, 4));
+    let (paged_dns, _, res) = dump(&mut r, "(objectClass=*)", 20);
+    assert_eq!((paged_dns.len(), res.rc), (45, 4));
+    // A VLV window wider than the cap returns the cap.
+    let (window, res) = search_with(
+        &mut r,
+        PEOPLE,
+        "(sn=*)",
+        vec![sort("cn", false, true), vlv_offset(0, 99, 1, 0)],
+        vec!["cn"],
+    );
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert_eq!(window.len(), 45);
+    // The administrator's window is what it asked for.
+    let (window, _) = search_with(
+        &mut a,
+        PEOPLE,
+        "(sn=*)",
+        vec![sort("cn", false, true), vlv_offset(0, 99, 1, 0)],
+        vec!["cn"],
+    );
+    assert_eq!(window.len(), 100);
+
+    // A person (role user, capped at 10) named in identity_limits has no cap.
+    let mut dewey = LdapConn::new(&server.url).unwrap();
+    dewey
+        .simple_bind("dewey.rahim@oneid.on.ca", "dewey-demo-2026")
+        .unwrap()
+        .success()
+        .unwrap();
+    let (all, res) = search_with(&mut dewey, SUFFIX, "(objectClass=*)", vec![], vec!["1.1"]);
+    assert_eq!((all.len(), res.rc), (total, 0));
+    let mut helene = LdapConn::new(&server.url).unwrap();
+    helene
+        .simple_bind("helene.cote-tremblay@oneid.on.ca", "helene-demo-2026")
+        .unwrap()
+        .success()
+        .unwrap();
+    let (some, res) = search_with(&mut helene, SUFFIX, "(objectClass=*)", vec![], vec!["1.1"]);
+    assert_eq!((some.len(), res.rc), (10, 4));
+}
+
+/// The read budget (entries per minute per identity, over all its searches and
+/// connections): browsing within it is untouched, a harvest stops with adminLimitExceeded
+/// (11) saying when more may come, and the budget refills with time (an injected clock).
+#[test]
+fn a_read_budget_stops_harvesting_and_refills() {
+    let clock = onepages::clock::Clock::system();
+    let server = TestServer::demo_with(|s| {
+        s.limits.roles.reader.read_budget_per_minute = 60;
+        s.clock = clock.clone();
+    });
+    let mut r = server.reader();
+    // Type-ahead: a few entries at a time, well inside the budget.
+    for typed in ["dew", "hél", "mar"] {
+        let (_, res) = search_with(
+            &mut r,
+            PEOPLE,
+            &format!("(cn={typed}*)"),
+            vec![],
+            vec!["cn"],
+        );
+        assert_eq!(res.rc, 0, "{typed}: {res:?}");
+    }
+    // A harvest, page by page and over a second connection: the budget is the identity's.
+    let (got, _, res) = dump(&mut r, "(objectClass=*)", 25);
+    assert_eq!(res.rc, 11, "{res:?}");
+    assert!(
+        res.text.contains("read budget of 60 entries per minute"),
+        "{}",
+        res.text
+    );
+    assert!(got.len() < 60, "{}", got.len());
+    let mut r2 = server.reader();
+    let (_, res) = search_with(&mut r2, PEOPLE, "(sn=*)", vec![], vec!["1.1"]);
+    assert_eq!(res.rc, 11);
+    // A minute later the budget is whole again.
+    clock.advance(std::time::Duration::from_secs(60));
+    let (got, res) = search_with(&mut r2, PEOPLE, "(cn=dew*)", vec![], vec!["cn"]);
+    assert_eq!(res.rc, 0, "{res:?}");
+    assert!(!got.is_empty());
+    // Another identity (the administrator, no budget by default) is not affected.
+    let mut a = server.admin();
+    assert_eq!(dump(&mut a, "(objectClass=*)", 100).2.rc, 0);
 }

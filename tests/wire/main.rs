@@ -12,6 +12,7 @@
 mod access;
 mod bind;
 mod browse;
+mod budgets;
 mod clients;
 mod crash;
 mod lockout;

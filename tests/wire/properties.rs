@@ -19,7 +19,8 @@ use crate::support::*;
 fn open_settings(dir: &std::path::Path) -> onepages::config::Settings {
     let mut s = settings(dir);
     s.anonymous_read = true;
-    s.limits.size_limit = 0;
+    s.limits.roles.reader.size_limit = 0;
+    s.limits.roles.user.size_limit = 0;
     s
 }
 

@@ -232,7 +232,10 @@ fn entries_without_a_department_have_none() {
 
 #[test]
 fn size_limits_return_partial_results() {
-    let server = TestServer::demo_with(|s| s.limits.size_limit = 50);
+    let server = TestServer::demo_with(|s| {
+        s.limits.roles.reader.size_limit = 50;
+        s.limits.roles.user.size_limit = 50;
+    });
     let mut c = server.reader();
     let r = c
         .with_search_options(SearchOptions::new().sizelimit(7))
@@ -360,7 +363,12 @@ fn deref_always_and_never_give_the_same_results() {
 
 #[test]
 fn time_limit_returns_time_limit_exceeded() {
-    let server = TestServer::demo_with(|s| s.limits.time_limit = std::time::Duration::ZERO);
+    let server = TestServer::demo_with(|s| {
+        let roles = &mut s.limits.roles;
+        for role in [&mut roles.reader, &mut roles.user, &mut roles.admin] {
+            role.time_limit = std::time::Duration::ZERO;
+        }
+    });
     let mut c = server.reader();
     let r = c
         .search(SUFFIX, Scope::Subtree, "(objectClass=*)", vec!["1.1"])

@@ -24,6 +24,7 @@ use ldap3_proto::proto::{LdapResult, LdapResultCode, LdapSearchScope};
 
 use super::context::RequestContext;
 use super::{no_such_object, parse_dn, require_reader, success, OpError, OpResult};
+use crate::config::SearchLimits;
 use crate::directory::dn::is_within;
 use crate::directory::filter::{compile, FilterError};
 use crate::directory::record::EntryView;
@@ -51,6 +52,8 @@ enum Stop {
     PageFull,
     /// The client is gone (its connection closed).
     ClientGone,
+    /// The identity's read budget is spent: the next entry in this long.
+    ReadBudget(Duration),
 }
 
 /// The operation's side of one search: limits, paging, rendering, emission.
@@ -65,10 +68,21 @@ struct Sender<'a, 'e> {
     page: usize,
     /// The server's own size cap (0 = none), which bounds even a VLV window.
     server_cap: usize,
+    /// The work budget (for the message when it is spent).
+    work_limit: u64,
     sent: usize,
     emit: &'a mut Emit<'e>,
     stop: Option<Stop>,
     started: Instant,
+    /// The identity's read budget (entries per minute, 0 = none), charged per entry sent.
+    budget: ReadBudget<'a>,
+}
+
+/// Who is charged for the entries a search sends, and how many a minute they may have.
+struct ReadBudget<'a> {
+    dsa: &'a Dsa,
+    grant: &'a crate::dsa::access::Grant,
+    per_minute: u64,
 }
 
 impl Sender<'_, '_> {
@@ -78,6 +92,16 @@ impl Sender<'_, '_> {
         if self.limit > 0 && self.sent >= self.limit {
             self.stop = Some(Stop::SizeLimit);
             return ControlFlow::Break(());
+        }
+        if self.budget.per_minute > 0 {
+            if let Err(wait) = self
+                .budget
+                .dsa
+                .take_read_budget(self.budget.grant, self.budget.per_minute)
+            {
+                self.stop = Some(Stop::ReadBudget(wait));
+                return ControlFlow::Break(());
+            }
         }
         let rendered = select::render(self.reader, self.schema, self.marker, view, self.sel);
         if (self.emit)(&rendered).is_break() {
@@ -120,6 +144,17 @@ impl Sender<'_, '_> {
                     "time limit reached",
                 ))
             }
+            Some(ReadStop::WorkLimit { examined, work }) => {
+                return end(result(
+                    LdapResultCode::AdminLimitExceeded,
+                    &format!(
+                        "this search used its budget of {} work units (examined {examined} \
+                         entries, {work} units with its filter's cost); use a narrower filter \
+                         or a base nearer the entries you want",
+                        self.work_limit
+                    ),
+                ))
+            }
             Some(ReadStop::Failed(e)) => return Err(super::internal(e)),
             None => {}
         }
@@ -130,27 +165,31 @@ impl Sender<'_, '_> {
                 &format!("size limit of {} entries reached", self.limit),
             )),
             Some(Stop::ClientGone) => Ok(SearchEnd::Silent),
+            Some(Stop::ReadBudget(wait)) => end(result(
+                LdapResultCode::AdminLimitExceeded,
+                &format!(
+                    "read budget of {} entries per minute reached for this identity; more in \
+                     {} s",
+                    self.budget.per_minute,
+                    wait.as_secs().max(1)
+                ),
+            )),
         }
     }
 }
 
-fn size_limit(dsa: &Dsa, ctx: &RequestContext<'_>, requested: i32) -> usize {
+/// The smaller of the client's size limit and the server's for this identity (0 = none).
+fn size_limit(limits: &SearchLimits, requested: i32) -> usize {
     let client = usize::try_from(requested).unwrap_or(0);
-    // Administrators dump the directory; everyone else gets the server's cap.
-    let server = if ctx.grant.is_admin() {
-        0
-    } else {
-        dsa.settings().limits.size_limit
-    };
-    match (client, server) {
+    match (client, limits.size_limit) {
         (0, s) => s,
         (c, 0) => c,
         (c, s) => c.min(s),
     }
 }
 
-fn time_limit(dsa: &Dsa, requested: i32) -> Duration {
-    let server = dsa.settings().limits.time_limit;
+fn time_limit(limits: &SearchLimits, requested: i32) -> Duration {
+    let server = limits.time_limit;
     match u64::try_from(requested) {
         Ok(secs) if secs > 0 => server.min(Duration::from_secs(secs)),
         _ => server,
@@ -263,18 +302,26 @@ fn run(
         }
     }
 
+    // One identity's limits, whichever way it reads: plain, paged, sorted or VLV.
+    let limits = dsa.search_limits(&ctx.grant);
     let mut sender = Sender {
         reader: &reader,
         schema,
         marker: dsa.settings().insecure_marker.as_deref(),
         sel: &sel,
-        limit: size_limit(dsa, ctx, req.size_limit),
+        limit: size_limit(&limits, req.size_limit),
         page: 0,
-        server_cap: dsa.settings().limits.size_limit,
+        server_cap: limits.size_limit,
+        work_limit: limits.work_limit,
         sent: 0,
         emit,
         stop: None,
         started: Instant::now(),
+        budget: ReadBudget {
+            dsa,
+            grant: &ctx.grant,
+            per_minute: limits.read_budget_per_minute,
+        },
     };
     let query = Query {
         base_ndn: &base_ndn,
@@ -282,8 +329,9 @@ fn run(
         filter: &filter,
     };
     let budget = Budget {
-        deadline: Some(Instant::now() + time_limit(dsa, req.time_limit)),
+        deadline: Some(Instant::now() + time_limit(&limits, req.time_limit)),
         cancelled: Some(abandoned),
+        work_limit: limits.work_limit,
     };
     let mut search = reader.search(query, budget);
     let controls = &req.controls;

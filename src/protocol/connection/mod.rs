@@ -58,8 +58,6 @@ const SLOT_TURN_ENTRIES: usize = 128;
 /// PDUs or batches queued for a connection's writer: at most this × STREAM_BATCH_BYTES
 /// (2 MiB) waits in memory for a client that reads slowly.
 const OUTPUT_QUEUE: usize = 32;
-/// Searches one connection may run at once; further requests wait to be read.
-const SEARCHES_PER_CONNECTION: usize = 8;
 
 /// Who a connection is: its number, its peer and its transport.
 #[derive(Clone, Debug)]
@@ -111,7 +109,9 @@ impl Conn {
     /// Whether any operation of this session is still running (StartTLS needs none).
     fn is_busy(&self) -> bool {
         let running = self.running.lock().map(|m| !m.is_empty()).unwrap_or(true);
-        running || self.searches.available_permits() < SEARCHES_PER_CONNECTION
+        running
+            || self.searches.available_permits()
+                < self.dsa.settings().limits.max_searches_per_connection
     }
 
     /// The context of one operation: the grant is decided now, against the directory as it is.
@@ -212,7 +212,9 @@ pub async fn serve<S: ByteStream>(
             identity: RwLock::new(Identity::Anonymous),
             running: Mutex::new(HashMap::new()),
             tx: RwLock::new(tx),
-            searches: Arc::new(Semaphore::new(SEARCHES_PER_CONNECTION)),
+            searches: Arc::new(Semaphore::new(
+                dsa.settings().limits.max_searches_per_connection,
+            )),
             started: tokio::time::Instant::now(),
             first_request_done: AtomicBool::new(false),
         });
@@ -436,7 +438,8 @@ async fn start_tls<S: ByteStream>(
 /// stopped reading cannot hold them up (past it the writer goes, and their sends fail).
 async fn finish(conn: &Arc<Conn>, writer: tokio::task::JoinHandle<()>) {
     conn.abandon_all();
-    let all = u32::try_from(SEARCHES_PER_CONNECTION).unwrap_or(u32::MAX);
+    let all =
+        u32::try_from(conn.dsa.settings().limits.max_searches_per_connection).unwrap_or(u32::MAX);
     let searches = Arc::clone(&conn.searches);
     let drained = tokio::time::timeout(
         std::time::Duration::from_secs(5),
