@@ -326,13 +326,29 @@ impl Settings {
         env: &[(String, String)],
         overrides: &Overrides,
     ) -> Result<Settings, ConfigError> {
+        let text = match file {
+            Some(path) => Some((
+                path.display().to_string(),
+                std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.display().to_string(), e))?,
+            )),
+            None => None,
+        };
+        let file = text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+        Settings::load_from_text(file, env, overrides)
+    }
+
+    /// Like [`Settings::load_from`], with the file's name and text already read.
+    pub fn load_from_text(
+        file: Option<(&str, &str)>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
         let mut table = toml::Table::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
+        if let Some((name, text)) = file {
             table = text
                 .parse::<toml::Table>()
-                .map_err(|e| ConfigError::Parse(path.display().to_string(), e.to_string()))?;
+                .map_err(|e| ConfigError::Parse(name.to_string(), e.to_string()))?;
         }
         for (name, value) in env {
             let Some(key) = name.strip_prefix("ONEPAGES_") else {

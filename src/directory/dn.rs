@@ -50,7 +50,7 @@ impl Dn {
     /// Parses an RFC 4514 string. Also tolerates spaces around `,`, `+` and `=` and `;` as a
     /// separator, as RFC 4514 §4 allows implementations to accept older forms.
     pub fn parse(s: &str) -> Result<Dn, DnError> {
-        let trimmed = s.trim();
+        let trimmed = trim_unescaped(s);
         if trimmed.is_empty() {
             return Ok(Dn::root());
         }
@@ -189,6 +189,21 @@ fn is_escaped_at(s: &str, idx: usize) -> bool {
     n % 2 == 1
 }
 
+/// The text without surrounding white space, except white space escaped with a backslash
+/// (`cn=x\ ` ends in a space that belongs to the value).
+fn trim_unescaped(s: &str) -> &str {
+    let mut text = s.trim_start();
+    while let Some(last) = text.chars().next_back().filter(|c| c.is_whitespace()) {
+        let head = &text[..text.len() - last.len_utf8()];
+        let backslashes = head.chars().rev().take_while(|c| *c == '\\').count();
+        if backslashes % 2 == 1 {
+            break;
+        }
+        text = head;
+    }
+    text
+}
+
 fn skip_spaces(chars: &[char], pos: &mut usize) {
     while chars.get(*pos).is_some_and(|c| *c == ' ') {
         *pos += 1;
@@ -208,22 +223,29 @@ fn parse_attr_type(chars: &[char], pos: &mut usize) -> Result<String, DnError> {
     if s.is_empty() {
         return Err(syntax("missing attribute type"));
     }
-    let first = s.chars().next().unwrap_or('-');
-    let is_oid = first.is_ascii_digit();
-    if is_oid {
-        if !s
-            .split('.')
+    let numeric = |oid: &str| {
+        oid.split('.')
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        {
+    };
+    // RFC 2253's legacy `OID.2.5.4.3` form (any case) is the numeric OID.
+    let legacy = s
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("oid."))
+        .and_then(|_| s.get(4..));
+    let first = s.chars().next().unwrap_or('-');
+    if let Some(oid) = legacy {
+        if !numeric(oid) {
+            return Err(syntax(format!("bad numeric OID '{oid}' after 'OID.'")));
+        }
+        Ok(oid.to_string())
+    } else if first.is_ascii_digit() {
+        if !numeric(&s) {
             return Err(syntax(format!("bad numeric OID '{s}'")));
         }
         Ok(s)
-    } else if first.is_ascii_alphabetic() {
-        let s = s
-            .strip_prefix("oid.")
-            .or_else(|| s.strip_prefix("OID."))
-            .unwrap_or(&s);
-        Ok(s.to_string())
+    } else if first.is_ascii_alphabetic() && !s.contains('.') {
+        // A descriptor (RFC 4512 §1.4): a letter, then letters, digits and hyphens.
+        Ok(s)
     } else {
         Err(syntax(format!("bad attribute type '{s}'")))
     }
@@ -362,6 +384,28 @@ impl fmt::Display for Dn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz harness: an escaped trailing space was trimmed with the string, and
+    /// `OID.` took any text after it.
+    #[test]
+    fn escaped_edge_spaces_and_legacy_oids() {
+        let dn = Dn::parse("cn=\\20x\\20,dc=y \n").unwrap();
+        assert_eq!(dn.rdns()[0].0[0].value, " x ");
+        let printed = dn.to_string();
+        assert_eq!(Dn::parse(&printed).unwrap(), dn);
+        assert_eq!(Dn::parse("cn=x\\ ").unwrap().rdns()[0].0[0].value, "x ");
+        assert_eq!(
+            Dn::parse("OID.2.5.4.3=x").unwrap().rdns()[0].0[0].attr,
+            "2.5.4.3"
+        );
+        assert_eq!(
+            Dn::parse("oid.2.5.4.3=x").unwrap().rdns()[0].0[0].attr,
+            "2.5.4.3"
+        );
+        assert!(Dn::parse("OID...5=x").is_err());
+        assert!(Dn::parse("OID.2.5.4.s=x").is_err());
+        assert!(Dn::parse("cn.x=y").is_err());
+    }
 
     #[test]
     fn parses_and_prints() {

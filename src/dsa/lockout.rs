@@ -273,7 +273,7 @@ mod tests {
     }
 
     fn store(dir: &std::path::Path) -> Arc<Store> {
-        Arc::new(Store::open(&dir.join("store"), 4 << 20).unwrap())
+        Arc::new(Store::reopen_for_test(&dir.join("store"), 4 << 20))
     }
 
     #[test]
