@@ -91,6 +91,7 @@ pub struct RawConfig {
     pub search_work_limit: Option<u64>,
     pub read_budget_per_minute: Option<u64>,
     pub max_searches_per_connection: Option<usize>,
+    pub max_stalled_searches: Option<usize>,
     pub role_limits: Option<std::collections::BTreeMap<String, LimitOverride>>,
     pub identity_limits: Option<std::collections::BTreeMap<String, LimitOverride>>,
 }
@@ -239,6 +240,9 @@ pub struct Limits {
     pub roles: RoleLimits,
     /// Searches one connection may run at once; its further requests wait, unread.
     pub max_searches_per_connection: usize,
+    /// Searches of the whole server that may wait at once for clients that do not read
+    /// (each holds a thread); one per connection.
+    pub max_stalled_searches: usize,
     pub filter: FilterLimits,
 }
 
@@ -579,6 +583,13 @@ impl Settings {
                 "max_searches_per_connection must be between 1 and 256".into(),
             ));
         }
+        let max_stalled_searches = raw.max_stalled_searches.unwrap_or(128);
+        if !(1..=400).contains(&max_stalled_searches) {
+            // tokio's blocking pool holds 512 threads: the rest stay for everyone else.
+            return Err(invalid(
+                "max_stalled_searches must be between 1 and 400".into(),
+            ));
+        }
         Ok(Settings {
             oneid_domain,
             identity_limits,
@@ -617,6 +628,7 @@ impl Settings {
                 max_connections_per_ip,
                 roles,
                 max_searches_per_connection,
+                max_stalled_searches,
                 filter: FilterLimits {
                     max_depth: raw.max_filter_depth.unwrap_or(32),
                     max_elements: raw.max_filter_elements.unwrap_or(1024),

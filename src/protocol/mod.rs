@@ -24,6 +24,9 @@ pub struct Shared {
     pub search_slots: Arc<Semaphore>,
     /// Connections served at once, over every listener.
     pub connections: Arc<Semaphore>,
+    /// Searches that may wait at once, each holding a blocking thread, for a client to read
+    /// (`max_stalled_searches`): the blocking pool stays free for everyone else's work.
+    pub stalled_searches: Arc<Semaphore>,
     /// Connections held by each address (`max_connections_per_ip`).
     per_ip: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
     /// Slow password checks (argon2id, crypt) running at once (`hash_concurrency`): a bind
@@ -46,6 +49,7 @@ impl Shared {
         access_log: Option<crate::audit::LogSink>,
     ) -> Shared {
         let max_connections = dsa.settings().limits.max_connections;
+        let max_stalled = dsa.settings().limits.max_stalled_searches;
         Shared {
             hash_slots: Arc::new(Semaphore::new(dsa.settings().hash_concurrency)),
             slow_checks: Arc::default(),
@@ -55,6 +59,7 @@ impl Shared {
                 std::thread::available_parallelism().map_or(2, usize::from) + 1,
             )),
             connections: Arc::new(Semaphore::new(max_connections)),
+            stalled_searches: Arc::new(Semaphore::new(max_stalled)),
             per_ip: std::sync::Mutex::default(),
             tls,
         }

@@ -494,3 +494,68 @@ fn thunderbird_empty_substring_piece() {
     }
     assert!(n >= 1);
 }
+
+/// Many clients that pipeline searches and never read cannot take the threads other users'
+/// work needs: one search per connection, and `max_stalled_searches` over the server, may
+/// wait for a client to read; a connection whose second search would wait too, or that finds
+/// the allowance spent, is closed at once (long before `output_timeout`), and other users are
+/// answered throughout.
+#[test]
+fn clients_that_never_read_hold_a_bounded_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let server = TestServer::demo_with(|s| {
+        s.limits.output_timeout = Duration::from_secs(60);
+        s.limits.max_stalled_searches = 4;
+        s.access_log = Some(onepages::config::LogTarget::File(log.clone()));
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = server.addr;
+    let mut stalled = Vec::new();
+    for _ in 0..12 {
+        let mut conn = rt.block_on(async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(2048).unwrap();
+            socket.connect(addr).await.unwrap().into_std().unwrap()
+        });
+        conn.set_nonblocking(false).unwrap();
+        let mut pipeline = bind_pdu(1, READER_DN, READER_PW);
+        for id in 2..40u8 {
+            pipeline.extend(search_pdu(id, SUFFIX, present("objectClass"), 0, &["*"]));
+        }
+        conn.write_all(&pipeline).unwrap();
+        stalled.push(conn);
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    // Others are answered while the stalled clients are connected.
+    let mut other = server.reader();
+    let found = other
+        .with_timeout(Duration::from_secs(2))
+        .search(PEOPLE, Scope::Subtree, "(cn=dewey*)", vec!["cn"])
+        .unwrap()
+        .success()
+        .unwrap()
+        .0;
+    assert!(!found.is_empty());
+    // Every stalled client is disconnected well before the 60 s output timeout: each had
+    // more than one search waiting on its full queue. Watched in the access log, without
+    // reading (a read would let its searches go on).
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let closed = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with(" CLOSED"))
+            .count()
+    };
+    while std::time::Instant::now() < until && closed() < 12 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let closed = closed();
+    drop(stalled);
+    assert_eq!(closed, 12);
+    assert_eq!(Raw::new(&server).anonymous_bind(1), LdapResultCode::Success);
+}

@@ -215,6 +215,13 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                                         // The client reads slower than we find: wait
                                         // without the slot, so that others' searches run.
                                         drop(slot.take());
+                                        // One search per connection, and so many over the
+                                        // server, may wait holding a thread; past that the
+                                        // client, which does not read, loses its connection.
+                                        let Some(_waiting) = conn3.claim_stall() else {
+                                            conn3.kill.notify_one();
+                                            return ControlFlow::Break(());
+                                        };
                                         if tx.blocking_send(out).is_err() {
                                             return ControlFlow::Break(());
                                         }

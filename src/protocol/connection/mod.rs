@@ -59,6 +59,18 @@ const SLOT_TURN_ENTRIES: usize = 128;
 /// (2 MiB) waits in memory for a client that reads slowly.
 const OUTPUT_QUEUE: usize = 32;
 
+/// A search waiting for room in its connection's writer queue (see [`Conn::claim_stall`]).
+struct StallGuard<'c> {
+    conn: &'c Conn,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for StallGuard<'_> {
+    fn drop(&mut self) {
+        self.conn.stalled.store(false, Ordering::Release);
+    }
+}
+
 /// Who a connection is: its number, its peer and its transport.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
@@ -81,6 +93,10 @@ struct Conn {
     /// Whether the session runs over TLS (from the first byte, or since StartTLS).
     tls: AtomicBool,
     searches: Arc<Semaphore>,
+    /// Whether one of this connection's searches waits, holding a thread, for room in the
+    /// writer's queue; and the signal that ends the writer (a second one would wait too).
+    stalled: AtomicBool,
+    kill: Arc<tokio::sync::Notify>,
     /// When the connection was accepted, and whether its first whole request has come.
     started: tokio::time::Instant,
     first_request_done: AtomicBool,
@@ -103,6 +119,25 @@ impl Conn {
             Transport::Tls
         } else {
             Transport::Plain
+        }
+    }
+
+    /// Lets one search wait for room in the writer's queue while holding its thread: only
+    /// if no other search of this connection waits, and the server's allowance
+    /// (`max_stalled_searches`) is not spent.
+    fn claim_stall(&self) -> Option<StallGuard<'_>> {
+        if self.stalled.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        match Arc::clone(&self.shared.stalled_searches).try_acquire_owned() {
+            Ok(permit) => Some(StallGuard {
+                conn: self,
+                _permit: permit,
+            }),
+            Err(_) => {
+                self.stalled.store(false, Ordering::Release);
+                None
+            }
         }
     }
 
@@ -196,11 +231,13 @@ pub async fn serve<S: ByteStream>(
         let (mut rd, wr) = stream.into_halves();
         let (tx, rx) = mpsc::channel::<Out>(OUTPUT_QUEUE);
         let (back_tx, back_rx) = oneshot::channel();
+        let kill = Arc::new(tokio::sync::Notify::new());
         let writer = tokio::spawn(write_loop(
             wr,
             rx,
             Some(back_tx),
             dsa.settings().limits.output_timeout,
+            Arc::clone(&kill),
         ));
         let conn = Arc::new(Conn {
             dsa: Arc::clone(&dsa),
@@ -217,6 +254,8 @@ pub async fn serve<S: ByteStream>(
             )),
             started: tokio::time::Instant::now(),
             first_request_done: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
+            kill,
         });
         conn.connection_line(|| {
             format!(
@@ -430,6 +469,7 @@ async fn start_tls<S: ByteStream>(
         rx,
         None,
         conn.dsa.settings().limits.output_timeout,
+        Arc::clone(&conn.kill),
     ));
     Some((tls_rd, writer))
 }

@@ -20,11 +20,16 @@ pub(super) enum Out {
 /// closes, so the searches feeding it stop and give their slots back, and the session loop
 /// sees the queue closed and ends the connection. No notice can reach a client that does not
 /// read; the socket is simply closed.
+///
+/// `kill` ends the writer at once, as a timeout would: a search of this connection found the
+/// queue full while another of its searches already waited on it, or while the server's
+/// allowance of waiting searches was spent (see `dispatch`).
 pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
     wr: W,
     mut rx: mpsc::Receiver<Out>,
     handover: Option<oneshot::Sender<W>>,
     output_timeout: std::time::Duration,
+    kill: std::sync::Arc<tokio::sync::Notify>,
 ) {
     // Only PDUs below DIRECT_WRITE_BYTES are buffered: a buffer of that size serves them, and
     // an idle connection costs 16 KiB here instead of the 64 KiB it once did (2,000 idle
@@ -46,14 +51,22 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
                             w.write_all(&b).await
                         }
                     };
-                    match tokio::time::timeout(output_timeout, write).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return,
-                        Err(_) => {
-                            info!(
-                                secs = output_timeout.as_secs(),
-                                "the client has not read its results in time; disconnecting"
-                            );
+                    let timed = tokio::time::timeout(output_timeout, write);
+                    tokio::select! {
+                        result = timed => match result {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return,
+                            Err(_) => {
+                                info!(
+                                    secs = output_timeout.as_secs(),
+                                    "the client has not read its results in time; disconnecting"
+                                );
+                                return;
+                            }
+                        },
+                        () = kill.notified() => {
+                            info!("the client does not read its results and has more searches \
+                                   waiting on them; disconnecting");
                             return;
                         }
                     }
