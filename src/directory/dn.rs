@@ -353,8 +353,13 @@ pub fn escape_into(out: &mut String, value: &str) {
         if special {
             out.push('\\');
             out.push(c);
-        } else if c == '\0' {
-            out.push_str("\\00");
+        } else if c.is_control() || (c.is_whitespace() && c != ' ') {
+            // As hex pairs (RFC 4514 §2.4): a NUL, a control character or a white space
+            // that is not a space would not survive being read back (or shown) raw.
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\{b:02X}"));
+            }
         } else {
             out.push(c);
         }
@@ -405,6 +410,10 @@ mod tests {
         assert!(Dn::parse("OID...5=x").is_err());
         assert!(Dn::parse("OID.2.5.4.s=x").is_err());
         assert!(Dn::parse("cn.x=y").is_err());
+        // An escaped vertical tab at the end is printed as hex, and read back the same.
+        let dn = Dn::parse("dc=x\\\u{b}").unwrap();
+        assert_eq!(dn.to_string(), "dc=x\\0B");
+        assert_eq!(Dn::parse(&dn.to_string()).unwrap(), dn);
     }
 
     #[test]

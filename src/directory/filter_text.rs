@@ -143,7 +143,8 @@ impl Parser<'_> {
             return self.extensible(lhs.trim_end_matches(':'), value);
         }
         if op == "=" && raw.contains(&b'*') {
-            if raw == b"*" {
+            // `(cn=*)`, and `(cn=**)` (empty pieces only): presence.
+            if raw.iter().all(|b| *b == b'*') {
                 return Ok(LdapFilter::Present(lhs));
             }
             let parts: Vec<&[u8]> = raw.split(|b| *b == b'*').collect();
@@ -330,6 +331,17 @@ fn write_filter(out: &mut String, f: &LdapFilter) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz harness: `(cn=**)` became a substring filter with no pieces, printed as
+    /// a presence filter.
+    #[test]
+    fn only_stars_is_presence() {
+        for text in ["(cn=**)", "(objectClass=****)"] {
+            let f = parse_filter(text).unwrap();
+            assert!(matches!(f, LdapFilter::Present(_)), "{text}: {f:?}");
+            assert_eq!(parse_filter(&filter_to_text(&f)).unwrap(), f);
+        }
+    }
 
     #[test]
     fn filters_print_back_to_what_parses() {
