@@ -140,13 +140,29 @@ pub fn decode(pdu: &[u8], max_depth: usize) -> Result<Request, FrameError> {
         return Err(FrameError::Envelope("too many elements".into()));
     }
     let op_id = op_tag.id;
-    let op = LdapOp::try_from(op_tag).map_err(|e| format!("{e:?}"));
+    let op = if known_operation(op_id, matches!(op_tag.payload, PL::C(_))) {
+        LdapOp::try_from(op_tag).map_err(|e| format!("{e:?}"))
+    } else {
+        // Not handed to ldap3_proto: it prints every unknown operation on standard output,
+        // which a client could use to flood the server's output.
+        Err(format!("unknown protocol operation [APPLICATION {op_id}]"))
+    };
     Ok(Request {
         msgid,
         op_tag: op_id,
         op,
         controls,
     })
+}
+
+/// The operations (tag number, constructed or not) that `LdapOp::try_from` decodes.
+fn known_operation(id: u64, constructed: bool) -> bool {
+    match id {
+        2 => true,
+        10 | 16 => !constructed,
+        0 | 1 | 3..=9 | 11..=15 | 19 | 23..=25 => constructed,
+        _ => false,
+    }
 }
 
 fn parse_msgid(bytes: &[u8]) -> Result<i32, FrameError> {
@@ -252,5 +268,18 @@ mod tests {
         assert_eq!(req.controls[0].oid, "1.2");
         // The search body is incomplete: the op fails, the envelope does not.
         assert!(req.op.is_err());
+    }
+
+    #[test]
+    fn unknown_operations_keep_their_message_id() {
+        // [APPLICATION 30] and a constructed [APPLICATION 10] (delete is primitive)
+        for (tag, body) in [(0x7e_u8, vec![0x04, 0x00]), (0x6a, vec![0x04, 0x00])] {
+            let mut pdu = vec![0x30, 0x07, 0x02, 0x01, 0x05, tag, 0x02];
+            pdu.extend(body);
+            let req = decode(&pdu, 64).unwrap();
+            assert_eq!(req.msgid, 5);
+            let err = req.op.unwrap_err();
+            assert!(err.contains("unknown protocol operation"), "{err}");
+        }
     }
 }
