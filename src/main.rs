@@ -20,7 +20,7 @@ fn main() {
         .init();
     let cli = onepages::cli::Cli::parse();
     if let Err(e) = onepages::cli::run(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", onepages::cli::error_line(&e));
         std::process::exit(1);
     }
 }

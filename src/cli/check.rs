@@ -22,7 +22,7 @@ pub struct CheckArgs {
     pub common: Common,
     #[command(flatten)]
     pub online: Online,
-    /// Mail addresses to check
+    /// Mail addresses to check (as pasted from a mail client too: `Name <address>`)
     #[arg(required_unless_present_any = ["values", "duplicates"])]
     pub addresses: Vec<String>,
     /// List the stored entries whose values today's rules refuse (offline)
@@ -59,9 +59,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         Some(_) => online(&args)?,
         None => {
             let settings = args.common.settings(None)?;
-            let (dsa, _) = Dsa::open(settings, "onepages check", &|_| {}).map_err(|e| {
-                anyhow::anyhow!("{e} (use --server to ask the running server instead)")
-            })?;
+            let (dsa, _) =
+                Dsa::open_existing(settings, "onepages check", &|_| {}).map_err(|e| {
+                    anyhow::anyhow!("{e} (use --server to ask the running server instead)")
+                })?;
             args.addresses
                 .iter()
                 .map(|a| offline(&dsa, a))
@@ -87,7 +88,7 @@ fn survey(args: &CheckArgs) -> anyhow::Result<()> {
         );
     }
     let settings = args.common.settings(None)?;
-    let (dsa, _) = Dsa::open(settings, "onepages check", &|_| {})
+    let (dsa, _) = Dsa::open_existing(settings, "onepages check", &|_| {})
         .map_err(|e| anyhow::anyhow!("{e} (the running server logs these findings at start-up)"))?;
     let survey = dsa.survey(&std::sync::atomic::AtomicBool::new(false))?;
     let mut found = 0;
@@ -133,10 +134,25 @@ fn duplicate(holders: usize) -> Verdict {
     ))
 }
 
+/// The address of what a user pastes from a mail client: `Name <addr>`, `"Name" <addr>`,
+/// `<addr>`, `mailto:addr` or the bare address.
+pub fn mailbox_of(text: &str) -> &str {
+    let text = text.trim();
+    let inner = match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => &text[open + 1..text.len() - 1],
+        _ => text,
+    };
+    let inner = inner.trim();
+    match inner.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("mailto:") => inner[7..].trim(),
+        _ => inner,
+    }
+}
+
 /// The verdict from an open data directory.
 pub fn offline(dsa: &Dsa, address: &str) -> anyhow::Result<Verdict> {
     let reader = dsa.reader();
-    let found = reader.find_equal("mail", address.trim().as_bytes())?;
+    let found = reader.find_equal("mail", mailbox_of(address).as_bytes())?;
     if found.len() > 1 {
         return Ok(duplicate(found.len()));
     }
@@ -158,7 +174,7 @@ fn online(args: &CheckArgs) -> anyhow::Result<Vec<Verdict>> {
     let (mut conn, base) = args.online.connect(&args.common)?;
     let mut out = Vec::new();
     for address in &args.addresses {
-        let filter = format!("(mail={})", ldap3::ldap_escape(address.trim()));
+        let filter = format!("(mail={})", ldap3::ldap_escape(mailbox_of(address)));
         let (entries, res) = conn
             .search(
                 &base,
@@ -207,4 +223,24 @@ fn online(args: &CheckArgs) -> anyhow::Result<Vec<Verdict>> {
     }
     let _ = conn.unbind();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mailbox_of;
+
+    #[test]
+    fn pasted_addresses_are_read_as_their_mailbox() {
+        for text in [
+            "amir.haddad@one-mail.on.ca",
+            "  amir.haddad@one-mail.on.ca ",
+            "Amir Haddad <amir.haddad@one-mail.on.ca>",
+            "\"Haddad, Amir\" <amir.haddad@one-mail.on.ca>",
+            "<amir.haddad@one-mail.on.ca>",
+            "mailto:amir.haddad@one-mail.on.ca",
+            "MAILTO:amir.haddad@one-mail.on.ca",
+        ] {
+            assert_eq!(mailbox_of(text), "amir.haddad@one-mail.on.ca", "{text}");
+        }
+    }
 }

@@ -98,7 +98,7 @@ pub fn run(args: DomainsArgs) -> anyhow::Result<()> {
         return online(&args);
     }
     let settings = args.common.settings(None)?;
-    let (dsa, _) = Dsa::open(settings, "onepages domains", &|_| {})
+    let (dsa, _) = Dsa::open_existing(settings, "onepages domains", &|_| {})
         .map_err(|e| anyhow::anyhow!("{e} (use --server to change a running server)"))?;
     let suffix = dsa.settings().suffix.clone();
     let grant = dsa.operator_grant()?;

@@ -27,7 +27,7 @@ pub struct ExportArgs {
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let settings = args.common.settings(None)?;
-    let (dsa, _) = Dsa::open(settings, "onepages export", &|_| {})?;
+    let (dsa, _) = Dsa::open_existing(settings, "onepages export", &|_| {})?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(private_file(p)?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),

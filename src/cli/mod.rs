@@ -46,17 +46,17 @@ pub enum Command {
     Unlock(unlock::UnlockArgs),
 }
 
-/// Options every data-directory command takes.
+/// Options every data-directory command takes (before or after a subcommand).
 #[derive(Debug, Args, Clone)]
 pub struct Common {
     /// Configuration file (TOML)
-    #[arg(long, env = "ONEPAGES_CONFIG")]
+    #[arg(long, env = "ONEPAGES_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Where the store and the index live
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
     /// The naming context, e.g. dc=one-mail,dc=on,dc=ca
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub suffix: Option<String>,
 }
 
@@ -77,29 +77,25 @@ impl Common {
 #[derive(Debug, Args, Clone)]
 pub struct Online {
     /// Ask a running server, e.g. ldap://127.0.0.1:3389
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub server: Option<String>,
     /// DN or ONE ID username to bind as
-    #[arg(long, requires = "server")]
+    #[arg(long, requires = "server", global = true)]
     pub bind_dn: Option<String>,
-    /// Password for --bind-dn (or ONEPAGES_PASSWORD)
-    #[arg(
-        long,
-        env = "ONEPAGES_PASSWORD",
-        hide_env_values = true,
-        requires = "server"
-    )]
+    /// Password for --bind-dn (or ONEPAGES_PASSWORD in the environment, read only with
+    /// --server, so that it never stands in the way of the offline form)
+    #[arg(long, requires = "server", global = true)]
     pub password: Option<String>,
     /// Read the password for --bind-dn from this file (its first line), kept out of the
     /// process list
-    #[arg(long, requires = "server", conflicts_with = "password")]
+    #[arg(long, requires = "server", conflicts_with = "password", global = true)]
     pub password_file: Option<PathBuf>,
     /// CA certificate (PEM) that signed the server's certificate, for ldaps:// and
     /// --starttls (default: the system's trusted roots)
-    #[arg(long, env = "LDAPTLS_CACERT", requires = "server")]
+    #[arg(long, env = "LDAPTLS_CACERT", requires = "server", global = true)]
     pub ca_file: Option<PathBuf>,
     /// Upgrade an ldap:// connection with StartTLS before binding
-    #[arg(long, requires = "server")]
+    #[arg(long, requires = "server", global = true)]
     pub starttls: bool,
 }
 
@@ -111,7 +107,10 @@ impl Online {
                 .map_err(|e| anyhow::anyhow!("--password-file {}: {e}", path.display()))?;
             return Ok(text.lines().next().unwrap_or("").to_string());
         }
-        Ok(self.password.clone().unwrap_or_default())
+        if let Some(p) = &self.password {
+            return Ok(p.clone());
+        }
+        Ok(std::env::var("ONEPAGES_PASSWORD").unwrap_or_default())
     }
 
     fn tls_config(&self) -> anyhow::Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
@@ -176,6 +175,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// An error and its causes on one line, each said once: a cause whose text the line already
+/// holds (ldap3 repeats its result in its own source, `rc=50 ...: rc=50 ...`) is left out.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// The certificates of a PEM file.
 fn rustls_pemfile_certs(
     reader: &mut dyn std::io::BufRead,
@@ -221,7 +237,24 @@ pub fn progress(what: &str) -> indicatif::ProgressBar {
 
 #[cfg(test)]
 mod tests {
-    use super::log_directives;
+    use super::{error_line, log_directives};
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let result = ldap3::LdapResult {
+            rc: 50,
+            matched: String::new(),
+            text: "only administrators may do this".into(),
+            refs: Vec::new(),
+            ctrls: Vec::new(),
+        };
+        let e = anyhow::Error::from(ldap3::LdapError::from(result)).context("import");
+        let line = error_line(&e);
+        assert_eq!(line.matches("rc=50").count(), 1, "{line}");
+        assert!(line.starts_with("import: "), "{line}");
+        let io = anyhow::Error::from(std::io::Error::other("disk full")).context("backup.ldif");
+        assert_eq!(error_line(&io), "backup.ldif: disk full");
+    }
 
     #[test]
     fn a_bare_level_is_for_our_own_lines() {

@@ -24,7 +24,7 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<()> {
         return online(&args);
     }
     let settings = args.common.settings(None)?;
-    let (dsa, _) = Dsa::open(settings, "onepages unlock", &|_| {})
+    let (dsa, _) = Dsa::open_existing(settings, "onepages unlock", &|_| {})
         .map_err(|e| anyhow::anyhow!("{e} (use --server to unlock through the running server)"))?;
     let found = crate::ops::bind::resolve(&dsa.reader(), args.account.trim())
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;

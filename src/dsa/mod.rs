@@ -56,6 +56,15 @@ pub enum DsaError {
     Password(#[from] crate::directory::password::PasswordError),
     #[error("{0}")]
     Log(#[from] std::io::Error),
+    #[error(
+        "data directory {dir} holds the directory of {stored}, not of {asked}: give the suffix \
+         it was made with (--suffix or the configuration's suffix), or another --data-dir"
+    )]
+    SuffixMismatch {
+        dir: String,
+        stored: String,
+        asked: String,
+    },
     #[error("the writer lock is poisoned")]
     Poisoned,
     #[error("{0}")]
@@ -111,12 +120,33 @@ impl Dsa {
         holder: &str,
         progress: &dyn Fn(usize),
     ) -> Result<(Dsa, CatchUp), DsaError> {
-        let schema = Arc::new(load_schema(&settings)?);
         let data_dir = DataDir::open(&settings.data_dir, holder)?;
+        Dsa::open_in(data_dir, settings, progress)
+    }
+
+    /// Opens a data directory that already holds a directory (every command but `init`,
+    /// `import` and `serve`): a mistyped --data-dir fails with its path instead of creating
+    /// an empty one.
+    pub fn open_existing(
+        settings: Settings,
+        holder: &str,
+        progress: &dyn Fn(usize),
+    ) -> Result<(Dsa, CatchUp), DsaError> {
+        let data_dir = DataDir::open_existing(&settings.data_dir, holder)?;
+        Dsa::open_in(data_dir, settings, progress)
+    }
+
+    fn open_in(
+        data_dir: DataDir,
+        settings: Settings,
+        progress: &dyn Fn(usize),
+    ) -> Result<(Dsa, CatchUp), DsaError> {
+        let schema = Arc::new(load_schema(&settings)?);
         let store = Arc::new(Store::open(
             &data_dir.store_path(),
             settings.store_cache_bytes,
         )?);
+        check_suffix(&store, &settings, &schema)?;
         let spec = IndexSpec::new(&settings.substring_attributes, &schema);
         let (index, catch_up) = Index::open(
             &data_dir.index_path(),
@@ -319,8 +349,9 @@ pub fn reindex_offline(
     progress: &dyn Fn(usize),
 ) -> Result<usize, DsaError> {
     let schema = load_schema(settings)?;
-    let dir = DataDir::open(&settings.data_dir, holder)?;
+    let dir = DataDir::open_existing(&settings.data_dir, holder)?;
     let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
+    check_suffix(&store, settings, &schema)?;
     let spec = IndexSpec::new(&settings.substring_attributes, &schema);
     Ok(crate::index::rebuild_offline(
         &dir.index_path(),
@@ -329,6 +360,35 @@ pub fn reindex_offline(
         &spec,
         progress,
     )?)
+}
+
+/// A store remembers the naming context it was made for: opening it for another fails with
+/// both named (a store from before the record is recognised by one of its entries' names).
+fn check_suffix(store: &Store, settings: &Settings, schema: &Schema) -> Result<(), DsaError> {
+    let normal = |s: &str| Dn::parse(s).map(|d| d.normalize(schema)).ok();
+    let asked = normal(&settings.suffix).unwrap_or_default();
+    let mismatch = |stored: String| DsaError::SuffixMismatch {
+        dir: settings.data_dir.display().to_string(),
+        stored,
+        asked: settings.suffix.clone(),
+    };
+    match store.suffix()? {
+        Some(stored) => {
+            if normal(&stored).unwrap_or_default() != asked {
+                return Err(mismatch(stored));
+            }
+        }
+        None => {
+            if let Some(ndn) = store.some_ndn()? {
+                let under = ndn == asked || ndn.ends_with(&format!(",{asked}"));
+                if !under {
+                    return Err(mismatch(format!("another suffix (it holds {ndn})")));
+                }
+            }
+            store.set_suffix(&settings.suffix)?;
+        }
+    }
+    Ok(())
 }
 
 /// A random (version 4) UUID in its text form.

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 pub enum DataDirError {
     #[error("data directory {dir} is in use by another process: {holder}")]
     Busy { dir: String, holder: String },
+    #[error(
+        "data directory {dir} does not exist or holds no directory (give the right --data-dir, \
+         or make one with `onepages init` or `onepages import`)"
+    )]
+    Missing { dir: String },
     #[error("data directory {dir}: {source}")]
     Io {
         dir: String,
@@ -54,6 +59,17 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl DataDir {
+    /// Opens a data directory that must already hold a store: commands that only read or
+    /// mend a directory never create one where a mistyped path points.
+    pub fn open_existing(root: &Path, holder: &str) -> Result<DataDir, DataDirError> {
+        if !root.join("store").is_dir() {
+            return Err(DataDirError::Missing {
+                dir: root.display().to_string(),
+            });
+        }
+        DataDir::open(root, holder)
+    }
+
     /// Creates the directory if needed and locks it for this process, described by `holder`.
     pub fn open(root: &Path, holder: &str) -> Result<DataDir, DataDirError> {
         let io = |source| DataDirError::Io {
@@ -121,6 +137,15 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&root), 0o700);
         assert_eq!(mode(&root.join("LOCK")), 0o600);
+    }
+
+    #[test]
+    fn a_missing_directory_is_not_created_by_open_existing() {
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("typo-dir");
+        let err = DataDir::open_existing(&root, "test").err().unwrap();
+        assert!(err.to_string().contains("typo-dir"), "{err}");
+        assert!(!root.exists());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! | `d` ndn | id | DN lookup |
 //! | `c` parent-ndn `\0` id | — | children of an entry (one-level scope, leaf checks) |
 //! | `l` generation id | — | change log, replayed into the index after a crash |
-//! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load) |
+//! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load; the suffix) |
 //!
 //! The store never interprets values: callers pass normalised DNs in. Look-ups by attribute
 //! value (a bind by user name, `onepages check` by mail address) go through the search index,
@@ -185,6 +185,8 @@ const NEXT_ID_KEY: &[u8] = b"mnextid";
 /// Present while a bulk load writes without the change log: the index may then lack any
 /// entry written since the generation it holds.
 const UNLOGGED_KEY: &[u8] = b"munlogged";
+/// The naming context the store was made for, as first given.
+const SUFFIX_KEY: &[u8] = b"msuffix";
 
 fn poisoned() -> StoreError {
     StoreError::Sled(sled::Error::ReportableBug(
@@ -655,6 +657,32 @@ impl Store {
     /// Whether writes were made without the change log and their indexing was not confirmed.
     pub fn is_unlogged(&self) -> Result<bool, StoreError> {
         Ok(self.tree.contains_key(UNLOGGED_KEY)?)
+    }
+
+    /// The naming context recorded for this store, if any.
+    pub fn suffix(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tree
+            .get(SUFFIX_KEY)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Records the naming context this store is for (flushed).
+    pub fn set_suffix(&self, suffix: &str) -> Result<(), StoreError> {
+        self.tree.insert(SUFFIX_KEY, suffix.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The normalised DN of one entry (the first in key order), if there is any.
+    pub fn some_ndn(&self) -> Result<Option<String>, StoreError> {
+        match self.tree.scan_prefix(b"d").next() {
+            Some(item) => {
+                let (k, _) = item?;
+                Ok(Some(String::from_utf8_lossy(k.get(1..).unwrap_or_default()).into_owned()))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Every account's recorded sign-in state.

@@ -10,6 +10,7 @@
 )]
 
 mod access;
+mod admin;
 mod bind;
 mod browse;
 mod budgets;
