@@ -24,6 +24,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     // Offline: nobody searches while the load runs, so the index commits rarely.
     writer.begin_bulk_load()?;
     let mut failed = 0usize;
+    let mut written = 0usize;
     for file in &args.files {
         let bar = super::progress(&format!("importing {}", file.display()));
         let started = std::time::Instant::now();
@@ -35,13 +36,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             eprintln!("{issue}");
         }
         failed += report.issues.len();
+        written += report.written + report.deleted;
         eprintln!(
-            "{}: {} records, {} written, {} deleted, {} refused ({:.1} s)",
+            "{}: {} ({:.1} s)",
             file.display(),
-            report.records,
-            report.written,
-            report.deleted,
-            report.issues.len(),
+            report.summary(),
             started.elapsed().as_secs_f64()
         );
     }
@@ -51,7 +50,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     writer.finish_bulk_load()?;
     dsa.shutdown()?;
     if failed > 0 {
-        anyhow::bail!("{failed} records were refused (see above); the others were imported");
+        if written == 0 {
+            anyhow::bail!("{failed} records were refused (see above); nothing was written");
+        }
+        anyhow::bail!("{failed} records were refused (see above); the others were applied");
     }
     Ok(())
 }

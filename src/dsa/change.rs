@@ -113,6 +113,8 @@ fn unique_reason(attr: &str) -> &'static str {
 pub struct Applied {
     pub added: usize,
     pub replaced: usize,
+    /// Import records identical to the stored entry (not written).
+    pub unchanged: usize,
     pub deleted: usize,
     /// Refused changes by position, in order.
     pub refused: Vec<(usize, WriteRefusal)>,

@@ -20,6 +20,8 @@ use crate::directory::validate::check;
 pub enum PlannedKind {
     Add,
     Replace,
+    /// An import record identical to the stored entry: nothing is written.
+    Unchanged,
     Delete,
 }
 
@@ -31,6 +33,8 @@ pub struct PlannedChange<'p> {
     pub kind: PlannedKind,
     pub dn: &'p str,
     pub id: EntryId,
+    /// For an import record that replaces an entry: the attributes whose values change.
+    pub changed: &'p [String],
 }
 
 #[derive(Debug)]
@@ -50,7 +54,11 @@ pub(super) enum Effect {
         /// The normalised DN the entry had (`None`: a new entry).
         previous: Option<String>,
         body: Body,
+        /// An import record replacing an entry: the attributes whose values change.
+        changed: Vec<String>,
     },
+    /// An import record identical to the stored entry.
+    Keep { id: EntryId, dn: String },
     Remove {
         id: EntryId,
         ndn: String,
@@ -79,8 +87,14 @@ impl Plan {
     /// The changes that would be made, in order.
     pub fn changes(&self) -> impl Iterator<Item = PlannedChange<'_>> {
         self.steps.iter().map(|s| {
-            let (kind, id, dn) = match &s.effect {
-                Effect::Put { id, previous, body } => {
+            const NONE: &[String] = &[];
+            let (kind, id, dn, changed) = match &s.effect {
+                Effect::Put {
+                    id,
+                    previous,
+                    body,
+                    changed,
+                } => {
                     let dn = match body {
                         Body::Computed(e) => e.dn.as_str(),
                         Body::Input { .. } => match self.inputs.get(s.pos) {
@@ -95,15 +109,17 @@ impl Plan {
                     } else {
                         PlannedKind::Add
                     };
-                    (kind, *id, dn)
+                    (kind, *id, dn, changed.as_slice())
                 }
-                Effect::Remove { id, dn, .. } => (PlannedKind::Delete, *id, dn.as_str()),
+                Effect::Keep { id, dn } => (PlannedKind::Unchanged, *id, dn.as_str(), NONE),
+                Effect::Remove { id, dn, .. } => (PlannedKind::Delete, *id, dn.as_str(), NONE),
             };
             PlannedChange {
                 pos: s.pos,
                 kind,
                 dn,
                 id,
+                changed,
             }
         })
     }
@@ -202,6 +218,11 @@ impl Writer<'_> {
                             } else {
                                 overlay.fresh.insert(ndn.clone());
                             }
+                            overlay.removed.remove(&ndn);
+                            overlay.created.insert(ndn, *id);
+                        }
+                        Effect::Keep { id, .. } => {
+                            let ndn = self.target_ndn(p);
                             overlay.removed.remove(&ndn);
                             overlay.created.insert(ndn, *id);
                         }
@@ -395,6 +416,7 @@ impl Writer<'_> {
             Prepped::Create {
                 entry,
                 upsert: false,
+                ..
             } => {
                 self.must_be_free(entry, o)?;
                 self.check_place(&entry.dn, &entry.ndn, o)?;
@@ -404,11 +426,13 @@ impl Writer<'_> {
                     id,
                     previous: None,
                     body: Body::Input { carry: Vec::new() },
+                    changed: Vec::new(),
                 })
             }
             Prepped::Create {
                 entry,
                 upsert: true,
+                clear_passwords,
             } => {
                 self.check_place(&entry.dn, &entry.ndn, o)?;
                 match self.exists(&entry.ndn, o).map_err(Outcome::Failed)? {
@@ -419,13 +443,39 @@ impl Writer<'_> {
                             self.dsa.reader().entry_by_id(id).map_err(Outcome::Failed)?
                         };
                         self.must_be_unique(id, entry, old.as_ref(), o)?;
-                        let carry = old
-                            .map(|old| creation_stamps(&old, entry))
-                            .unwrap_or_default();
+                        let Some(old) = old else {
+                            // Replaces a record earlier in this batch: nothing to keep.
+                            return Ok(Effect::Put {
+                                id,
+                                previous: Some(entry.ndn.clone()),
+                                body: Body::Input { carry: Vec::new() },
+                                changed: Vec::new(),
+                            });
+                        };
+                        let mut carry = creation_stamps(&old);
+                        let same_password = same_password(&old, entry, clear_passwords);
+                        let changed = match &same_password {
+                            Some(stored) => {
+                                let mut view = entry.clone();
+                                view.set_values(schema, "userPassword", stored.clone());
+                                differences(&old, &view)
+                            }
+                            None => differences(&old, entry),
+                        };
+                        if changed.is_empty() {
+                            return Ok(Effect::Keep {
+                                id,
+                                dn: old.dn.clone(),
+                            });
+                        }
+                        if let Some(stored) = same_password {
+                            carry.push(("userPassword", stored));
+                        }
                         Ok(Effect::Put {
                             id,
                             previous: Some(entry.ndn.clone()),
                             body: Body::Input { carry },
+                            changed,
                         })
                     }
                     None => {
@@ -435,6 +485,7 @@ impl Writer<'_> {
                             id,
                             previous: None,
                             body: Body::Input { carry: Vec::new() },
+                            changed: Vec::new(),
                         })
                     }
                 }
@@ -498,6 +549,7 @@ impl Writer<'_> {
             id,
             previous: Some(old.ndn),
             body: Body::Computed(entry),
+            changed: Vec::new(),
         })
     }
 }
@@ -510,15 +562,63 @@ enum Outcome {
     Failed(DsaError),
 }
 
-/// The creation stamps of `old` that the replacing `new` lacks.
-fn creation_stamps(old: &Entry, new: &Entry) -> Vec<(&'static str, Vec<Vec<u8>>)> {
-    ["createTimestamp", "creatorsName", "entryUUID"]
+/// The creation stamps of a stored entry, which an import record replacing it keeps: the
+/// entry stays the same entry (its `entryUUID`) whatever the record says.
+fn creation_stamps(old: &Entry) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    CREATION_STAMPS
         .into_iter()
-        .filter(|a| new.get(a).is_none())
         .filter_map(|a| {
             let values = old.values(a).to_vec();
             (!values.is_empty()).then_some((a, values))
         })
+        .collect()
+}
+
+/// The stored password hashes, when an import record gives, in clear text, exactly the
+/// passwords they verify (so that re-importing a feed with passwords rewrites nothing).
+fn same_password(old: &Entry, new: &Entry, clear: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    let stored = old.values("userPassword");
+    if clear.is_empty() || clear.len() != new.values("userPassword").len() {
+        return None;
+    }
+    if stored.len() != clear.len() {
+        return None;
+    }
+    let all = clear.iter().all(|c| {
+        stored
+            .iter()
+            .any(|h| crate::directory::password::verify(c, h))
+    });
+    all.then(|| stored.to_vec())
+}
+
+const CREATION_STAMPS: [&str; 3] = ["createTimestamp", "creatorsName", "entryUUID"];
+
+/// Stamps the server sets: not part of what a record says about a person.
+const STAMPS: [&str; 5] = [
+    "createTimestamp",
+    "creatorsName",
+    "entryUUID",
+    "modifyTimestamp",
+    "modifiersName",
+];
+
+/// The attributes whose values differ between a stored entry and the record replacing it
+/// (values compared as sets of bytes; the server's stamps left out). Empty: the record says
+/// nothing new, and is not written.
+pub(super) fn differences(old: &Entry, new: &Entry) -> Vec<String> {
+    let is_stamp = |n: &str| STAMPS.iter().any(|s| s.eq_ignore_ascii_case(n));
+    let mut names: Vec<&str> = Vec::new();
+    for a in old.attrs.iter().chain(&new.attrs) {
+        if !is_stamp(&a.name) && !names.iter().any(|n| n.eq_ignore_ascii_case(&a.name)) {
+            names.push(&a.name);
+        }
+    }
+    let set = |e: &Entry, n: &str| -> HashSet<Vec<u8>> { e.values(n).iter().cloned().collect() };
+    names
+        .into_iter()
+        .filter(|n| set(old, n) != set(new, n))
+        .map(|n| new.get(n).map_or(n, |a| a.name.as_str()).to_string())
         .collect()
 }
 

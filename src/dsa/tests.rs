@@ -329,7 +329,7 @@ fn uid_and_mail_are_unique() {
     };
     let again = w.write(vec![Change::Import { dn, attrs }]).unwrap();
     assert_eq!(
-        (again.replaced, again.refused.len()),
+        (again.unchanged, again.refused.len()),
         (1, 0),
         "{:?}",
         refusal_text(&again)
@@ -491,4 +491,72 @@ fn the_demo_directory_meets_the_value_rules() {
     assert!(survey.entries > 300);
     assert!(survey.invalid.is_empty(), "{:?}", survey.invalid);
     assert!(survey.duplicates.is_empty(), "{:?}", survey.duplicates);
+}
+
+/// Issue 15, point 2: an import record replacing an entry keeps its entryUUID and creation
+/// stamps; a record identical to the stored entry (its clear-text password included) is
+/// counted as unchanged and not rewritten; a plan names the attributes a record changes.
+#[test]
+fn an_upsert_keeps_the_entry_and_skips_identical_records() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    let import = |extra: &[(&str, &str)]| {
+        let Change::Add { dn, attrs } = person("u", extra) else {
+            unreachable!()
+        };
+        Change::Import { dn, attrs }
+    };
+    let ndn = format!("uid=u@oneid.on.ca,ou=people,{SUFFIX}");
+    let stored = || dsa.reader().entry(&ndn).unwrap().unwrap().1;
+    assert_eq!(
+        w.write(vec![import(&[("title", "Nurse")])]).unwrap().added,
+        1
+    );
+    let first = stored();
+    let generation = dsa.store.generation();
+
+    let again = w.write(vec![import(&[("title", "Nurse")])]).unwrap();
+    assert_eq!((again.added, again.replaced, again.unchanged), (0, 0, 1));
+    assert_eq!(
+        dsa.store.generation(),
+        generation,
+        "an identical record was written"
+    );
+    assert_eq!(stored(), first);
+
+    let plan = w
+        .plan(vec![w.prepare(import(&[("title", "Charge Nurse")]))])
+        .unwrap();
+    let planned: Vec<(PlannedKind, Vec<String>)> = plan
+        .changes()
+        .map(|c| (c.kind, c.changed.to_vec()))
+        .collect();
+    assert_eq!(
+        planned,
+        vec![(PlannedKind::Replace, vec!["title".to_string()])]
+    );
+    assert_eq!(w.apply(plan).unwrap().replaced, 1);
+    let changed = stored();
+    for stamp in ["entryUUID", "createTimestamp", "userPassword"] {
+        assert_eq!(changed.values(stamp), first.values(stamp), "{stamp}");
+    }
+    assert_eq!(changed.first_str("title"), Some("Charge Nurse"));
+
+    // Another password is a change, and is stored hashed.
+    let Change::Import { dn, mut attrs } = import(&[("title", "Charge Nurse")]) else {
+        unreachable!()
+    };
+    for (name, values) in &mut attrs {
+        if name == "userPassword" {
+            *values = vec![b"another-2026".to_vec()];
+        }
+    }
+    let applied = w.write(vec![Change::Import { dn, attrs }]).unwrap();
+    assert_eq!(applied.replaced, 1);
+    assert_ne!(
+        stored().values("userPassword"),
+        first.values("userPassword")
+    );
+    assert_eq!(stored().values("entryUUID"), first.values("entryUUID"));
 }

@@ -52,6 +52,9 @@ pub(super) enum Prepped {
     Create {
         entry: Entry,
         upsert: bool,
+        /// An import record's clear-text passwords (hashed in `entry`): a record whose
+        /// password is the one already stored leaves the stored hash, and can be unchanged.
+        clear_passwords: Vec<Vec<u8>>,
     },
     Modify {
         dn: Dn,
@@ -218,8 +221,13 @@ impl<'d> Writer<'d> {
             )));
         }
         let mut checked = Vec::with_capacity(attrs.len());
+        let mut clear_passwords = Vec::new();
         for (name, values) in attrs {
             if is_password(self.schema(), &name) {
+                if upsert {
+                    clear_passwords
+                        .extend(values.iter().filter(|v| scheme_of(v).is_none()).cloned());
+                }
                 checked.push((name, self.stored_passwords(values)?));
             } else {
                 checked.push((name, values));
@@ -227,7 +235,11 @@ impl<'d> Writer<'d> {
         }
         let mut entry = prepare(self.schema(), dn, checked, source)?;
         stamp_created(self.schema(), &mut entry, self.by());
-        Ok(Prepped::Create { entry, upsert })
+        Ok(Prepped::Create {
+            entry,
+            upsert,
+            clear_passwords,
+        })
     }
 
     /// The password policy (see the module docs).
@@ -277,7 +289,11 @@ impl<'d> Writer<'d> {
             refused,
             ..Applied::default()
         };
-        if steps.is_empty() {
+        if steps
+            .iter()
+            .all(|s| matches!(s.effect, Effect::Keep { .. }))
+        {
+            applied.unchanged = steps.len();
             return Ok(applied);
         }
         let mut writes = Vec::with_capacity(steps.len());
@@ -285,7 +301,10 @@ impl<'d> Writer<'d> {
         let mut touches_existing = false;
         for step in steps {
             match step.effect {
-                Effect::Put { id, previous, body } => {
+                Effect::Keep { .. } => applied.unchanged += 1,
+                Effect::Put {
+                    id, previous, body, ..
+                } => {
                     let entry = match body {
                         Body::Computed(e) => e,
                         Body::Input { carry } => {

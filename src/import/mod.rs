@@ -3,8 +3,10 @@
 //! Records are checked one by one (DN, schema, passwords) and written in batches of
 //! [`BATCH`] as single atomic store writes: a record is either fully written or not at all,
 //! and a crash mid-import leaves whole batches. A bad record is reported with its file and
-//! line and skipped; the import carries on with the next one. Content records upsert (an entry
-//! with the same DN is replaced, keeping its creation stamps).
+//! line and skipped; the import carries on with the next one. Content records upsert: an entry
+//! with the same DN is replaced, keeping its `entryUUID` and creation stamps, unless the record
+//! says nothing new (the same values, the server's stamps aside), when it is left as it is and
+//! counted as unchanged.
 
 pub mod csv_rows;
 pub mod ldif;
@@ -37,9 +39,32 @@ impl std::fmt::Display for ImportIssue {
 #[derive(Debug, Default, Clone)]
 pub struct ImportReport {
     pub records: usize,
+    /// Entries created.
+    pub added: usize,
+    /// Entries replaced by a record that differs from them.
+    pub changed: usize,
+    /// Records identical to the stored entry (not rewritten).
+    pub unchanged: usize,
+    /// Entries written (added + changed).
     pub written: usize,
     pub deleted: usize,
     pub issues: Vec<ImportIssue>,
+}
+
+impl ImportReport {
+    /// The counts on one line: `12 records: 3 added, 2 changed, 6 unchanged, 0 deleted,
+    /// 1 refused`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} records: {} added, {} changed, {} unchanged, {} deleted, {} refused",
+            self.records,
+            self.added,
+            self.changed,
+            self.unchanged,
+            self.deleted,
+            self.issues.len()
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +158,9 @@ impl Batcher<'_, '_> {
             }
             self.issue(line, message);
         }
+        self.report.added += applied.added;
+        self.report.changed += applied.replaced;
+        self.report.unchanged += applied.unchanged;
         self.report.written += applied.added + applied.replaced;
         self.report.deleted += applied.deleted;
         Ok(())
@@ -360,6 +388,7 @@ mod tests {
         assert!(report.issues.iter().all(|i| i.file == "t.ldif"));
         assert_eq!(report.deleted, 1);
         assert_eq!(report.records, report.written + 3 + 1);
+        assert_eq!((report.added, report.changed), (report.written, 0));
         assert!(report.written > people);
         let ndn = dsa.normalize_dn(&Dn::parse(&first_dn).unwrap());
         assert!(dsa.reader().entry(&ndn).unwrap().is_none());

@@ -679,7 +679,9 @@ impl Store {
         match self.tree.scan_prefix(b"d").next() {
             Some(item) => {
                 let (k, _) = item?;
-                Ok(Some(String::from_utf8_lossy(k.get(1..).unwrap_or_default()).into_owned()))
+                Ok(Some(
+                    String::from_utf8_lossy(k.get(1..).unwrap_or_default()).into_owned(),
+                ))
             }
             None => Ok(None),
         }
