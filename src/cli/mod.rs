@@ -5,6 +5,7 @@ pub mod domains;
 pub mod export;
 pub mod generate;
 pub mod import;
+pub mod init;
 pub mod reindex;
 pub mod serve;
 pub mod unlock;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the directory over LDAP
     Serve(serve::ServeArgs),
+    /// Make a fresh directory: the suffix, its units and the first administrator (offline)
+    Init(init::InitArgs),
     /// Load LDIF or CSV files into the data directory (offline)
     Import(import::ImportArgs),
     /// Write the directory out as LDIF or CSV (offline)
@@ -165,6 +168,7 @@ impl Online {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve::run(a),
+        Command::Init(a) => init::run(a),
         Command::Import(a) => import::run(a),
         Command::Export(a) => export::run(a),
         Command::Reindex(a) => reindex::run(a),

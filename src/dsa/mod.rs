@@ -13,6 +13,7 @@ pub mod access;
 pub mod budget;
 pub mod change;
 mod edit;
+pub mod init;
 pub mod lockout;
 pub mod plan;
 pub mod reader;

@@ -120,3 +120,113 @@ fn footguns_are_refused_with_the_reason() {
         refused.stderr
     );
 }
+
+/// Issue 15, point 6: `init` makes the suffix, its units and the first administrator, so that
+/// a CSV without a dn column loads into a fresh directory; the administrator signs in by ONE
+/// ID; a second `init` is refused.
+#[test]
+fn init_then_a_csv_feed_into_a_fresh_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let secret = parent.path().join("admin-password");
+    std::fs::write(&secret, "correct horse battery 2026\n").unwrap();
+    let suffix = "dc=clinic,dc=on,dc=ca";
+    let base = [
+        "--data-dir",
+        path(&data),
+        "--suffix",
+        suffix,
+        "--admin",
+        "ops.admin@oneid.on.ca",
+        "--admin-name",
+        "Ops Admin",
+    ];
+    let short = parent.path().join("short");
+    std::fs::write(&short, "short\n").unwrap();
+    let mut args = vec!["init"];
+    args.extend(base);
+    args.extend(["--admin-password-file", path(&short)]);
+    let refused = onepages(&args, &[]);
+    assert_ne!(refused.code, Some(0));
+    assert!(refused.stderr.contains("at least 12"), "{}", refused.stderr);
+
+    let mut args = vec!["init"];
+    args.extend(base);
+    args.extend([
+        "--admin-password-file",
+        path(&secret),
+        "--org",
+        "Lakeshore Clinic",
+    ]);
+    let made = onepages(&args, &[]);
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    for dn in [
+        suffix.to_string(),
+        format!("ou=people,{suffix}"),
+        format!("ou=contacts,{suffix}"),
+        format!("ou=services,{suffix}"),
+        format!("ou=domains,{suffix}"),
+        format!("uid=ops.admin@oneid.on.ca,ou=people,{suffix}"),
+    ] {
+        assert!(
+            made.stdout.contains(&format!("created {dn}\n")),
+            "{}",
+            made.stdout
+        );
+    }
+    let again = onepages(&args, &[]);
+    assert_ne!(again.code, Some(0));
+    assert!(
+        again.stderr.contains("already holds 6 entries"),
+        "{}",
+        again.stderr
+    );
+
+    let csv = parent.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "uid,givenName,sn,mail,o\n\
+         amir.haddad@oneid.on.ca,Amir,Haddad,amir.haddad@lakeshore.example,Lakeshore Clinic\n",
+    )
+    .unwrap();
+    let import = onepages(
+        &[
+            "import",
+            "--data-dir",
+            path(&data),
+            "--suffix",
+            suffix,
+            path(&csv),
+        ],
+        &[],
+    );
+    assert_eq!(import.code, Some(0), "{}", import.stderr);
+    assert!(import.stderr.contains("1 added"), "{}", import.stderr);
+
+    let mut s = settings(&data);
+    s.suffix = suffix.to_string();
+    let server = TestServer::start(s, false);
+    let mut c = server.conn();
+    c.simple_bind("ops.admin@oneid.on.ca", "correct horse battery 2026")
+        .unwrap()
+        .success()
+        .unwrap();
+    let found = dns(&mut c, &format!("ou=people,{suffix}"), "(sn=haddad)");
+    assert_eq!(
+        found,
+        vec![format!("uid=amir.haddad@oneid.on.ca,ou=people,{suffix}")]
+    );
+    let amir = one(&mut c, &found[0], "(objectClass=*)", vec!["cn"]);
+    assert_eq!(amir.attrs["cn"], vec!["Amir Haddad".to_string()]);
+    // The first administrator is an administrator: it may write.
+    c.modify(
+        &found[0],
+        vec![ldap3::Mod::Replace(
+            "title",
+            std::collections::HashSet::from(["Nurse"]),
+        )],
+    )
+    .unwrap()
+    .success()
+    .unwrap();
+}
