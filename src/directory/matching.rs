@@ -96,7 +96,8 @@ impl Syntax {
             "50" | "22" => Syntax::TelephoneNumber,
             "36" => Syntax::NumericString,
             "40" => Syntax::OctetString,
-            "5" | "28" | "8" | "9" | "10" => Syntax::Binary,
+            "4" | "5" | "8" | "9" | "10" | "23" | "28" => Syntax::Binary,
+            "14" | "51" | "52" => Syntax::DirectoryString,
             _ => Syntax::Other,
         }
     }

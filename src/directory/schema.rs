@@ -743,6 +743,45 @@ mod tests {
         assert!(s.attr("IMHandle").is_none());
     }
 
+    /// Issue 15: inetOrgPerson allows the 48 attributes RFC 2798 and RFC 4519 give it
+    /// (its own, organizationalPerson's and person's), so migrations keep every one.
+    #[test]
+    fn inet_org_person_allows_the_standard_attributes() {
+        let s = Schema::builtin().unwrap();
+        let mut may: Vec<String> = Vec::new();
+        for class in s.class_chain("inetOrgPerson") {
+            for a in &s.class(&class).unwrap().may {
+                let name = s.attr(a).unwrap().name().to_string();
+                if !may.contains(&name) {
+                    may.push(name);
+                }
+            }
+        }
+        for a in [
+            "userCertificate",
+            "userSMIMECertificate",
+            "userPKCS12",
+            "homePostalAddress",
+            "photo",
+            "audio",
+            "x500UniqueIdentifier",
+            "preferredDeliveryMethod",
+            "registeredAddress",
+            "x121Address",
+            "telexNumber",
+            "teletexTerminalIdentifier",
+            "internationalISDNNumber",
+        ] {
+            assert!(may.iter().any(|m| m == a), "{a} missing");
+        }
+        assert_eq!(may.len(), 48, "{may:?}");
+        assert!(!s
+            .attr("userCertificate")
+            .unwrap()
+            .syntax
+            .is_human_readable());
+    }
+
     #[test]
     fn rejects_unknown_rule_and_unbalanced() {
         let bad = vec![(

@@ -182,6 +182,20 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
         }
     }
 
+    // Outlook's Company and Department columns read company and department; feeds often give
+    // only o and ou, or only the former: each pair fills its missing half.
+    if is_class("onePagesPerson") && is_class("inetOrgPerson") {
+        for (outlook, x500) in [("company", "o"), ("department", "ou")] {
+            let from_x500 = entry.values(x500).first().cloned();
+            let from_outlook = entry.values(outlook).first().cloned();
+            match (from_outlook, from_x500) {
+                (None, Some(v)) => entry.add_values(schema, outlook, vec![v]),
+                (Some(v), None) => entry.add_values(schema, x500, vec![v]),
+                _ => {}
+            }
+        }
+    }
+
     // Allowed and required attributes, as ids.
     let extensible = is_class("extensibleObject");
     let mut allowed = vec![false; schema.attribute_types().len()];
@@ -387,6 +401,34 @@ mod tests {
         assert!(e.get("entryCSN").is_none());
         assert_eq!(e.attrs[0].name, "objectClass");
         assert_eq!(e.attrs[1].name, "cn");
+    }
+
+    /// Issue 15, point 8: Outlook's Company and Department columns are never empty when a
+    /// feed gives o and ou (and the reverse).
+    #[test]
+    fn company_and_department_fill_from_o_and_ou() {
+        let schema = Schema::builtin().unwrap();
+        let dn = Dn::parse("uid=x@oneid.on.ca,dc=x").unwrap();
+        let person = [
+            ("objectClass", "inetOrgPerson"),
+            ("objectClass", "onePagesPerson"),
+            ("cn", "X"),
+            ("sn", "X"),
+        ];
+        let mut a = person.to_vec();
+        a.extend([("o", "Lakeshore General"), ("ou", "Cardiology")]);
+        let e = prepare(&schema, &dn, attrs(&a), Source::Import).unwrap();
+        assert_eq!(e.first_str("company"), Some("Lakeshore General"));
+        assert_eq!(e.first_str("department"), Some("Cardiology"));
+        let mut b = person.to_vec();
+        b.extend([
+            ("company", "Lakeshore General"),
+            ("department", "Cardiology"),
+            ("o", "LG"),
+        ]);
+        let e = prepare(&schema, &dn, attrs(&b), Source::Client).unwrap();
+        assert_eq!(e.first_str("o"), Some("LG"), "a given o is kept");
+        assert_eq!(e.first_str("ou"), Some("Cardiology"));
     }
 
     #[test]

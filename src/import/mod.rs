@@ -394,4 +394,37 @@ mod tests {
         assert!(dsa.reader().entry(&ndn).unwrap().is_none());
         assert_eq!(dsa.entry_count(), report.written - 1);
     }
+
+    /// Issue 15: the standard person attributes of RFC 2798 and RFC 4519 load (binary ones
+    /// with the `;binary` transfer option too), and a dump's computed attributes are dropped.
+    #[test]
+    fn standard_person_attributes_load() {
+        let (_dir, dsa) = open();
+        let grant = dsa.operator_grant().unwrap();
+        let w = dsa.writer(&grant);
+        let text = format!(
+            "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: one-mail\no: O\n\n\
+             dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: uid=m@oneid.on.ca,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\n\
+             cn: M\nsn: M\nuserCertificate;binary:: MIIBAAECAwQ=\nuserSMIMECertificate:: AAEC\n\
+             userPKCS12:: AAEC\nphoto:: AAEC\nhomePostalAddress: 1 Main St$Toronto\n\
+             x500UniqueIdentifier: '0101'B\npreferredDeliveryMethod: telephone\n\
+             registeredAddress: 1 Main St$Toronto\noneMailSecure: TRUE\n\
+             hasSubordinates: FALSE\n"
+        );
+        let report = import_ldif_text(&w, "m.ldif", &text).unwrap();
+        assert!(report.issues.is_empty(), "{:?}", report.issues);
+        assert_eq!(report.added, 3);
+        let (_, e) = dsa
+            .reader()
+            .entry(&format!("uid=m@oneid.on.ca,ou=people,{SUFFIX}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            e.values("userCertificate"),
+            [vec![0x30, 0x82, 0x01, 0x00, 0x01, 0x02, 0x03, 0x04]]
+        );
+        assert_eq!(e.values("photo"), [vec![0u8, 1, 2]]);
+        assert!(e.get("oneMailSecure").is_none());
+    }
 }
