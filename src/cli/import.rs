@@ -1,59 +1,231 @@
 //! `onepages import FILE...`: load LDIF or CSV into the data directory, offline.
+//!
+//! Exit status: 0 when every record was applied (or, with `--dry-run`, would be), 1 when some
+//! were refused (the others are applied), 2 when the import could not run (a file that cannot
+//! be read, a CSV header the schema lacks, a directory in use).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use super::Common;
 use crate::dsa::Dsa;
+use crate::import::{ImportOptions, ImportReport, Progress};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Write nothing: report what would be added, changed (with the attributes), left
+    /// unchanged and deleted
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave out attributes the schema lacks (listed once each, with a count) instead of
+    /// refusing their records: for migrations
+    #[arg(long)]
+    pub drop_unknown: bool,
+    /// CSV: read a header as an attribute, e.g. --map "Service=department" (repeatable; HR
+    /// spellings such as "First Name", "Last Name" and "E-mail" are known already)
+    #[arg(long, value_name = "HEADER=ATTRIBUTE")]
+    pub map: Vec<String>,
+    /// Also write the report as JSON to this file (for scripts)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// .ldif or .csv files
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
 
-pub fn run(args: ImportArgs) -> anyhow::Result<()> {
+/// Exit status when some records were refused.
+pub const EXIT_REFUSED: i32 = 1;
+/// Exit status when the import could not run.
+pub const EXIT_FAILED: i32 = 2;
+
+fn options(args: &ImportArgs) -> anyhow::Result<ImportOptions> {
+    let mut csv_map = Vec::new();
+    for m in &args.map {
+        let Some((from, to)) = m.split_once('=') else {
+            anyhow::bail!("--map {m}: write it as HEADER=ATTRIBUTE");
+        };
+        if from.trim().is_empty() || to.trim().is_empty() {
+            anyhow::bail!("--map {m}: both the header and the attribute are needed");
+        }
+        csv_map.push((from.trim().to_string(), to.trim().to_string()));
+    }
+    Ok(ImportOptions {
+        dry_run: args.dry_run,
+        drop_unknown: args.drop_unknown,
+        csv_map,
+    })
+}
+
+/// Runs the import; returns the exit status (refusals are not an error of the command).
+pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
+    let options = options(&args)?;
     let settings = args.common.settings(None)?;
-    let (dsa, _) = Dsa::open(settings, "onepages import", &|_| {})?;
+    let (dsa, _) = Dsa::open(settings, "onepages import", &|_| {}).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}{}",
+            if matches!(e, crate::dsa::DsaError::DataDir(_)) {
+                " (this offline form needs the server stopped; loading into a running server is not in \
+                 this version yet)"
+            } else {
+                ""
+            }
+        )
+    })?;
     let grant = dsa.operator_grant()?;
     let writer = dsa.writer(&grant);
     // Offline: nobody searches while the load runs, so the index commits rarely.
-    writer.begin_bulk_load()?;
-    let mut failed = 0usize;
-    let mut written = 0usize;
+    if !options.dry_run {
+        writer.begin_bulk_load()?;
+    }
+    let mut reports = Vec::new();
+    let mut outcome = Ok(());
     for file in &args.files {
-        let bar = super::progress(&format!("importing {}", file.display()));
-        let started = std::time::Instant::now();
-        let report = crate::import::import_file(&writer, file, &|n| {
-            bar.set_position(u64::try_from(n).unwrap_or(0));
-        })?;
-        bar.finish_and_clear();
-        for issue in &report.issues {
-            eprintln!("{issue}");
+        let started = Instant::now();
+        let meter = Meter::new(&file.display().to_string());
+        match crate::import::import_file(&writer, file, &options, &|p| meter.show(p)) {
+            Ok(report) => {
+                meter.done();
+                print_report(&report, started.elapsed());
+                reports.push(report);
+            }
+            Err(e) => {
+                meter.done();
+                outcome = Err(anyhow::Error::from(e));
+                break;
+            }
         }
-        failed += report.issues.len();
-        written += report.written + report.deleted;
-        eprintln!(
-            "{}: {} ({:.1} s)",
-            file.display(),
-            report.summary(),
-            started.elapsed().as_secs_f64()
-        );
     }
     // Everything written is committed to the index, then the store says so, durably with all
     // it holds (an import that stops before leaves the marker, and the next start rebuilds
     // the index).
-    writer.finish_bulk_load()?;
-    dsa.shutdown()?;
-    if failed > 0 {
-        if written == 0 {
-            anyhow::bail!("{failed} records were refused (see above); nothing was written");
-        }
-        anyhow::bail!("{failed} records were refused (see above); the others were applied");
+    if !options.dry_run {
+        writer.finish_bulk_load()?;
     }
-    Ok(())
+    dsa.shutdown()?;
+    if let Some(path) = &args.report {
+        write_json(path, &reports, outcome.as_ref().err())?;
+    }
+    outcome?;
+    let refused: usize = reports.iter().map(|r| r.refused).sum();
+    let written: usize = reports.iter().map(|r| r.written + r.deleted).sum();
+    if refused > 0 {
+        let rest = match (options.dry_run, written) {
+            (true, _) => "the others would be applied",
+            (false, 0) => "nothing was written",
+            (false, _) => "the others were applied",
+        };
+        eprintln!("{refused} records were refused (see above); {rest}");
+        return Ok(EXIT_REFUSED);
+    }
+    Ok(0)
+}
+
+fn print_report(report: &ImportReport, took: Duration) {
+    for change in &report.changes {
+        println!("{change}");
+    }
+    for issue in &report.issues {
+        eprintln!("{issue}");
+    }
+    for (note, count) in &report.notes {
+        eprintln!("{}: {note} ({count} records)", report.file);
+    }
+    eprintln!(
+        "{}: {} ({:.1} s)",
+        report.file,
+        report.summary(),
+        took.as_secs_f64()
+    );
+}
+
+fn write_json(
+    path: &std::path::Path,
+    reports: &[ImportReport],
+    error: Option<&anyhow::Error>,
+) -> anyhow::Result<()> {
+    let json = serde_json::json!({
+        "files": reports,
+        "error": error.map(super::error_line),
+        "exit": if error.is_some() {
+            EXIT_FAILED
+        } else if reports.iter().any(|r| r.refused > 0) {
+            EXIT_REFUSED
+        } else {
+            0
+        },
+    });
+    let text = serde_json::to_string_pretty(&json)?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| anyhow::anyhow!("--report {}: {e}", path.display()))
+}
+
+/// Progress on standard error: a bar with count, rate and time left on a terminal, a line
+/// every few seconds otherwise (a log, a cron mail).
+struct Meter {
+    name: String,
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    last_line: std::sync::Mutex<Instant>,
+}
+
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+impl Meter {
+    fn new(name: &str) -> Meter {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {percent}% {binary_bytes}/{binary_total_bytes} ({eta} left)",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Meter {
+            name: name.to_string(),
+            bar,
+            started: Instant::now(),
+            last_line: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    fn show(&self, p: Progress) {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = p.records as f64 / secs;
+        if let Some(bar) = &self.bar {
+            bar.set_length(p.total_bytes);
+            bar.set_position(p.bytes);
+            bar.set_message(format!("{}: {} records, {rate:.0}/s", self.name, p.records));
+            return;
+        }
+        let Ok(mut last) = self.last_line.lock() else {
+            return;
+        };
+        if last.elapsed() < LINE_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        let fraction = p.bytes as f64 / p.total_bytes.max(1) as f64;
+        let left = if fraction > 0.0 {
+            secs * (1.0 - fraction) / fraction
+        } else {
+            0.0
+        };
+        eprintln!(
+            "{}: {} records ({:.0}%), {rate:.0}/s, about {left:.0} s left",
+            self.name,
+            p.records,
+            fraction * 100.0
+        );
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

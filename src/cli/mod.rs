@@ -169,7 +169,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Init(a) => init::run(a),
-        Command::Import(a) => import::run(a),
+        Command::Import(a) => match import::run(a) {
+            Ok(0) => Ok(()),
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("error: {}", error_line(&e));
+                std::process::exit(import::EXIT_FAILED);
+            }
+        },
         Command::Export(a) => export::run(a),
         Command::Reindex(a) => reindex::run(a),
         Command::Generate(a) => generate::run(a),

@@ -58,6 +58,22 @@ pub enum Source {
     Client,
 }
 
+/// Why an import leaves this attribute out, if it does: computed by the server, or
+/// maintained by it (and not one of [`PRESERVED_ON_IMPORT`]). `None`: the attribute is
+/// kept (or, if the schema lacks it, refused).
+pub fn dropped_on_import(schema: &Schema, name: &str) -> Option<&'static str> {
+    let base = name.split(';').next().unwrap_or(name);
+    if COMPUTED.iter().any(|c| c.eq_ignore_ascii_case(base)) {
+        return Some("computed by the server");
+    }
+    let at = schema.attr(base)?;
+    let preserved = PRESERVED_ON_IMPORT
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(at.name()));
+    ((at.no_user_modification || at.usage.is_operational()) && !preserved)
+        .then_some("maintained by the server")
+}
+
 /// Builds the stored form of an entry from its DN and attributes, or says what is wrong.
 pub fn prepare(
     schema: &Schema,

@@ -171,20 +171,47 @@ pub(super) fn unique_key(value: &[u8]) -> String {
         .to_lowercase()
 }
 
+/// A dry run over several batches: what the earlier batches would have created, removed and
+/// claimed, so that a later batch is planned as if they had been applied.
+pub struct DryRun {
+    overlay: Overlay,
+}
+
 impl Writer<'_> {
+    /// Starts a dry run against the directory as it is now.
+    pub fn dry_run(&self) -> DryRun {
+        DryRun {
+            overlay: Overlay {
+                next_id: self.dsa.store.next_id(),
+                ..Overlay::default()
+            },
+        }
+    }
+
+    /// Plans a batch of a dry run (never to be applied): it sees the batches planned before
+    /// it in the same dry run as done.
+    pub fn plan_dry(
+        &self,
+        batch: Vec<Result<Prepared, WriteRefusal>>,
+        dry: &mut DryRun,
+    ) -> Result<Plan, DsaError> {
+        let (inputs, early) = split_early(batch);
+        let generation = self.dsa.reader().generation();
+        // Entries created earlier in the dry run are not in the store: like entries of the
+        // same batch, they are known by name only.
+        let (steps, refused) = self.resolve_in(&inputs, &mut dry.overlay)?;
+        Ok(Plan {
+            generation,
+            inputs,
+            early,
+            steps,
+            refused,
+        })
+    }
+
     /// Resolves a batch against the directory as it is now. No side effect.
     pub fn plan(&self, batch: Vec<Result<Prepared, WriteRefusal>>) -> Result<Plan, DsaError> {
-        let mut inputs = Vec::with_capacity(batch.len());
-        let mut early = Vec::new();
-        for (pos, item) in batch.into_iter().enumerate() {
-            match item {
-                Ok(p) => inputs.push(Some(p)),
-                Err(r) => {
-                    early.push((pos, r));
-                    inputs.push(None);
-                }
-            }
-        }
+        let (inputs, early) = split_early(batch);
         let generation = self.dsa.reader().generation();
         let (steps, refused) = self.resolve(&inputs)?;
         Ok(Plan {
@@ -201,11 +228,19 @@ impl Writer<'_> {
             next_id: self.dsa.store.next_id(),
             ..Overlay::default()
         };
+        self.resolve_in(inputs, &mut overlay)
+    }
+
+    fn resolve_in(
+        &self,
+        inputs: &[Option<Prepared>],
+        overlay: &mut Overlay,
+    ) -> Result<Resolved, DsaError> {
         let mut steps = Vec::with_capacity(inputs.len());
         let mut refused = Vec::new();
         for (pos, input) in inputs.iter().enumerate() {
             let Some(Prepared(p)) = input else { continue };
-            match self.resolve_one(p, &mut overlay) {
+            match self.resolve_one(p, overlay) {
                 Ok(effect) => {
                     match &effect {
                         Effect::Put { id, previous, .. } => {
@@ -552,6 +587,24 @@ impl Writer<'_> {
             changed: Vec::new(),
         })
     }
+}
+
+/// A batch's prepared changes, and its refusals from preparing, by position.
+type Split = (Vec<Option<Prepared>>, Vec<(usize, WriteRefusal)>);
+
+fn split_early(batch: Vec<Result<Prepared, WriteRefusal>>) -> Split {
+    let mut inputs = Vec::with_capacity(batch.len());
+    let mut early = Vec::new();
+    for (pos, item) in batch.into_iter().enumerate() {
+        match item {
+            Ok(p) => inputs.push(Some(p)),
+            Err(r) => {
+                early.push((pos, r));
+                inputs.push(None);
+            }
+        }
+    }
+    (inputs, early)
 }
 
 /// The steps of a plan and the refusals met while resolving it.

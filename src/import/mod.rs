@@ -11,19 +11,34 @@
 pub mod csv_rows;
 pub mod ldif;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use crate::directory::dn::Dn;
+use crate::dsa::plan::DryRun;
 use crate::dsa::writer::Prepared;
-use crate::dsa::{Change, DsaError, WriteRefusal, Writer};
+use crate::dsa::{Change, DsaError, PlannedKind, WriteRefusal, Writer};
 use ldif::{LdifReader, RecordKind};
 
 /// Records per atomic write.
 pub const BATCH: usize = 1000;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How an import runs.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Nothing is written; the report says what would be.
+    pub dry_run: bool,
+    /// Attributes the schema lacks are left out (counted in the notes) instead of refusing
+    /// their record: for migrations from servers with more schema.
+    pub drop_unknown: bool,
+    /// CSV: header spellings mapped to attributes (`First Name` -> `givenName`), on top of
+    /// the common ones [`csv_rows`] knows.
+    pub csv_map: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportIssue {
     pub file: String,
     pub line: usize,
@@ -36,8 +51,32 @@ impl std::fmt::Display for ImportIssue {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+/// One change an import makes (or, in a dry run, would make).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportChange {
+    pub line: usize,
+    /// `add`, `change` or `delete`.
+    pub kind: &'static str,
+    pub dn: String,
+    /// For a change: the attributes whose values change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
+}
+
+impl std::fmt::Display for ImportChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.dn)?;
+        if !self.attributes.is_empty() {
+            write!(f, " ({})", self.attributes.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ImportReport {
+    pub file: String,
+    pub dry_run: bool,
     pub records: usize,
     /// Entries created.
     pub added: usize,
@@ -48,22 +87,32 @@ pub struct ImportReport {
     /// Entries written (added + changed).
     pub written: usize,
     pub deleted: usize,
+    pub refused: usize,
     pub issues: Vec<ImportIssue>,
+    /// What was left out of the records, once per reason with a count ("oneMailSecure:
+    /// computed by the server, dropped" x 200).
+    pub notes: BTreeMap<String, usize>,
+    /// Dry run: every add, change and delete the import would make, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ImportChange>,
 }
 
 impl ImportReport {
     /// The counts on one line: `12 records: 3 added, 2 changed, 6 unchanged, 0 deleted,
-    /// 1 refused`.
+    /// 1 refused` (with "would be" for a dry run).
     pub fn summary(&self) -> String {
-        format!(
-            "{} records: {} added, {} changed, {} unchanged, {} deleted, {} refused",
-            self.records,
-            self.added,
-            self.changed,
-            self.unchanged,
-            self.deleted,
-            self.issues.len()
-        )
+        let counts = format!(
+            "{} added, {} changed, {} unchanged, {} deleted, {} refused",
+            self.added, self.changed, self.unchanged, self.deleted, self.refused
+        );
+        if self.dry_run {
+            format!(
+                "{} records (dry run, nothing written): would be {counts}",
+                self.records
+            )
+        } else {
+            format!("{} records: {counts}", self.records)
+        }
     }
 }
 
@@ -104,11 +153,14 @@ struct Batcher<'a, 'd> {
     /// The line of each entry this import has written, by normalised DN: a record refused
     /// for a value an earlier record holds names that record's line.
     written_at: std::collections::HashMap<String, usize>,
+    /// A dry run's state across batches (`None`: batches are applied).
+    dry: Option<DryRun>,
     report: ImportReport,
 }
 
 impl Batcher<'_, '_> {
     fn issue(&mut self, line: usize, message: impl Into<String>) {
+        self.report.refused += 1;
         self.report.issues.push(ImportIssue {
             file: self.file.clone(),
             line,
@@ -131,19 +183,60 @@ impl Batcher<'_, '_> {
                     .map(String::from)
             })
             .collect();
-        let plan = self.writer.plan(batch)?;
-        let applied = self.writer.apply(plan)?;
-        let mut refused = applied.refused.iter().map(|(pos, _)| *pos).peekable();
+        let refused = match &mut self.dry {
+            Some(dry) => {
+                let plan = self.writer.plan_dry(batch, dry)?;
+                for c in plan.changes() {
+                    let line = lines.get(c.pos).copied().unwrap_or(0);
+                    let kind = match c.kind {
+                        PlannedKind::Add => {
+                            self.report.added += 1;
+                            "add"
+                        }
+                        PlannedKind::Replace => {
+                            self.report.changed += 1;
+                            "change"
+                        }
+                        PlannedKind::Unchanged => {
+                            self.report.unchanged += 1;
+                            continue;
+                        }
+                        PlannedKind::Delete => {
+                            self.report.deleted += 1;
+                            "delete"
+                        }
+                    };
+                    self.report.changes.push(ImportChange {
+                        line,
+                        kind,
+                        dn: c.dn.to_string(),
+                        attributes: c.changed.to_vec(),
+                    });
+                }
+                plan.refusals()
+            }
+            None => {
+                let plan = self.writer.plan(batch)?;
+                let applied = self.writer.apply(plan)?;
+                self.report.added += applied.added;
+                self.report.changed += applied.replaced;
+                self.report.unchanged += applied.unchanged;
+                self.report.written += applied.added + applied.replaced;
+                self.report.deleted += applied.deleted;
+                applied.refused
+            }
+        };
+        let mut refused_at = refused.iter().map(|(pos, _)| *pos).peekable();
         for (pos, ndn) in created.into_iter().enumerate() {
-            if refused.peek() == Some(&pos) {
-                refused.next();
+            if refused_at.peek() == Some(&pos) {
+                refused_at.next();
                 continue;
             }
             if let (Some(ndn), Some(line)) = (ndn, lines.get(pos)) {
                 self.written_at.entry(ndn).or_insert(*line);
             }
         }
-        for (pos, why) in &applied.refused {
+        for (pos, why) in &refused {
             let line = lines.get(*pos).copied().unwrap_or(0);
             let mut message = why.to_string();
             if let WriteRefusal::Taken { holder, .. } = why {
@@ -158,11 +251,6 @@ impl Batcher<'_, '_> {
             }
             self.issue(line, message);
         }
-        self.report.added += applied.added;
-        self.report.changed += applied.replaced;
-        self.report.unchanged += applied.unchanged;
-        self.report.written += applied.added + applied.replaced;
-        self.report.deleted += applied.deleted;
         Ok(())
     }
 
@@ -170,7 +258,14 @@ impl Batcher<'_, '_> {
         self.report.records += 1;
         match item {
             Ready::Bad { line, message } => self.issue(line, message),
-            Ready::Change { line, change } => {
+            Ready::Change {
+                line,
+                change,
+                dropped,
+            } => {
+                for note in dropped {
+                    *self.report.notes.entry(note).or_insert(0) += 1;
+                }
                 self.batch.push(change);
                 self.lines.push(line);
             }
@@ -198,6 +293,8 @@ enum Ready {
     Change {
         line: usize,
         change: Result<Prepared, WriteRefusal>,
+        /// Notes on what was left out of the record.
+        dropped: Vec<String>,
     },
     Delete {
         line: usize,
@@ -209,16 +306,51 @@ enum Ready {
     },
 }
 
+/// A record's attributes with their values.
+type Attrs = Vec<(String, Vec<Vec<u8>>)>;
+
+/// Leaves out of a record what an import does not store (noted once per attribute):
+/// computed attributes (an `ldapsearch '*'` dump's `oneMailSecure`, `entryCSN`...) and, with
+/// `drop_unknown`, attributes the schema lacks.
+fn sift(
+    writer: &Writer<'_>,
+    options: &ImportOptions,
+    attrs: Attrs,
+) -> (Attrs, Vec<String>) {
+    let schema = writer.dsa().schema();
+    let mut kept = Vec::with_capacity(attrs.len());
+    let mut dropped = Vec::new();
+    for (name, values) in attrs {
+        let base = name.split(';').next().unwrap_or(&name).to_string();
+        if let Some(why) = crate::directory::validate::dropped_on_import(schema, &base) {
+            dropped.push(format!("{base}: {why}, left out"));
+            continue;
+        }
+        if options.drop_unknown && schema.attr(&base).is_none() {
+            dropped.push(format!(
+                "{base}: not in the schema, left out (--drop-unknown)"
+            ));
+            continue;
+        }
+        kept.push((name, values));
+    }
+    (kept, dropped)
+}
+
 impl Ready {
     /// Parses the DN and prepares the record through the writer (password policy, schema
     /// checks, stamps): the work that needs no look-up, done off the writing thread.
-    fn of(writer: &Writer<'_>, item: Item) -> Ready {
+    fn of(writer: &Writer<'_>, options: &ImportOptions, item: Item) -> Ready {
         match item {
             Item::Content { line, dn, attrs } => match Dn::parse(&dn) {
-                Ok(dn) => Ready::Change {
-                    line,
-                    change: writer.prepare(Change::Import { dn, attrs }),
-                },
+                Ok(dn) => {
+                    let (attrs, dropped) = sift(writer, options, attrs);
+                    Ready::Change {
+                        line,
+                        change: writer.prepare(Change::Import { dn, attrs }),
+                        dropped,
+                    }
+                }
                 Err(e) => Ready::Bad {
                     line,
                     message: e.to_string(),
@@ -230,11 +362,36 @@ impl Ready {
     }
 }
 
-/// Imports one file (type by extension), reporting progress in records.
+/// How far an import of a file has got.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub records: usize,
+    /// Bytes of the file behind the records handled so far (estimated for CSV).
+    pub bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// A reader that counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Imports one file (type by extension), reporting progress.
 pub fn import_file(
     writer: &Writer<'_>,
     path: &Path,
-    progress: &dyn Fn(usize),
+    options: &ImportOptions,
+    progress: &dyn Fn(Progress),
 ) -> Result<ImportReport, ImportError> {
     let name = path.display().to_string();
     let ext = path
@@ -243,16 +400,70 @@ pub fn import_file(
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     let file = File::open(path).map_err(|e| ImportError::Open(name.clone(), e))?;
-    let reader = BufReader::with_capacity(256 * 1024, file);
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting = Counting {
+        inner: file,
+        read: std::sync::Arc::clone(&read),
+    };
+    let reader = BufReader::with_capacity(256 * 1024, counting);
     match ext.as_str() {
-        "ldif" | "ldf" => import_items(writer, &name, ldif_items(reader), progress),
+        "ldif" | "ldf" => {
+            let at = |records| Progress {
+                records,
+                bytes: read.load(std::sync::atomic::Ordering::Relaxed),
+                total_bytes,
+            };
+            import_items(writer, &name, options, ldif_items(reader), &|n| {
+                progress(at(n));
+            })
+        }
         "csv" => {
-            let items = csv_rows::items(reader, &writer.dsa().settings().suffix)
+            let rows = csv_rows::items(reader, &writer.dsa().settings().suffix, &options.csv_map)
                 .map_err(|e| ImportError::Csv(format!("{name}: {e}")))?;
-            import_items(writer, &name, items.into_iter(), progress)
+            check_header(writer, &name, options, &rows.attributes)?;
+            let total = rows.items.len().max(1) as u64;
+            import_items(writer, &name, options, rows.items.into_iter(), &|n| {
+                progress(Progress {
+                    records: n,
+                    bytes: total_bytes * (n as u64).min(total) / total,
+                    total_bytes,
+                });
+            })
         }
         _ => Err(ImportError::UnknownType(name)),
     }
+}
+
+/// A CSV header naming attributes the schema lacks is refused once, for the whole file (not
+/// on every row), unless `--drop-unknown` leaves those columns out.
+fn check_header(
+    writer: &Writer<'_>,
+    name: &str,
+    options: &ImportOptions,
+    attributes: &[String],
+) -> Result<(), ImportError> {
+    if options.drop_unknown {
+        return Ok(());
+    }
+    let schema = writer.dsa().schema();
+    let unknown: Vec<String> = attributes
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            let base = a.split(';').next().unwrap_or(a);
+            !base.eq_ignore_ascii_case("dn") && schema.attr(base).is_none()
+        })
+        .map(|(i, a)| format!("'{a}' (column {})", i + 1))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(ImportError::Csv(format!(
+        "{name}: line 1: the header names {} that the schema does not have: map a column with \
+         --map 'Header=attribute', or leave it out with --drop-unknown",
+        unknown.join(", ")
+    )))
 }
 
 /// Imports LDIF text (the embedded demo directory uses this).
@@ -261,7 +472,13 @@ pub fn import_ldif_text(
     name: &str,
     text: &str,
 ) -> Result<ImportReport, ImportError> {
-    import_items(writer, name, ldif_items(text.as_bytes()), &|_| {})
+    import_items(
+        writer,
+        name,
+        &ImportOptions::default(),
+        ldif_items(text.as_bytes()),
+        &|_| {},
+    )
 }
 
 fn ldif_items<R: std::io::BufRead>(reader: R) -> impl Iterator<Item = Item> {
@@ -292,6 +509,7 @@ const HAND_OVER: usize = 256;
 fn import_items(
     writer: &Writer<'_>,
     file: &str,
+    options: &ImportOptions,
     items: impl Iterator<Item = Item> + Send,
     progress: &dyn Fn(usize),
 ) -> Result<ImportReport, ImportError> {
@@ -301,14 +519,19 @@ fn import_items(
         batch: Vec::new(),
         lines: Vec::new(),
         written_at: std::collections::HashMap::new(),
-        report: ImportReport::default(),
+        dry: options.dry_run.then(|| writer.dry_run()),
+        report: ImportReport {
+            file: file.to_string(),
+            dry_run: options.dry_run,
+            ..ImportReport::default()
+        },
     };
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Ready>>(4);
         scope.spawn(move || {
             let mut chunk = Vec::with_capacity(HAND_OVER);
             for item in items {
-                chunk.push(Ready::of(writer, item));
+                chunk.push(Ready::of(writer, options, item));
                 if chunk.len() >= HAND_OVER {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(HAND_OVER));
                     if tx.send(full).is_err() {
@@ -331,7 +554,9 @@ fn import_items(
     })?;
     b.flush()?;
     progress(b.report.records);
-    writer.dsa().sync_index()?;
+    if !options.dry_run {
+        writer.dsa().sync_index()?;
+    }
     Ok(b.report)
 }
 

@@ -413,6 +413,12 @@ pub fn csv_dict() -> Vec<&'static [u8]> {
         "uid",
         "objectClass",
         ";",
+        "\t",
+        "\u{feff}",
+        "First Name",
+        "E-mail",
+        "Service",
+        "é",
     ]
     .iter()
     .map(|s| s.as_bytes())

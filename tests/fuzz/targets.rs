@@ -323,8 +323,9 @@ impl Target for Csv {
         seeds::csv_dict()
     }
     fn run(&mut self, input: &[u8]) {
-        if let Ok(items) = onepages::import::csv_rows::items(input, seeds::SUFFIX) {
-            self.directory.take(items, None);
+        let map = [("Service".to_string(), "department".to_string())];
+        if let Ok(rows) = onepages::import::csv_rows::items(input, seeds::SUFFIX, &map) {
+            self.directory.take(rows.items, None);
         }
     }
 }

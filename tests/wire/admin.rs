@@ -230,3 +230,201 @@ fn init_then_a_csv_feed_into_a_fresh_directory() {
     .success()
     .unwrap();
 }
+
+/// A fresh directory (init) for feed tests; returns the temp dir and the data path.
+fn fresh() -> (tempfile::TempDir, std::path::PathBuf) {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let secret = parent.path().join("pw");
+    std::fs::write(&secret, "correct horse battery 2026\n").unwrap();
+    let made = onepages(
+        &[
+            "init",
+            "--data-dir",
+            path(&data),
+            "--admin",
+            "ops.admin@oneid.on.ca",
+            "--admin-password-file",
+            path(&secret),
+        ],
+        &[],
+    );
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    (parent, data)
+}
+
+fn feed(dir: &Path, name: &str, rows: &[&str]) -> String {
+    let p = dir.join(name);
+    let mut text = String::from("First Name,Last Name,E-mail,ONE ID,Job Title\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&p, text).unwrap();
+    path(&p).to_string()
+}
+
+const AMIR: &str = "Amir,Haddad,amir.haddad@one-mail.on.ca,amir.haddad@oneid.on.ca,Nurse";
+const BEA: &str = "Bea,Roy,bea.roy@one-mail.on.ca,bea.roy@oneid.on.ca,Clerk";
+const CAL: &str = "Cal,Ng,cal.ng@one-mail.on.ca,cal.ng@oneid.on.ca,Pharmacist";
+
+/// Issue 15, points 2 and 3: a second feed as a dry run says what would change and writes
+/// nothing; for real, the counts split added / changed / unchanged / refused, the exit status
+/// says there were refusals, and --report writes the same as JSON.
+#[test]
+fn a_second_feed_as_a_dry_run_then_for_real() {
+    let (parent, data) = fresh();
+    let first = feed(parent.path(), "first.csv", &[AMIR, BEA, CAL]);
+    let run = onepages(&["import", "--data-dir", path(&data), &first], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("3 records: 3 added, 0 changed, 0 unchanged, 0 deleted, 0 refused"),
+        "{}",
+        run.stderr
+    );
+
+    let second = feed(
+        parent.path(),
+        "second.csv",
+        &[
+            AMIR,
+            "Bea,Roy,bea.roy@one-mail.on.ca,bea.roy@oneid.on.ca,Head Clerk",
+            CAL,
+            "Dana,Lee,dana.lee@one-mail.on.ca,dana.lee@oneid.on.ca,Physician",
+            "Eve,Bad,eve@@one-mail,eve.bad@oneid.on.ca,Nurse",
+        ],
+    );
+    let report = parent.path().join("report.json");
+    let dry = onepages(
+        &[
+            "import",
+            "--data-dir",
+            path(&data),
+            "--dry-run",
+            "--report",
+            path(&report),
+            &second,
+        ],
+        &[],
+    );
+    assert_eq!(dry.code, Some(1), "{}", dry.stderr);
+    let lines: Vec<&str> = dry.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "change uid=bea.roy@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca (title)",
+            "add uid=dana.lee@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca",
+        ],
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stderr.contains("second.csv:6: "), "{}", dry.stderr);
+    assert!(
+        dry.stderr
+            .contains("would be 1 added, 1 changed, 2 unchanged, 0 deleted, 1 refused"),
+        "{}",
+        dry.stderr
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["exit"], 1);
+    assert_eq!(json["files"][0]["changed"], 1);
+    assert_eq!(json["files"][0]["issues"][0]["line"], 6);
+    assert_eq!(json["files"][0]["changes"][0]["attributes"][0], "title");
+    // Nothing was written: the same dry run says the same.
+    let again = onepages(
+        &["import", "--data-dir", path(&data), "--dry-run", &second],
+        &[],
+    );
+    assert_eq!(again.stdout, dry.stdout);
+
+    let real = onepages(&["import", "--data-dir", path(&data), &second], &[]);
+    assert_eq!(real.code, Some(1), "{}", real.stderr);
+    assert!(real.stdout.is_empty(), "{}", real.stdout);
+    assert!(
+        real.stderr
+            .contains("5 records: 1 added, 1 changed, 2 unchanged, 0 deleted, 1 refused"),
+        "{}",
+        real.stderr
+    );
+    assert!(
+        real.stderr.contains("the others were applied"),
+        "{}",
+        real.stderr
+    );
+    let after = onepages(
+        &["import", "--data-dir", path(&data), "--dry-run", &second],
+        &[],
+    );
+    assert!(after.stdout.is_empty(), "{}", after.stdout);
+}
+
+/// Issue 15, point 3: a migration dump's computed attributes are left out with a note; one
+/// the schema lacks refuses its record unless --drop-unknown (then noted with a count); a
+/// CSV header the schema lacks is refused once (exit 2); a non-UTF-8 CSV is refused once.
+#[test]
+fn migrations_and_bad_files_are_reported_once() {
+    let (parent, data) = fresh();
+    let dump = parent.path().join("dump.ldif");
+    let mut text = String::new();
+    for who in ["amir.haddad", "bea.roy"] {
+        text.push_str(&format!(
+            "dn: uid={who}@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca\n\
+             objectClass: inetOrgPerson\nobjectClass: onePagesPerson\ncn: {who}\nsn: {who}\n\
+             mail: {who}@one-mail.on.ca\noneMailSecure: TRUE\nentryCSN: 20260101000000.000000Z#000000#000#000000\n\
+             memberOf: cn=staff,ou=groups,dc=one-mail,dc=on,dc=ca\npwdChangedTime: 20260101000000Z\n\n"
+        ));
+    }
+    std::fs::write(&dump, text).unwrap();
+    let strict = onepages(&["import", "--data-dir", path(&data), path(&dump)], &[]);
+    assert_eq!(strict.code, Some(1), "{}", strict.stderr);
+    assert!(
+        strict.stderr.contains("nothing was written"),
+        "{}",
+        strict.stderr
+    );
+    assert!(strict.stderr.contains("memberOf"), "{}", strict.stderr);
+    let loose = onepages(
+        &[
+            "import",
+            "--data-dir",
+            path(&data),
+            "--drop-unknown",
+            path(&dump),
+        ],
+        &[],
+    );
+    assert_eq!(loose.code, Some(0), "{}", loose.stderr);
+    for note in [
+        "oneMailSecure: computed by the server, left out (2 records)",
+        "entryCSN: computed by the server, left out (2 records)",
+        "memberOf: not in the schema, left out (--drop-unknown) (2 records)",
+        "pwdChangedTime: not in the schema, left out (--drop-unknown) (2 records)",
+    ] {
+        assert!(loose.stderr.contains(note), "{note}: {}", loose.stderr);
+    }
+    assert!(loose.stderr.contains("2 added"), "{}", loose.stderr);
+
+    let header = parent.path().join("header.csv");
+    let mut rows = String::from("First Name,Last Name,ONE ID,Pager Code\n");
+    for i in 0..50 {
+        rows.push_str(&format!("A{i},B{i},p{i}@oneid.on.ca,{i}\n"));
+    }
+    std::fs::write(&header, rows).unwrap();
+    let bad = onepages(&["import", "--data-dir", path(&data), path(&header)], &[]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert_eq!(
+        bad.stderr.matches("Pager Code").count(),
+        1,
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("column 4"), "{}", bad.stderr);
+
+    let latin1 = parent.path().join("latin1.csv");
+    std::fs::write(&latin1, b"givenName,sn,uid\nH\xe9l\xe8ne,C,h@oneid.on.ca\n").unwrap();
+    let enc = onepages(&["import", "--data-dir", path(&data), path(&latin1)], &[]);
+    assert_eq!(enc.code, Some(2), "{}", enc.stderr);
+    assert!(enc.stderr.contains("not UTF-8"), "{}", enc.stderr);
+}
