@@ -312,11 +312,7 @@ type Attrs = Vec<(String, Vec<Vec<u8>>)>;
 /// Leaves out of a record what an import does not store (noted once per attribute):
 /// computed attributes (an `ldapsearch '*'` dump's `oneMailSecure`, `entryCSN`...) and, with
 /// `drop_unknown`, attributes the schema lacks.
-fn sift(
-    writer: &Writer<'_>,
-    options: &ImportOptions,
-    attrs: Attrs,
-) -> (Attrs, Vec<String>) {
+fn sift(writer: &Writer<'_>, options: &ImportOptions, attrs: Attrs) -> (Attrs, Vec<String>) {
     let schema = writer.dsa().schema();
     let mut kept = Vec::with_capacity(attrs.len());
     let mut dropped = Vec::new();
