@@ -34,7 +34,22 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     };
     let n = match args.format {
         Format::Ldif => crate::export::export_ldif(&dsa.reader(), &mut out)?,
-        Format::Csv => crate::export::export_csv(&dsa.reader(), &mut out)?,
+        Format::Csv => {
+            let report = crate::export::export_csv(&dsa.reader(), &mut out)?;
+            for (attr, count) in &report.left_out {
+                eprintln!(
+                    "{attr}: binary, left out of the CSV ({count} entries); export LDIF to keep it"
+                );
+            }
+            if report.with_bar > 0 {
+                eprintln!(
+                    "{} values hold '|', which an import of this CSV reads as two values; \
+                     export LDIF to keep them whole",
+                    report.with_bar
+                );
+            }
+            report.entries
+        }
     };
     out.flush()?;
     eprintln!("exported {n} entries");

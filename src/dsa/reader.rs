@@ -112,6 +112,11 @@ pub struct Reader<'d> {
 }
 
 impl<'d> Reader<'d> {
+    /// The schema the directory's entries are read with.
+    pub fn schema(&self) -> &'d crate::directory::schema::Schema {
+        self.dsa.schema()
+    }
+
     pub(super) fn new(dsa: &'d Dsa) -> Reader<'d> {
         Reader {
             dsa,

@@ -9,7 +9,9 @@ use base64::Engine;
 use crate::directory::entry::Entry;
 use crate::dsa::{DsaError, Reader};
 
-/// Columns of the CSV export; `import` reads the same layout.
+/// The first columns of the CSV export, in this order, when any entry has them; every other
+/// attribute an exported entry holds follows, by name, so that importing the export changes
+/// nothing (`import` reads the same layout).
 pub const CSV_COLUMNS: &[&str] = &[
     "dn",
     "uid",
@@ -18,14 +20,27 @@ pub const CSV_COLUMNS: &[&str] = &[
     "sn",
     "displayName",
     "o",
+    "company",
     "ou",
     "department",
     "title",
     "telephoneNumber",
+    "mobile",
     "mail",
     "onePagesStatus",
     "onePagesAccountType",
 ];
+
+/// What a CSV export wrote, and what CSV cannot hold.
+#[derive(Debug, Default)]
+pub struct CsvExport {
+    pub entries: usize,
+    /// Binary attributes (photos, certificates) left out, with how many entries had them:
+    /// use LDIF to keep them.
+    pub left_out: std::collections::BTreeMap<String, usize>,
+    /// Values holding `|`, which an import reads as two values.
+    pub with_bar: usize,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -115,33 +130,64 @@ pub fn export_ldif<W: Write>(reader: &Reader<'_>, out: &mut W) -> Result<usize, 
     Ok(entries.len())
 }
 
-pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<usize, ExportError> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(CSV_COLUMNS)?;
-    let mut n = 0;
-    for e in ordered(reader)? {
-        if e.get("uid").is_none() && e.get("mail").is_none() {
-            continue;
+/// The people, contacts and service accounts (entries with a `uid` or a `mail`) as CSV: one
+/// column per attribute any of them holds ([`CSV_COLUMNS`] first), several values joined by
+/// `|`. Binary attributes cannot be CSV cells and are left out (counted).
+pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<CsvExport, ExportError> {
+    let schema = reader.schema();
+    let entries: Vec<Entry> = ordered(reader)?
+        .into_iter()
+        .filter(|e| e.get("uid").is_some() || e.get("mail").is_some())
+        .collect();
+    let mut report = CsvExport::default();
+    let binary = |name: &str| {
+        schema
+            .attr(name)
+            .is_some_and(|a| !a.syntax.is_human_readable())
+            && !name.eq_ignore_ascii_case("userPassword")
+    };
+    let mut rest: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for e in &entries {
+        for a in &e.attrs {
+            let name = schema.attr(&a.name).map_or(a.name.as_str(), |t| t.name());
+            if binary(name) {
+                *report.left_out.entry(name.to_string()).or_insert(0) += 1;
+            } else if !CSV_COLUMNS.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+                rest.insert(name.to_string());
+            }
         }
-        let row: Vec<String> = CSV_COLUMNS
+    }
+    let columns: Vec<String> = CSV_COLUMNS
+        .iter()
+        .map(|c| (*c).to_string())
+        .filter(|c| c == "dn" || entries.iter().any(|e| e.get(c).is_some()))
+        .chain(rest)
+        .collect();
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&columns)?;
+    for e in &entries {
+        let row: Vec<String> = columns
             .iter()
             .map(|c| {
-                if *c == "dn" {
-                    e.dn.clone()
-                } else {
-                    e.values(c)
-                        .iter()
-                        .map(|v| String::from_utf8_lossy(v).to_string())
-                        .collect::<Vec<_>>()
-                        .join("|")
+                if c == "dn" {
+                    return e.dn.clone();
                 }
+                let values: Vec<String> = e
+                    .values(c)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v).to_string())
+                    .collect();
+                if values.iter().any(|v| v.contains('|')) {
+                    report.with_bar += 1;
+                }
+                values.join("|")
             })
             .collect();
         w.write_record(&row)?;
-        n += 1;
+        report.entries += 1;
     }
     w.flush()?;
-    Ok(n)
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -428,3 +428,56 @@ fn migrations_and_bad_files_are_reported_once() {
     assert_eq!(enc.code, Some(2), "{}", enc.stderr);
     assert!(enc.stderr.contains("not UTF-8"), "{}", enc.stderr);
 }
+
+/// Issue 15, point 8: exports round trip. The demo directory exported as LDIF and imported
+/// into an empty data directory exports the same LDIF and the same CSV; importing the CSV
+/// back changes nothing (it holds every attribute of the people it lists).
+#[test]
+fn exports_round_trip() {
+    let data = demo_data_dir();
+    let out = tempfile::tempdir().unwrap();
+    let file = |n: &str| out.path().join(n);
+    let export = |dir: &Path, format: &str, to: &Path| {
+        let run = onepages(
+            &[
+                "export",
+                "--data-dir",
+                path(dir),
+                "--format",
+                format,
+                "-o",
+                path(to),
+            ],
+            &[],
+        );
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        std::fs::read_to_string(to).unwrap()
+    };
+    let ldif1 = export(data.path(), "ldif", &file("1.ldif"));
+    let csv1 = export(data.path(), "csv", &file("1.csv"));
+    let copy = out.path().join("copy");
+    let load = onepages(
+        &["import", "--data-dir", path(&copy), path(&file("1.ldif"))],
+        &[],
+    );
+    assert_eq!(load.code, Some(0), "{}", load.stderr);
+    assert_eq!(export(&copy, "ldif", &file("2.ldif")), ldif1);
+    assert_eq!(export(&copy, "csv", &file("2.csv")), csv1);
+    let header = csv1.lines().next().unwrap();
+    for column in ["company", "objectClass", "userPassword", "entryUUID"] {
+        assert!(header.split(',').any(|c| c == column), "{column}: {header}");
+    }
+    let again = onepages(
+        &["import", "--data-dir", path(&copy), path(&file("1.csv"))],
+        &[],
+    );
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    let people = csv1.lines().count() - 1;
+    assert!(
+        again.stderr.contains(&format!(
+            "{people} records: 0 added, 0 changed, {people} unchanged, 0 deleted, 0 refused"
+        )),
+        "{}",
+        again.stderr
+    );
+}
