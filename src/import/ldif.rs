@@ -1,7 +1,8 @@
 //! An RFC 2849 LDIF reader that streams records and keeps line numbers.
 //!
 //! Handles `version:`, comments, folded lines, `::` base64 values, `:<` file URLs, attribute
-//! options, and the change records `changetype: add` and `changetype: delete`. A bad line
+//! options, and the change records `changetype: add`, `delete`, `modify` (`add:`, `delete:`,
+//! `replace:`, `increment:` groups ended by `-`) and `modrdn`/`moddn`. A bad line
 //! spoils only its own record: the reader reports it with the line number and resumes at the
 //! next record, so one typo does not hide the rest of the file's problems.
 
@@ -17,6 +18,25 @@ pub enum RecordKind {
         attrs: Vec<(String, Vec<Vec<u8>>)>,
     },
     Delete,
+    /// `changetype: modify`: the modifications, in order.
+    Modify {
+        edits: Vec<Modification>,
+    },
+    /// `changetype: modrdn` (or `moddn`).
+    ModRdn {
+        new_rdn: String,
+        delete_old_rdn: bool,
+        new_superior: Option<String>,
+    },
+}
+
+/// One group of a modify record: `add:`/`delete:`/`replace:`/`increment:` an attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modification {
+    /// `add`, `delete`, `replace` or `increment`.
+    pub op: String,
+    pub attr: String,
+    pub values: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,15 +260,20 @@ fn parse_record(lines: Vec<(usize, Vec<u8>)>) -> Result<Option<Record>, LdifErro
         line: dn_line,
         message: "the DN is not valid UTF-8".into(),
     })?;
-    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
     let mut changetype: Option<(usize, String)> = None;
+    // The lines after the dn (and changetype): `-` separators kept as `None`.
+    let mut body: Body = Vec::new();
     for (no, line) in it {
+        if line.as_slice() == b"-" {
+            body.push((no, None));
+            continue;
+        }
         let (name, value) = parse_line(no, &line)?;
         if name.eq_ignore_ascii_case("control") {
             continue;
         }
         if name.eq_ignore_ascii_case("changetype") {
-            if changetype.is_some() || !attrs.is_empty() {
+            if changetype.is_some() || !body.is_empty() {
                 return Err(LdifError {
                     line: no,
                     message: "changetype must come right after the dn".into(),
@@ -260,19 +285,13 @@ fn parse_record(lines: Vec<(usize, Vec<u8>)>) -> Result<Option<Record>, LdifErro
             ));
             continue;
         }
-        match attrs
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-        {
-            Some((_, values)) => values.push(value),
-            None => attrs.push((name, vec![value])),
-        }
+        body.push((no, Some((name, value))));
     }
     let kind = match changetype {
-        None => RecordKind::Content { attrs },
-        Some((_, ct)) if ct == "add" => RecordKind::Content { attrs },
+        None => content(body)?,
+        Some((_, ct)) if ct == "add" => content(body)?,
         Some((no, ct)) if ct == "delete" => {
-            if !attrs.is_empty() {
+            if !body.is_empty() {
                 return Err(LdifError {
                     line: no,
                     message: "a delete record has no attributes".into(),
@@ -280,12 +299,13 @@ fn parse_record(lines: Vec<(usize, Vec<u8>)>) -> Result<Option<Record>, LdifErro
             }
             RecordKind::Delete
         }
+        Some((no, ct)) if ct == "modify" => modify(no, body)?,
+        Some((no, ct)) if ct == "modrdn" || ct == "moddn" => modrdn(no, body)?,
         Some((no, ct)) => {
             return Err(LdifError {
                 line: no,
                 message: format!(
-                    "changetype '{ct}' is not supported by import; apply it to the running \
-                     server with ldapmodify"
+                    "changetype '{ct}' is not one of add, delete, modify, modrdn, moddn"
                 ),
             })
         }
@@ -295,6 +315,141 @@ fn parse_record(lines: Vec<(usize, Vec<u8>)>) -> Result<Option<Record>, LdifErro
         dn,
         kind,
     }))
+}
+
+type Body = Vec<(usize, Option<(String, Vec<u8>)>)>;
+
+fn content(body: Body) -> Result<RecordKind, LdifError> {
+    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+    for (no, line) in body {
+        let Some((name, value)) = line else {
+            return Err(LdifError {
+                line: no,
+                message: "'-' belongs in a changetype: modify record".into(),
+            });
+        };
+        match attrs
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some((_, values)) => values.push(value),
+            None => attrs.push((name, vec![value])),
+        }
+    }
+    Ok(RecordKind::Content { attrs })
+}
+
+fn modify(ct_line: usize, body: Body) -> Result<RecordKind, LdifError> {
+    let mut edits: Vec<Modification> = Vec::new();
+    let mut open: Option<Modification> = None;
+    for (no, line) in body {
+        match (line, open.as_mut()) {
+            (None, Some(_)) => edits.extend(open.take()),
+            (None, None) => {
+                return Err(LdifError {
+                    line: no,
+                    message: "'-' ends a modification, and none is open".into(),
+                })
+            }
+            (Some((name, value)), None) => {
+                let op = name.to_ascii_lowercase();
+                if !matches!(op.as_str(), "add" | "delete" | "replace" | "increment") {
+                    return Err(LdifError {
+                        line: no,
+                        message: format!(
+                            "a modification starts with add:, delete:, replace: or \
+                             increment:, not '{name}:'"
+                        ),
+                    });
+                }
+                let attr = String::from_utf8_lossy(&value).trim().to_string();
+                if attr.is_empty() {
+                    return Err(LdifError {
+                        line: no,
+                        message: format!("{op}: names no attribute"),
+                    });
+                }
+                open = Some(Modification {
+                    op,
+                    attr,
+                    values: Vec::new(),
+                });
+            }
+            (Some((name, value)), Some(m)) => {
+                let base = name.split(';').next().unwrap_or(&name);
+                let attr = m.attr.split(';').next().unwrap_or(&m.attr);
+                if !base.eq_ignore_ascii_case(attr) {
+                    return Err(LdifError {
+                        line: no,
+                        message: format!(
+                            "'{name}:' inside the modification of {} (a '-' line is missing?)",
+                            m.attr
+                        ),
+                    });
+                }
+                m.values.push(value);
+            }
+        }
+    }
+    edits.extend(open);
+    if edits.is_empty() {
+        return Err(LdifError {
+            line: ct_line,
+            message: "a modify record with no modification".into(),
+        });
+    }
+    Ok(RecordKind::Modify { edits })
+}
+
+fn modrdn(ct_line: usize, body: Body) -> Result<RecordKind, LdifError> {
+    let mut new_rdn = None;
+    let mut delete_old_rdn = None;
+    let mut new_superior = None;
+    for (no, line) in body {
+        let Some((name, value)) = line else {
+            return Err(LdifError {
+                line: no,
+                message: "'-' belongs in a changetype: modify record".into(),
+            });
+        };
+        let text = String::from_utf8_lossy(&value).trim().to_string();
+        match name.to_ascii_lowercase().as_str() {
+            "newrdn" if new_rdn.is_none() => new_rdn = Some(text),
+            "deleteoldrdn" if delete_old_rdn.is_none() => {
+                delete_old_rdn = Some(match text.as_str() {
+                    "0" => false,
+                    "1" => true,
+                    _ => {
+                        return Err(LdifError {
+                            line: no,
+                            message: format!("deleteoldrdn is 0 or 1, not '{text}'"),
+                        })
+                    }
+                });
+            }
+            "newsuperior" if new_superior.is_none() => new_superior = Some(text),
+            _ => {
+                return Err(LdifError {
+                    line: no,
+                    message: format!(
+                        "a modrdn record has newrdn:, deleteoldrdn: and newsuperior: once \
+                         each, not '{name}:' here"
+                    ),
+                })
+            }
+        }
+    }
+    let (Some(new_rdn), Some(delete_old_rdn)) = (new_rdn, delete_old_rdn) else {
+        return Err(LdifError {
+            line: ct_line,
+            message: "a modrdn record needs newrdn: and deleteoldrdn:".into(),
+        });
+    };
+    Ok(RecordKind::ModRdn {
+        new_rdn,
+        delete_old_rdn,
+        new_superior,
+    })
 }
 
 #[cfg(test)]

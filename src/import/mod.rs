@@ -19,7 +19,7 @@ use std::path::Path;
 use crate::directory::dn::Dn;
 use crate::dsa::plan::DryRun;
 use crate::dsa::writer::Prepared;
-use crate::dsa::{Change, DsaError, PlannedKind, WriteRefusal, Writer};
+use crate::dsa::{Change, DsaError, EditKind, PlannedKind, WriteRefusal, Writer};
 use ldif::{LdifReader, RecordKind};
 
 /// Records per atomic write.
@@ -139,9 +139,25 @@ pub enum Item {
         line: usize,
         dn: String,
     },
+    /// LDIF `changetype: modify` or `modrdn`: a change of an existing entry.
+    Edit {
+        line: usize,
+        dn: String,
+        edit: EditRecord,
+    },
     Bad {
         line: usize,
         message: String,
+    },
+}
+
+/// What an LDIF change record of an existing entry asks.
+pub enum EditRecord {
+    Modify(Vec<crate::dsa::Edit>),
+    Rename {
+        new_rdn: String,
+        delete_old_rdn: bool,
+        new_superior: Option<String>,
     },
 }
 
@@ -155,6 +171,9 @@ struct Batcher<'a, 'd> {
     written_at: std::collections::HashMap<String, usize>,
     /// A dry run's state across batches (`None`: batches are applied).
     dry: Option<DryRun>,
+    /// The entries the pending batch creates, replaces, changes or removes (normalised DNs):
+    /// a delete or an edit of one of them waits for the batch to be written.
+    pending: std::collections::HashSet<String>,
     report: ImportReport,
 }
 
@@ -174,6 +193,7 @@ impl Batcher<'_, '_> {
         }
         let batch = std::mem::take(&mut self.batch);
         let lines = std::mem::take(&mut self.lines);
+        self.pending.clear();
         let created: Vec<Option<String>> = batch
             .iter()
             .map(|p| {
@@ -254,6 +274,43 @@ impl Batcher<'_, '_> {
         Ok(())
     }
 
+    /// Queues a change of an existing entry; if the pending batch writes that entry, the
+    /// batch is written first (the change needs the entry as the batch leaves it).
+    fn after_pending(&mut self, line: usize, change: Change) -> Result<(), DsaError> {
+        let dn = match &change {
+            Change::Delete { dn } | Change::Modify { dn, .. } | Change::Rename { dn, .. } => {
+                Some(dn)
+            }
+            _ => None,
+        };
+        if let Some(dn) = dn {
+            let ndn = self.writer.dsa().normalize_dn(dn);
+            if self.pending.contains(&ndn) {
+                self.flush()?;
+            }
+            // A plan reads each entry it changes from the store: a second change of the same
+            // entry must wait for the batch holding the first.
+            self.pending.insert(ndn);
+        }
+        if let Change::Rename {
+            dn,
+            new_rdn,
+            new_superior,
+            ..
+        } = &change
+        {
+            let parent = new_superior
+                .clone()
+                .or_else(|| dn.parent())
+                .unwrap_or_else(Dn::root);
+            let new_dn = parent.child(new_rdn.clone());
+            self.pending.insert(self.writer.dsa().normalize_dn(&new_dn));
+        }
+        self.batch.push(self.writer.prepare(change));
+        self.lines.push(line);
+        Ok(())
+    }
+
     fn take(&mut self, item: Ready) -> Result<(), DsaError> {
         self.report.records += 1;
         match item {
@@ -266,20 +323,22 @@ impl Batcher<'_, '_> {
                 for note in dropped {
                     *self.report.notes.entry(note).or_insert(0) += 1;
                 }
+                if let Some(ndn) = change.as_ref().ok().and_then(|p| p.created_ndn()) {
+                    let ndn = ndn.to_string();
+                    // Compared with the entry as the pending batch leaves it.
+                    if self.pending.contains(&ndn) {
+                        self.flush()?;
+                    }
+                    self.pending.insert(ndn);
+                }
                 self.batch.push(change);
                 self.lines.push(line);
             }
-            Ready::Delete { line, dn } => {
-                // A delete may name an entry written earlier in this batch.
-                self.flush()?;
-                match Dn::parse(&dn) {
-                    Ok(dn) => {
-                        self.batch.push(self.writer.prepare(Change::Delete { dn }));
-                        self.lines.push(line);
-                    }
-                    Err(e) => self.issue(line, e.to_string()),
-                }
-            }
+            Ready::Delete { line, dn } => match Dn::parse(&dn) {
+                Ok(dn) => self.after_pending(line, Change::Delete { dn })?,
+                Err(e) => self.issue(line, e.to_string()),
+            },
+            Ready::Edit { line, change } => self.after_pending(line, change)?,
         }
         if self.batch.len() >= BATCH {
             self.flush()?;
@@ -299,6 +358,10 @@ enum Ready {
     Delete {
         line: usize,
         dn: String,
+    },
+    Edit {
+        line: usize,
+        change: Change,
     },
     Bad {
         line: usize,
@@ -353,6 +416,10 @@ impl Ready {
                 },
             },
             Item::Delete { line, dn } => Ready::Delete { line, dn },
+            Item::Edit { line, dn, edit } => match edit_change(&dn, edit) {
+                Ok(change) => Ready::Edit { line, change },
+                Err(message) => Ready::Bad { line, message },
+            },
             Item::Bad { line, message } => Ready::Bad { line, message },
         }
     }
@@ -431,6 +498,36 @@ pub fn import_file(
     }
 }
 
+/// The writer's change for an LDIF modify or modrdn record.
+fn edit_change(dn: &str, edit: EditRecord) -> Result<Change, String> {
+    let dn = Dn::parse(dn).map_err(|e| e.to_string())?;
+    Ok(match edit {
+        EditRecord::Modify(edits) => Change::Modify { dn, edits },
+        EditRecord::Rename {
+            new_rdn,
+            delete_old_rdn,
+            new_superior,
+        } => {
+            let parsed = Dn::parse(&new_rdn).map_err(|e| format!("newrdn: {e}"))?;
+            let rdn = match parsed.rdns() {
+                [one] => one.clone(),
+                [] => return Err("newrdn is empty".into()),
+                _ => return Err(format!("newrdn '{new_rdn}' is more than one RDN")),
+            };
+            let new_superior = match new_superior {
+                Some(s) => Some(Dn::parse(&s).map_err(|e| format!("newsuperior: {e}"))?),
+                None => None,
+            };
+            Change::Rename {
+                dn,
+                new_rdn: rdn,
+                delete_old_rdn,
+                new_superior,
+            }
+        }
+    })
+}
+
 /// A CSV header naming attributes the schema lacks is refused once, for the whole file (not
 /// on every row), unless `--drop-unknown` leaves those columns out.
 fn check_header(
@@ -489,6 +586,40 @@ fn ldif_items<R: std::io::BufRead>(reader: R) -> impl Iterator<Item = Item> {
                 line: rec.line,
                 dn: rec.dn,
             },
+            RecordKind::Modify { edits } => {
+                let mut out = Vec::with_capacity(edits.len());
+                for m in edits {
+                    let kind = match m.op.as_str() {
+                        "add" => EditKind::Add,
+                        "delete" => EditKind::Delete,
+                        "replace" => EditKind::Replace,
+                        _ => EditKind::Increment,
+                    };
+                    out.push(crate::dsa::Edit {
+                        kind,
+                        attr: m.attr,
+                        values: m.values,
+                    });
+                }
+                Item::Edit {
+                    line: rec.line,
+                    dn: rec.dn,
+                    edit: EditRecord::Modify(out),
+                }
+            }
+            RecordKind::ModRdn {
+                new_rdn,
+                delete_old_rdn,
+                new_superior,
+            } => Item::Edit {
+                line: rec.line,
+                dn: rec.dn,
+                edit: EditRecord::Rename {
+                    new_rdn,
+                    delete_old_rdn,
+                    new_superior,
+                },
+            },
         },
         Err(e) => Item::Bad {
             line: e.line,
@@ -516,6 +647,7 @@ fn import_items(
         lines: Vec::new(),
         written_at: std::collections::HashMap::new(),
         dry: options.dry_run.then(|| writer.dry_run()),
+        pending: std::collections::HashSet::new(),
         report: ImportReport {
             file: file.to_string(),
             dry_run: options.dry_run,
@@ -647,5 +779,51 @@ mod tests {
         );
         assert_eq!(e.values("photo"), [vec![0u8, 1, 2]]);
         assert!(e.get("oneMailSecure").is_none());
+    }
+
+    /// Issue 15, point 2: LDIF modify and modrdn records are applied, in order with the rest
+    /// of the file (a change of an entry the same batch creates waits for it).
+    #[test]
+    fn ldif_modify_and_modrdn_records_apply() {
+        let (_dir, dsa) = open();
+        let grant = dsa.operator_grant().unwrap();
+        let w = dsa.writer(&grant);
+        let p = format!("ou=people,{SUFFIX}");
+        let text = format!(
+            "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: one-mail\no: O\n\n\
+             dn: {p}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: uid=a.b@oneid.on.ca,{p}\nobjectClass: inetOrgPerson\ncn: A B\nsn: B\n\
+             description: old\n\n\
+             dn: uid=a.b@oneid.on.ca,{p}\nchangetype: modify\nreplace: title\ntitle: Nurse\n-\n\
+             add: mobile\nmobile: +1 416 555 0100\n-\ndelete: description\n-\n\n\
+             dn: uid=a.b@oneid.on.ca,{p}\nchangetype: modrdn\nnewrdn: uid=a.c@oneid.on.ca\n\
+             deleteoldrdn: 1\n\n\
+             dn: uid=a.c@oneid.on.ca,{p}\nchangetype: modify\nreplace: title\ntitle: X\n\
+             sn: oops\n\n"
+        );
+        let report = import_ldif_text(&w, "changes.ldif", &text).unwrap();
+        assert_eq!(
+            (report.added, report.changed),
+            (3, 2),
+            "{:?}",
+            report.issues
+        );
+        assert_eq!(report.issues.len(), 1, "{:?}", report.issues);
+        assert_eq!(report.issues[0].line, 37, "the sn: line");
+        assert!(report.issues[0].message.contains("'-' line is missing"));
+        assert!(dsa
+            .reader()
+            .entry(&format!("uid=a.b@oneid.on.ca,{p}"))
+            .unwrap()
+            .is_none());
+        let (_, e) = dsa
+            .reader()
+            .entry(&format!("uid=a.c@oneid.on.ca,{p}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.first_str("title"), Some("Nurse"));
+        assert_eq!(e.first_str("mobile"), Some("+1 416 555 0100"));
+        assert!(e.get("description").is_none());
+        assert_eq!(e.values("uid"), [b"a.c@oneid.on.ca".to_vec()]);
     }
 }
