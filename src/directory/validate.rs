@@ -82,6 +82,7 @@ pub fn prepare(
     source: Source,
 ) -> Result<Entry, ValidationError> {
     let mut entry = Entry::new(dn.to_string(), dn.normalize(schema));
+    let mut unknown = Vec::new();
     for (name, values) in attrs {
         let base = name.split(';').next().unwrap_or(&name);
         if COMPUTED.iter().any(|c| c.eq_ignore_ascii_case(base)) {
@@ -93,9 +94,10 @@ pub fn prepare(
             continue;
         }
         let Some(at) = schema.attr(base) else {
-            return Err(ValidationError::UndefinedAttributeType(format!(
+            unknown.push(ValidationError::UndefinedAttributeType(format!(
                 "unknown attribute type '{base}'"
             )));
+            continue;
         };
         if at.no_user_modification || at.usage.is_operational() {
             let preserved = PRESERVED_ON_IMPORT
@@ -116,7 +118,10 @@ pub fn prepare(
         }
         entry.add_values(schema, &name, values);
     }
-    check(schema, &mut entry, dn)?;
+    if let Err(e) = check(schema, &mut entry, dn) {
+        unknown.push(e);
+    }
+    combine(unknown)?;
     Ok(entry)
 }
 
@@ -212,6 +217,8 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
         }
     }
 
+    // From here on every problem is collected, so that a refused record lists them all.
+    let mut problems: Vec<ValidationError> = Vec::new();
     // Allowed and required attributes, as ids.
     let extensible = is_class("extensibleObject");
     let mut allowed = vec![false; schema.attribute_types().len()];
@@ -227,7 +234,7 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
         for id in &class.must {
             let name = schema.attr_by_id(*id).map_or("", |a| a.name());
             if entry.get(name).is_none() {
-                return Err(ValidationError::ObjectClassViolation(format!(
+                problems.push(ValidationError::ObjectClassViolation(format!(
                     "attribute '{name}' is required by the entry's object classes"
                 )));
             }
@@ -241,20 +248,22 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
             continue;
         };
         if !extensible && !at.usage.is_operational() && !allowed.get(id).copied().unwrap_or(false) {
-            return Err(ValidationError::ObjectClassViolation(format!(
+            problems.push(ValidationError::ObjectClassViolation(format!(
                 "attribute '{}' is not allowed by the object classes {}",
                 at.name(),
                 listed.join(", ")
             )));
         }
         if at.single_value && attr.values.len() > 1 {
-            return Err(ValidationError::ConstraintViolation(format!(
+            problems.push(ValidationError::ConstraintViolation(format!(
                 "attribute '{}' is single-valued",
                 at.name()
             )));
         }
         for v in &attr.values {
-            check_syntax(schema, at, v)?;
+            if let Err(e) = check_syntax(schema, at, v) {
+                problems.push(e);
+            }
         }
     }
     // A public webmail domain cannot be secure unless forced, with a reason kept on the entry.
@@ -269,7 +278,7 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
                 continue;
             };
             if reason.chars().count() < 8 {
-                return Err(ValidationError::ConstraintViolation(format!(
+                problems.push(ValidationError::ConstraintViolation(format!(
                     "{domain} is a public webmail domain (listed as {listed}): anyone can get an \
                      address there, so it is not registered as secure unless forced with a \
                      reason of at least 8 characters (onePagesForcedReason; onepages domains \
@@ -283,13 +292,34 @@ pub fn check(schema: &Schema, entry: &mut Entry, dn: &Dn) -> Result<(), Validati
         let domain = &schema.value_rules().oneid_domain;
         for v in entry.values("uid") {
             if let Some(why) = values::oneid_problem(&String::from_utf8_lossy(v), domain) {
-                return Err(ValidationError::InvalidAttributeSyntax(format!(
+                problems.push(ValidationError::InvalidAttributeSyntax(format!(
                     "uid: {why}"
                 )));
             }
         }
     }
-    Ok(())
+    combine(problems)
+}
+
+/// Every problem of a record as one refusal: the first one's kind (its LDAP result code),
+/// the messages joined by "; ".
+pub fn combine(problems: Vec<ValidationError>) -> Result<(), ValidationError> {
+    let mut it = problems.into_iter();
+    let Some(first) = it.next() else {
+        return Ok(());
+    };
+    let rest: Vec<String> = it.map(|e| e.to_string()).collect();
+    if rest.is_empty() {
+        return Err(first);
+    }
+    let text = format!("{first}; {}", rest.join("; "));
+    Err(match first {
+        ValidationError::ObjectClassViolation(_) => ValidationError::ObjectClassViolation(text),
+        ValidationError::UndefinedAttributeType(_) => ValidationError::UndefinedAttributeType(text),
+        ValidationError::InvalidAttributeSyntax(_) => ValidationError::InvalidAttributeSyntax(text),
+        ValidationError::NamingViolation(_) => ValidationError::NamingViolation(text),
+        ValidationError::ConstraintViolation(_) => ValidationError::ConstraintViolation(text),
+    })
 }
 
 /// RFC 4512 §2.4.2: an entry belongs to exactly one structural class chain, so its
@@ -445,6 +475,31 @@ mod tests {
         let e = prepare(&schema, &dn, attrs(&b), Source::Client).unwrap();
         assert_eq!(e.first_str("o"), Some("LG"), "a given o is kept");
         assert_eq!(e.first_str("ou"), Some("Cardiology"));
+    }
+
+    /// Issue 15, point 3: a refused record lists every problem, not just the first.
+    #[test]
+    fn a_refusal_lists_every_problem() {
+        let schema = Schema::builtin().unwrap();
+        let dn = Dn::parse("uid=x@oneid.on.ca,dc=x").unwrap();
+        let err = prepare(
+            &schema,
+            &dn,
+            attrs(&[
+                ("objectClass", "inetOrgPerson"),
+                ("cn", "X"),
+                ("mail", "x@@one-mail"),
+                ("telephoneNumber", "not a phone"),
+                ("pagerCode", "7"),
+            ]),
+            Source::Import,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for part in ["pagerCode", "'sn' is required", "mail:", "telephoneNumber:"] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        assert!(matches!(err, ValidationError::UndefinedAttributeType(_)));
     }
 
     #[test]
