@@ -64,7 +64,13 @@ fn options(args: &ImportArgs) -> anyhow::Result<ImportOptions> {
 pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     let options = options(&args)?;
     let settings = args.common.settings(None)?;
-    let (dsa, _) = Dsa::open(settings, "onepages import", &|_| {}).map_err(|e| {
+    // A dry run writes nothing, not even a new data directory.
+    let open = if options.dry_run {
+        Dsa::open_existing
+    } else {
+        Dsa::open
+    };
+    let (dsa, _) = open(settings, "onepages import", &|_| {}).map_err(|e| {
         anyhow::anyhow!(
             "{e}{}",
             if matches!(e, crate::dsa::DsaError::DataDir(_)) {

@@ -49,6 +49,7 @@ fn footguns_are_refused_with_the_reason() {
         vec!["check", "--values"],
         vec!["domains", "list"],
         vec!["unlock", "dewey.rahim@oneid.on.ca"],
+        vec!["import", "--dry-run", "/nonexistent/feed.csv"],
     ] {
         let mut all = args.clone();
         all.extend(["--data-dir", path(&typo)]);
