@@ -195,25 +195,28 @@ impl Writer<'_> {
         batch: Vec<Result<Prepared, WriteRefusal>>,
         dry: &mut DryRun,
     ) -> Result<Plan, DsaError> {
-        let (inputs, early) = split_early(batch);
-        let generation = self.dsa.reader().generation();
         // Entries created earlier in the dry run are not in the store: like entries of the
         // same batch, they are known by name only.
-        let (steps, refused) = self.resolve_in(&inputs, &mut dry.overlay)?;
-        Ok(Plan {
-            generation,
-            inputs,
-            early,
-            steps,
-            refused,
-        })
+        self.plan_in(batch, &mut dry.overlay)
     }
 
     /// Resolves a batch against the directory as it is now. No side effect.
     pub fn plan(&self, batch: Vec<Result<Prepared, WriteRefusal>>) -> Result<Plan, DsaError> {
+        let mut overlay = Overlay {
+            next_id: self.dsa.store.next_id(),
+            ..Overlay::default()
+        };
+        self.plan_in(batch, &mut overlay)
+    }
+
+    fn plan_in(
+        &self,
+        batch: Vec<Result<Prepared, WriteRefusal>>,
+        overlay: &mut Overlay,
+    ) -> Result<Plan, DsaError> {
         let (inputs, early) = split_early(batch);
         let generation = self.dsa.reader().generation();
-        let (steps, refused) = self.resolve(&inputs)?;
+        let (steps, refused) = self.resolve_in(&inputs, overlay)?;
         Ok(Plan {
             generation,
             inputs,
