@@ -82,6 +82,7 @@ pub struct RawConfig {
     pub lockout_failures: Option<u32>,
     pub lockout_window_secs: Option<u64>,
     pub lockout_secs: Option<u64>,
+    pub tombstone_days: Option<u32>,
     pub address_failures: Option<u32>,
     pub address_window_secs: Option<u64>,
     pub hash_concurrency: Option<usize>,
@@ -150,6 +151,8 @@ pub struct Settings {
     pub access_log: Option<LogTarget>,
     /// The wall clock of time-dependent rules (tests move it; see [`crate::clock`]).
     pub clock: crate::clock::Clock,
+    /// How long a deleted entry is kept for restore (0: deletes are final).
+    pub tombstone_days: u32,
 }
 
 /// Lockout after repeated wrong passwords (OpenLDAP ppolicy's pwdMaxFailure,
@@ -598,6 +601,7 @@ impl Settings {
             audit_log,
             access_log,
             clock: crate::clock::Clock::system(),
+            tombstone_days: raw.tombstone_days.unwrap_or(30),
             tls,
             ldaps_listen,
             cleartext_binds,

@@ -157,6 +157,23 @@ pub async fn start(
         listeners.push(task);
     }
     drop(shared);
+    let housekeeping = {
+        let dsa = Arc::clone(&dsa);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::dsa::trash::PURGE_EVERY);
+            every.tick().await;
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        let dsa = Arc::clone(&dsa);
+                        let _ = tokio::task::spawn_blocking(move || purge_expired(&dsa)).await;
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         tokio::select! {
@@ -168,6 +185,7 @@ pub async fn start(
         for l in listeners {
             let _ = l.await;
         }
+        let _ = housekeeping.await;
         // The survey holds the directory: it stops at its next entry.
         survey_stop.store(true, Ordering::Relaxed);
         let _ = tokio::task::spawn_blocking(move || survey.join()).await;
@@ -214,10 +232,25 @@ fn open(settings: Settings, holder: &str, demo: bool) -> anyhow::Result<(Arc<Dsa
             }
         }
     }
+    purge_expired(&dsa);
     let held = dsa.start_serving()?;
     tracing::debug!(entries = held, "entries held in memory");
     let entries = dsa.entry_count();
     Ok((Arc::new(dsa), entries))
+}
+
+/// Purges the tombstones past their time (each purge is an audit line too).
+fn purge_expired(dsa: &Dsa) {
+    match dsa.purge_expired() {
+        Ok(purged) if !purged.is_empty() => {
+            info!(
+                entries = purged.len(),
+                "deleted entries past tombstone_days purged"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "could not purge expired tombstones"),
+    }
 }
 
 /// How many problems of each kind the start-up log names one by one.

@@ -8,6 +8,7 @@ pub mod import;
 pub mod init;
 pub mod reindex;
 pub mod serve;
+pub mod trash;
 pub mod unlock;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub enum Command {
     Domains(domains::DomainsArgs),
     /// Unlock an account locked by repeated wrong passwords
     Unlock(unlock::UnlockArgs),
+    /// List, restore or purge deleted entries (kept tombstone_days, 30 by default)
+    Trash(trash::TrashArgs),
 }
 
 /// Options every data-directory command takes (before or after a subcommand).
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(a) => check::run(a),
         Command::Domains(a) => domains::run(a),
         Command::Unlock(a) => unlock::run(a),
+        Command::Trash(a) => trash::run(a),
     }
 }
 

@@ -311,6 +311,15 @@ impl Dsa {
         }
     }
 
+    /// The server's own capability for its housekeeping (purging expired tombstones): it
+    /// reaches no entry, only the trash.
+    pub(super) fn housekeeping_grant(&self) -> WriteGrant {
+        WriteGrant {
+            by: String::new(),
+            scope: WriteScope::Operator,
+        }
+    }
+
     /// The offline operator's capability: granted while no network client can reach this
     /// process (an offline command holding the data directory's lock), never once serving.
     pub fn operator_grant(&self) -> Result<WriteGrant, super::DsaError> {

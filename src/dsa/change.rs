@@ -54,6 +54,10 @@ pub enum Change {
     Delete {
         dn: Dn,
     },
+    /// Brings a deleted entry back from its tombstone (the entry's id), as it was.
+    Restore {
+        id: crate::directory::entry::EntryId,
+    },
 }
 
 /// Why a change was refused (expected outcomes; the caller maps them to result codes).
@@ -116,6 +120,8 @@ pub struct Applied {
     /// Import records identical to the stored entry (not written).
     pub unchanged: usize,
     pub deleted: usize,
+    /// Entries brought back from their tombstones.
+    pub restored: usize,
     /// Refused changes by position, in order.
     pub refused: Vec<(usize, WriteRefusal)>,
     /// The store generation the batch was written under (0 when nothing was written).

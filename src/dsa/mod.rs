@@ -19,6 +19,7 @@ pub mod plan;
 pub mod reader;
 pub mod security;
 pub mod survey;
+pub mod trash;
 pub mod views;
 pub mod writer;
 

@@ -23,6 +23,7 @@ pub enum PlannedKind {
     /// An import record identical to the stored entry: nothing is written.
     Unchanged,
     Delete,
+    Restore,
 }
 
 /// One entry of a plan, for a dry run's report.
@@ -64,6 +65,8 @@ pub(super) enum Effect {
         ndn: String,
         dn: String,
     },
+    /// A tombstone's entry back under its id.
+    Restore { id: EntryId, entry: Entry },
 }
 
 #[derive(Debug)]
@@ -113,6 +116,9 @@ impl Plan {
                 }
                 Effect::Keep { id, dn } => (PlannedKind::Unchanged, *id, dn.as_str(), NONE),
                 Effect::Remove { id, dn, .. } => (PlannedKind::Delete, *id, dn.as_str(), NONE),
+                Effect::Restore { id, entry } => {
+                    (PlannedKind::Restore, *id, entry.dn.as_str(), NONE)
+                }
             };
             PlannedChange {
                 pos: s.pos,
@@ -269,6 +275,11 @@ impl Writer<'_> {
                             overlay.created.remove(ndn);
                             overlay.removed.insert(ndn.clone());
                         }
+                        Effect::Restore { id, entry } => {
+                            overlay.fresh.insert(entry.ndn.clone());
+                            overlay.removed.remove(&entry.ndn);
+                            overlay.created.insert(entry.ndn.clone(), *id);
+                        }
                     }
                     steps.push(Step { pos, effect });
                 }
@@ -287,6 +298,8 @@ impl Writer<'_> {
             | Prepped::SetPassword { ndn, .. }
             | Prepped::Delete { ndn, .. } => ndn.clone(),
             Prepped::Rename { new_dn, .. } => self.parse_ndn(new_dn),
+            // Named by its tombstone, which the plan reads (see `Effect::Restore`).
+            Prepped::Restore { .. } => String::new(),
         }
     }
 
@@ -566,6 +579,22 @@ impl Writer<'_> {
                     ndn: old.ndn,
                     dn: old.dn,
                 })
+            }
+            Prepped::Restore { id } => {
+                let id = *id;
+                let Some(tomb) = self
+                    .dsa
+                    .store
+                    .tombstone(id)
+                    .map_err(|e| Outcome::Failed(e.into()))?
+                else {
+                    return Err(Outcome::Refused(super::trash::no_tombstone(id)));
+                };
+                let entry = tomb.entry;
+                self.must_be_free(&entry, o)?;
+                self.check_place(&entry.dn, &entry.ndn, o)?;
+                self.must_be_unique(id, &entry, None, o)?;
+                Ok(Effect::Restore { id, entry })
             }
         }
     }

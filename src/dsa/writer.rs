@@ -77,6 +77,10 @@ pub(super) enum Prepped {
         dn: Dn,
         ndn: String,
     },
+    /// The tombstone's id (read when planned).
+    Restore {
+        id: EntryId,
+    },
 }
 
 /// The one writer, for what its grant allows.
@@ -179,7 +183,10 @@ impl<'d> Writer<'d> {
                 let ndn = self.parse_ndn(&dn);
                 Prepped::SetPassword { dn, ndn, hashed }
             }
-            Change::Rename { .. } | Change::Delete { .. } if !admin => return Err(denied()),
+            Change::Rename { .. } | Change::Delete { .. } | Change::Restore { .. } if !admin => {
+                return Err(denied())
+            }
+            Change::Restore { id } => Prepped::Restore { id },
             Change::Rename {
                 dn,
                 new_rdn,
@@ -342,14 +349,29 @@ impl<'d> Writer<'d> {
                     writes.push(Write::Delete {
                         id,
                         previous: Previous { ndn },
+                        keep: self.burial(),
                     });
+                }
+                Effect::Restore { id, entry } => {
+                    applied.restored += 1;
+                    // A session bound as this entry before its delete gets its rights back.
+                    touches_existing = true;
+                    fresh.push(true);
+                    writes.push(Write::Put {
+                        id,
+                        entry,
+                        previous: None,
+                    });
+                    fresh.push(false);
+                    writes.push(Write::Forget { id });
                 }
             }
         }
         let ids: Vec<EntryId> = writes
             .iter()
-            .map(|w| match w {
-                Write::Put { id, .. } | Write::Delete { id, .. } => *id,
+            .filter_map(|w| match w {
+                Write::Put { id, .. } | Write::Delete { id, .. } => Some(*id),
+                Write::Forget { .. } => None,
             })
             .collect();
         self.dsa.index.mark_dirty(&ids);
@@ -364,23 +386,32 @@ impl<'d> Writer<'d> {
         let changes = writes
             .into_iter()
             .zip(fresh)
-            .map(|(w, fresh)| match w {
-                Write::Put { id, entry, .. } => Written {
+            .filter_map(|(w, fresh)| match w {
+                Write::Put { id, entry, .. } => Some(Written {
                     generation,
                     id,
                     entry: Some(entry),
                     fresh,
-                },
-                Write::Delete { id, .. } => Written {
+                }),
+                Write::Delete { id, .. } => Some(Written {
                     generation,
                     id,
                     entry: None,
                     fresh: false,
-                },
+                }),
+                Write::Forget { .. } => None,
             })
             .collect();
         self.dsa.index.changed(changes)?;
         Ok(applied)
+    }
+
+    /// What a delete keeps: the entry as a tombstone, unless tombstones are off.
+    fn burial(&self) -> Option<crate::store::Burial> {
+        (self.dsa.settings.tombstone_days > 0).then(|| crate::store::Burial {
+            at: self.dsa.now(),
+            by: self.grant.by().to_string(),
+        })
     }
 
     /// Writes to the audit trail every public webmail domain registered as secure by force,
@@ -425,7 +456,7 @@ impl<'d> Writer<'d> {
                     ..
                 }
                 | Write::Delete { id, .. } => Some(*id),
-                Write::Put { previous: None, .. } => None,
+                Write::Put { previous: None, .. } | Write::Forget { .. } => None,
             })
             .collect();
         if !rewritten.is_empty() {

@@ -225,6 +225,10 @@ impl Batcher<'_, '_> {
                             self.report.deleted += 1;
                             "delete"
                         }
+                        PlannedKind::Restore => {
+                            self.report.added += 1;
+                            "restore"
+                        }
                     };
                     self.report.changes.push(ImportChange {
                         line,

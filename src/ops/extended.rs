@@ -5,7 +5,7 @@ use ldap3_proto::proto::{
 };
 
 use super::context::RequestContext;
-use super::search::dse::{PASSWORD_MODIFY_OID, WHOAMI_OID};
+use super::search::dse::{PASSWORD_MODIFY_OID, PURGE_OID, RESTORE_OID, WHOAMI_OID};
 use super::{bind::resolve, parse_dn, success, OpError, OpResult};
 use crate::directory::password::verify;
 use crate::dsa::{Change, Dsa, Role};
@@ -24,11 +24,91 @@ pub fn extended(
             value: Some(ctx.grant.authz_id().into_bytes()),
         }),
         PASSWORD_MODIFY_OID => password_modify(dsa, ctx, req),
+        RESTORE_OID => restore(dsa, ctx, req),
+        PURGE_OID => purge(dsa, ctx, req),
         other => Err(OpError::new(
             LdapResultCode::ProtocolError,
             format!("unsupported extended operation {other}"),
         )),
     }
+}
+
+/// The request's value as text, or a protocol error.
+fn text_value(req: &LdapExtendedRequest) -> OpResult<String> {
+    match &req.value {
+        None => Ok(String::new()),
+        Some(v) => String::from_utf8(v.clone())
+            .map(|s| s.trim().to_string())
+            .map_err(|_| {
+                OpError::new(
+                    LdapResultCode::ProtocolError,
+                    "the request value must be UTF-8 text",
+                )
+            }),
+    }
+}
+
+fn admin_writer<'d>(dsa: &'d Dsa, ctx: &RequestContext<'_>) -> OpResult<crate::dsa::Writer<'d>> {
+    if !ctx.grant.is_admin() {
+        return Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "only directory administrators may restore or purge deleted entries",
+        ));
+    }
+    super::writer(dsa, ctx)
+}
+
+/// Brings back a deleted entry from its tombstone.
+fn restore(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &LdapExtendedRequest,
+) -> OpResult<LdapExtendedResponse> {
+    let which = text_value(req)?;
+    if which.is_empty() {
+        return Err(OpError::new(
+            LdapResultCode::ProtocolError,
+            "name the deleted entry: its DN, ONE ID, mail or entryUUID",
+        ));
+    }
+    let writer = admin_writer(dsa, ctx)?;
+    let restored = writer.restore(&which)??;
+    Ok(LdapExtendedResponse {
+        res: success(),
+        name: Some(RESTORE_OID.to_string()),
+        value: Some(restored.dn.into_bytes()),
+    })
+}
+
+/// Purges tombstones: those past their time, all of them, or those one name gives.
+fn purge(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &LdapExtendedRequest,
+) -> OpResult<LdapExtendedResponse> {
+    use crate::dsa::trash::Purge;
+    let which = text_value(req)?;
+    let writer = admin_writer(dsa, ctx)?;
+    let what = match which.as_str() {
+        "" => Purge::Expired,
+        w if w.eq_ignore_ascii_case("all") => Purge::All,
+        w => {
+            let ids: Vec<_> = dsa.find_tombstones(w)?.iter().map(|t| t.id).collect();
+            if ids.is_empty() {
+                return Err(OpError::new(
+                    LdapResultCode::NoSuchObject,
+                    format!("no deleted entry named {w}"),
+                ));
+            }
+            Purge::These(ids)
+        }
+    };
+    let purged = writer.purge(what)?;
+    Ok(LdapExtendedResponse {
+        res: success(),
+        name: Some(PURGE_OID.to_string()),
+        value: Some(purged.len().to_string().into_bytes()),
+    })
 }
 
 /// RFC 3062: a person changes its own password (giving the old one), or an administrator sets

@@ -15,7 +15,7 @@ use ldap3_lber::structure::{StructureTag, PL};
 use super::frame::Control;
 use crate::ops::search::request::{
     PagedRequest, ResponseControl, SearchControls, SortKey, SortRequest, VlvRequest, VlvTarget,
-    MANAGE_DSA_IT_OID,
+    MANAGE_DSA_IT_OID, SHOW_DELETED_OID,
 };
 pub use crate::ops::search::request::{PAGED_OID, SORT_REQUEST_OID, VLV_REQUEST_OID};
 use ldap3_proto::control::LdapControl;
@@ -179,6 +179,7 @@ pub fn search_controls(controls: &[Control]) -> Result<SearchControls, BadContro
                 Err(e) if c.critical => return Err(bad(e)),
                 Err(_) => {}
             },
+            SHOW_DELETED_OID => out.show_deleted = true,
             _ => {}
         }
     }
@@ -241,7 +242,7 @@ pub fn is_supported(op_tag: u64, oid: &str) -> bool {
         0 => oid == crate::ops::bind::PPOLICY_OID || oid == MANAGE_DSA_IT_OID,
         3 => matches!(
             oid,
-            PAGED_OID | SORT_REQUEST_OID | VLV_REQUEST_OID | MANAGE_DSA_IT_OID
+            PAGED_OID | SORT_REQUEST_OID | VLV_REQUEST_OID | MANAGE_DSA_IT_OID | SHOW_DELETED_OID
         ),
         _ => oid == MANAGE_DSA_IT_OID,
     }

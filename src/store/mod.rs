@@ -11,6 +11,7 @@
 //! | `c` parent-ndn `\0` id | — | children of an entry (one-level scope, leaf checks) |
 //! | `l` generation id | — | change log, replayed into the index after a crash |
 //! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load; the suffix) |
+//! | `t` id | when, by whom, encoded entry | a deleted entry kept for restore (a tombstone) |
 //!
 //! The store never interprets values: callers pass normalised DNs in. Look-ups by attribute
 //! value (a bind by user name, `onepages check` by mail address) go through the search index,
@@ -60,10 +61,67 @@ pub enum Write {
         entry: Entry,
         previous: Option<Previous>,
     },
+    /// Removes the entry `id`; with `keep`, the entry as stored becomes a tombstone (in the
+    /// same atomic batch).
     Delete {
         id: EntryId,
         previous: Previous,
+        keep: Option<Burial>,
     },
+    /// Forgets the tombstone `id` (restored or purged).
+    Forget { id: EntryId },
+}
+
+/// When and by whom a kept entry was deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Burial {
+    /// Seconds since 1970.
+    pub at: i64,
+    /// The deleter's DN (empty: an offline operator).
+    pub by: String,
+}
+
+/// A deleted entry kept for restore: its id, its entry as it was, and its burial.
+#[derive(Clone, Debug)]
+pub struct Tombstone {
+    pub id: EntryId,
+    pub burial: Burial,
+    pub entry: Entry,
+}
+
+fn encode_tombstone(burial: &Burial, record: &[u8]) -> Vec<u8> {
+    let by = burial.by.as_bytes();
+    let mut v = Vec::with_capacity(12 + by.len() + record.len());
+    v.extend_from_slice(&burial.at.to_be_bytes());
+    v.extend_from_slice(&(by.len() as u32).to_be_bytes());
+    v.extend_from_slice(by);
+    v.extend_from_slice(record);
+    v
+}
+
+fn decode_tombstone(id: EntryId, v: &[u8]) -> Result<Tombstone, StoreError> {
+    let _ = id;
+    let bad = || StoreError::Corrupt(codec::CorruptRecord("a tombstone is truncated"));
+    let at = v
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_be_bytes)
+        .ok_or_else(bad)?;
+    let len = v
+        .get(8..12)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(bad)? as usize;
+    let by = v.get(12..12 + len).ok_or_else(bad)?;
+    let record = v.get(12 + len..).ok_or_else(bad)?;
+    Ok(Tombstone {
+        id,
+        burial: Burial {
+            at,
+            by: String::from_utf8_lossy(by).into_owned(),
+        },
+        entry: codec::decode(record)?,
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -389,6 +447,7 @@ impl Store {
             match w {
                 Write::Put { id, .. } => held.set(*id, record.clone()),
                 Write::Delete { id, .. } => held.set(*id, None),
+                Write::Forget { .. } => {}
             }
         }
     }
@@ -564,14 +623,23 @@ impl Store {
                         batch.insert(log_key(generation, *id).as_slice(), &[]);
                     }
                 }
-                Write::Delete { id, previous } => {
+                Write::Delete { id, previous, keep } => {
                     encoded.push(None);
+                    if let Some(burial) = keep {
+                        if let Some(record) = self.tree.get(id_key(b'e', *id))? {
+                            batch.insert(&id_key(b't', *id), encode_tombstone(burial, &record));
+                        }
+                    }
                     batch.remove(&id_key(b'e', *id));
                     batch.remove(prefixed(b'd', &[previous.ndn.as_bytes()]));
                     batch.remove(child_key(parent_of(&previous.ndn), *id));
                     if !unlogged {
                         batch.insert(log_key(generation, *id).as_slice(), &[]);
                     }
+                }
+                Write::Forget { id } => {
+                    encoded.push(None);
+                    batch.remove(&id_key(b't', *id));
                 }
             }
         }
@@ -683,6 +751,26 @@ impl Store {
                     String::from_utf8_lossy(k.get(1..).unwrap_or_default()).into_owned(),
                 ))
             }
+            None => Ok(None),
+        }
+    }
+
+    /// Every tombstone, in id order.
+    pub fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(b"t") {
+            let (k, v) = item?;
+            if let Some(id) = k.get(1..).and_then(read_u64) {
+                out.push(decode_tombstone(id, &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tombstone of entry `id`, if it is kept.
+    pub fn tombstone(&self, id: EntryId) -> Result<Option<Tombstone>, StoreError> {
+        match self.tree.get(id_key(b't', id))? {
+            Some(v) => Ok(Some(decode_tombstone(id, &v)?)),
             None => Ok(None),
         }
     }
@@ -805,10 +893,22 @@ mod tests {
                 previous: Previous {
                     ndn: "cn=b,dc=y".into(),
                 },
+                keep: Some(Burial {
+                    at: 1_800_000_000,
+                    by: "cn=admin".into(),
+                }),
             }])
             .unwrap();
         assert!(store.get(id).unwrap().is_none());
         assert!(store.is_empty());
+        // The entry as it was is kept as a tombstone, in the same batch; forgetting it is a
+        // write of its own.
+        let tombs = store.tombstones().unwrap();
+        assert_eq!(tombs.len(), 1);
+        assert_eq!((tombs[0].id, tombs[0].entry.dn.as_str()), (id, "cn=B,dc=y"));
+        assert_eq!(tombs[0].burial.by, "cn=admin");
+        store.apply(&[Write::Forget { id }]).unwrap();
+        assert!(store.tombstone(id).unwrap().is_none());
         store.trim_log(store.generation()).unwrap();
         assert!(store.changes_since(0).unwrap().is_empty());
     }
@@ -860,6 +960,7 @@ mod tests {
                 previous: Previous {
                     ndn: "cn=b,dc=x".into(),
                 },
+                keep: None,
             }])
             .unwrap();
         assert_eq!(store.get(a).unwrap().unwrap().dn, "cn=A2,dc=x");
@@ -975,6 +1076,7 @@ mod tests {
                 previous: Previous {
                     ndn: "cn=f2,dc=x".into(),
                 },
+                keep: None,
             }])
             .unwrap();
         assert!(store.record(3_000_001).unwrap().is_none());

@@ -23,4 +23,5 @@ mod search;
 mod secure;
 mod support;
 mod tls;
+mod trash;
 mod writes;

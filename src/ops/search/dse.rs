@@ -1,7 +1,9 @@
 //! Discovery: the root DSE (RFC 4512 §5.1) and the subschema subentry (§4.2), readable
 //! before binding; and what the root DSE advertises.
 
-use super::request::{MANAGE_DSA_IT_OID, PAGED_OID, SORT_REQUEST_OID, VLV_REQUEST_OID};
+use super::request::{
+    MANAGE_DSA_IT_OID, PAGED_OID, SHOW_DELETED_OID, SORT_REQUEST_OID, VLV_REQUEST_OID,
+};
 use crate::directory::entry::Entry;
 use crate::dsa::Dsa;
 
@@ -19,9 +21,17 @@ pub const SUPPORTED_CONTROLS: &[&str] = &[
     PAGED_OID,
     SORT_REQUEST_OID,
     VLV_REQUEST_OID,
+    SHOW_DELETED_OID,
     crate::ops::bind::PPOLICY_OID,
 ];
-pub const SUPPORTED_EXTENSIONS: &[&str] = &[WHOAMI_OID, PASSWORD_MODIFY_OID];
+/// Restore a deleted entry (request value: its DN, ONE ID, mail or entryUUID; response value:
+/// the restored DN). Administrators only.
+pub const RESTORE_OID: &str = "2.25.284118977951875160080438219710100426701.4.1";
+/// Purge tombstones (request value: none for those past their time, `all`, or a DN, ONE ID,
+/// mail or entryUUID; response value: how many were purged). Administrators only.
+pub const PURGE_OID: &str = "2.25.284118977951875160080438219710100426701.4.2";
+pub const SUPPORTED_EXTENSIONS: &[&str] =
+    &[WHOAMI_OID, PASSWORD_MODIFY_OID, RESTORE_OID, PURGE_OID];
 /// All operational attributes (`+`), absolute true and false filters (`(&)`, `(|)`).
 pub const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.4.1.4203.1.5.3"];
 

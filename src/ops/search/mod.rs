@@ -214,6 +214,74 @@ fn scope_of(scope: &LdapSearchScope) -> Scope {
     }
 }
 
+/// An administrator's search with the Show Deleted control: the tombstones within the base and
+/// scope that match the filter (the base itself may be a deleted entry), the most recently
+/// deleted first, each with `isDeleted`, `onePagesDeletedAt`, `onePagesDeletedBy` and
+/// `onePagesPurgeAt`.
+fn tombstone_view(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &SearchRequest,
+    base_ndn: &str,
+    filter: &crate::directory::filter::Filter,
+    sel: &Selection,
+    emit: &mut Emit<'_>,
+) -> OpResult<SearchEnd> {
+    if !ctx.grant.is_admin() {
+        return Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "only directory administrators may see deleted entries",
+        ));
+    }
+    let schema = dsa.schema();
+    let limit = usize::try_from(req.size_limit).unwrap_or(0);
+    let mut sent = 0usize;
+    for tomb in dsa.tombstones()? {
+        let ndn = tomb.entry.ndn.as_str();
+        let within = match req.scope {
+            LdapSearchScope::Base => ndn == base_ndn,
+            LdapSearchScope::OneLevel => {
+                !ndn.is_empty() && crate::directory::dn::parent_of(ndn) == base_ndn
+            }
+            LdapSearchScope::Subtree => is_within(ndn, base_ndn),
+            LdapSearchScope::Children => ndn != base_ndn && is_within(ndn, base_ndn),
+        };
+        if !within {
+            continue;
+        }
+        let mut entry = tomb.entry.clone();
+        // Kept for the restore, never shown (as for live entries).
+        entry
+            .attrs
+            .retain(|a| !crate::directory::secret::is_secret(&a.name));
+        let time = |secs| crate::clock::generalized_time(secs).into_bytes();
+        entry.set_values(schema, "isDeleted", vec![b"TRUE".to_vec()]);
+        entry.set_values(schema, "onePagesDeletedAt", vec![time(tomb.burial.at)]);
+        if !tomb.burial.by.is_empty() {
+            entry.set_values(
+                schema,
+                "onePagesDeletedBy",
+                vec![tomb.burial.by.clone().into_bytes()],
+            );
+        }
+        entry.set_values(schema, "onePagesPurgeAt", vec![time(dsa.purge_time(&tomb))]);
+        if !filter.matches(&entry, schema) {
+            continue;
+        }
+        if limit > 0 && sent >= limit {
+            return Ok(SearchEnd::Done(
+                result(LdapResultCode::SizeLimitExceeded, "size limit reached"),
+                Vec::new(),
+            ));
+        }
+        if emit(&Found::of(&select::render_plain(&entry, sel, schema))).is_break() {
+            return Ok(SearchEnd::Silent);
+        }
+        sent += 1;
+    }
+    Ok(SearchEnd::Done(success(), Vec::new()))
+}
+
 /// Runs a search, calling `emit` for every entry returned. `paging` holds this connection's
 /// paged-results cursors.
 pub fn search(
@@ -286,6 +354,9 @@ fn run(
     }
 
     require_reader(ctx)?;
+    if req.controls.show_deleted {
+        return tombstone_view(dsa, ctx, req, &base_ndn, &filter, &sel, emit);
+    }
     let reader = dsa.reader();
     if !base.is_root() {
         if !is_within(&base_ndn, dsa.suffix_ndn()) {

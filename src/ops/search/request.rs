@@ -64,6 +64,7 @@ impl SearchRequest {
         let keyed =
             |attr: &str| attr.eq_ignore_ascii_case("mail") || attr.eq_ignore_ascii_case("uid");
         self.controls.paged.is_none()
+            && !self.controls.show_deleted
             && self.controls.sort.is_none()
             && self.controls.vlv.is_none()
             && matches!(&self.filter, LdapFilter::Equality(attr, _) if keyed(attr))
@@ -119,7 +120,12 @@ pub struct SearchControls {
     pub paged: Option<PagedRequest>,
     pub sort: Option<SortRequest>,
     pub vlv: Option<VlvRequest>,
+    /// Show Deleted (Active Directory's control): an administrator's view of the tombstones.
+    pub show_deleted: bool,
 }
+
+/// Active Directory's Show Deleted control (no value): the search reads tombstones.
+pub const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
 
 /// Response controls, encoded by the protocol layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
