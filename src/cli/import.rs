@@ -29,6 +29,14 @@ pub struct ImportArgs {
     /// spellings such as "First Name", "Last Name" and "E-mail" are known already)
     #[arg(long, value_name = "HEADER=ATTRIBUTE")]
     pub map: Vec<String>,
+    /// Delete the entries below this DN that the feed does not contain, after the feed's adds
+    /// and changes (as tombstones, restorable for tombstone_days); administrators are kept
+    #[arg(long, value_name = "BASE")]
+    pub sync: Option<String>,
+    /// With --sync: refuse to start when the sync would delete more than this many entries,
+    /// or this percentage of the entries below BASE
+    #[arg(long, value_name = "N|N%", requires = "sync", default_value = "10%")]
+    pub max_deletes: crate::import::feed::MaxDeletes,
     /// Also write the report as JSON to this file (for scripts)
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -57,6 +65,13 @@ fn options(args: &ImportArgs) -> anyhow::Result<ImportOptions> {
         dry_run: args.dry_run,
         drop_unknown: args.drop_unknown,
         csv_map,
+        sync: args
+            .sync
+            .as_ref()
+            .map(|base| crate::import::feed::SyncOptions {
+                base: base.clone(),
+                max_deletes: args.max_deletes,
+            }),
     })
 }
 
@@ -87,24 +102,18 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     if !options.dry_run {
         writer.begin_bulk_load()?;
     }
-    let mut reports = Vec::new();
-    let mut outcome = Ok(());
-    for file in &args.files {
-        let started = Instant::now();
-        let meter = Meter::new(&file.display().to_string());
-        match crate::import::import_file(&writer, file, &options, &|p| meter.show(p)) {
-            Ok(report) => {
-                meter.done();
-                print_report(&report, started.elapsed());
-                reports.push(report);
-            }
-            Err(e) => {
-                meter.done();
-                outcome = Err(anyhow::Error::from(e));
-                break;
-            }
-        }
-    }
+    let files: Vec<(String, PathBuf)> = args
+        .files
+        .iter()
+        .map(|f| (f.display().to_string(), f.clone()))
+        .collect();
+    let shown = Shown::default();
+    let (reports, outcome) =
+        match crate::import::feed::import_feed(&writer, &files, &options, &shown) {
+            Ok(reports) => (reports, Ok(())),
+            Err(stop) => (stop.reports, Err(anyhow::Error::from(stop.error))),
+        };
+    shown.end();
     // Everything written is committed to the index, then the store says so, durably with all
     // it holds (an import that stops before leaves the marker, and the next start rebuilds
     // the index).
@@ -128,6 +137,49 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_REFUSED);
     }
     Ok(0)
+}
+
+/// Shows a feed as it runs: a meter per file, then its report.
+#[derive(Default)]
+struct Shown {
+    meter: std::sync::Mutex<Option<(Meter, Instant)>>,
+}
+
+impl Shown {
+    fn end(&self) {
+        if let Ok(mut m) = self.meter.lock() {
+            if let Some((meter, _)) = m.take() {
+                meter.done();
+            }
+        }
+    }
+}
+
+impl crate::import::feed::Observer for Shown {
+    fn start(&self, name: &str) {
+        if let Ok(mut m) = self.meter.lock() {
+            *m = Some((Meter::new(name), Instant::now()));
+        }
+    }
+
+    fn progress(&self, p: Progress) {
+        if let Ok(m) = self.meter.lock() {
+            if let Some((meter, _)) = m.as_ref() {
+                meter.show(p);
+            }
+        }
+    }
+
+    fn done(&self, report: &ImportReport) {
+        let took = match self.meter.lock() {
+            Ok(mut m) => m.take().map(|(meter, started)| {
+                meter.done();
+                started.elapsed()
+            }),
+            Err(_) => None,
+        };
+        print_report(report, took.unwrap_or_default());
+    }
 }
 
 fn print_report(report: &ImportReport, took: Duration) {

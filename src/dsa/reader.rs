@@ -180,6 +180,21 @@ impl<'d> Reader<'d> {
         self.dsa.lockout.state(id, self.dsa.now())
     }
 
+    /// Every entry below `ndn` (not `ndn` itself), each parent before its children.
+    pub fn below(&self, ndn: &str) -> Result<Vec<(EntryId, Entry)>, DsaError> {
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([ndn.to_string()]);
+        while let Some(parent) = queue.pop_front() {
+            for id in self.dsa.store.children(&parent)? {
+                if let Some(e) = self.dsa.store.get(id)? {
+                    queue.push_back(e.ndn.clone());
+                    out.push((id, e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn has_children(&self, ndn: &str) -> Result<bool, DsaError> {
         Ok(self.dsa.store.has_children(ndn)?)
     }

@@ -9,6 +9,7 @@
 //! counted as unchanged.
 
 pub mod csv_rows;
+pub mod feed;
 pub mod ldif;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,8 @@ pub struct ImportOptions {
     /// CSV: header spellings mapped to attributes (`First Name` -> `givenName`), on top of
     /// the common ones [`csv_rows`] knows.
     pub csv_map: Vec<(String, String)>,
+    /// `--sync BASE`: entries below BASE that the feed leaves out are deleted after it.
+    pub sync: Option<feed::SyncOptions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -47,7 +50,11 @@ pub struct ImportIssue {
 
 impl std::fmt::Display for ImportIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
     }
 }
 
@@ -126,6 +133,30 @@ pub enum ImportError {
     Dsa(#[from] DsaError),
     #[error("{0}")]
     Csv(String),
+    /// A sync that cannot start (its base, or the delete guard).
+    #[error("{0}")]
+    Sync(String),
+}
+
+/// What a file holds, by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ldif,
+    Csv,
+}
+
+/// The kind of `path` (shown as `name`): `.ldif`/`.ldf` or `.csv`.
+pub fn file_kind(name: &str, path: &Path) -> Result<Kind, ImportError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "ldif" | "ldf" => Ok(Kind::Ldif),
+        "csv" => Ok(Kind::Csv),
+        _ => Err(ImportError::UnknownType(name.to_string())),
+    }
 }
 
 /// A record ready to write, or to delete.
@@ -453,19 +484,16 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
     }
 }
 
-/// Imports one file (type by extension), reporting progress.
+/// Imports one file (type by extension; shown as `name`), reporting progress.
 pub fn import_file(
     writer: &Writer<'_>,
+    name: &str,
     path: &Path,
     options: &ImportOptions,
     progress: &dyn Fn(Progress),
 ) -> Result<ImportReport, ImportError> {
-    let name = path.display().to_string();
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+    let name = name.to_string();
+    let kind = file_kind(&name, path)?;
     let file = File::open(path).map_err(|e| ImportError::Open(name.clone(), e))?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -474,8 +502,8 @@ pub fn import_file(
         read: std::sync::Arc::clone(&read),
     };
     let reader = BufReader::with_capacity(256 * 1024, counting);
-    match ext.as_str() {
-        "ldif" | "ldf" => {
+    match kind {
+        Kind::Ldif => {
             let at = |records| Progress {
                 records,
                 bytes: read.load(std::sync::atomic::Ordering::Relaxed),
@@ -485,7 +513,7 @@ pub fn import_file(
                 progress(at(n));
             })
         }
-        "csv" => {
+        Kind::Csv => {
             let rows = csv_rows::items(reader, &writer.dsa().settings().suffix, &options.csv_map)
                 .map_err(|e| ImportError::Csv(format!("{name}: {e}")))?;
             check_header(writer, &name, options, &rows.attributes)?;
@@ -498,7 +526,6 @@ pub fn import_file(
                 });
             })
         }
-        _ => Err(ImportError::UnknownType(name)),
     }
 }
 

@@ -482,3 +482,152 @@ fn exports_round_trip() {
         again.stderr
     );
 }
+
+/// Ten people of a nightly feed, as CSV rows.
+fn staff(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!("Nurse{i},Staff,nurse{i}.staff@one-mail.on.ca,nurse{i}.staff@oneid.on.ca,Nurse")
+        })
+        .collect()
+}
+
+/// Issue 15, points 2 and 4: the nightly feed. A second feed with three leavers and two
+/// changes, as a dry run (what would be deleted, with the changes) and then for real with
+/// `--sync`: the leavers go to the trash (the first administrator, not in the feed, stays),
+/// one comes back with `trash restore`; a truncated feed is refused by the delete guard
+/// before anything is written.
+#[test]
+fn a_nightly_sync_feed_with_leavers_then_a_restore() {
+    let (parent, data) = fresh();
+    let rows = staff(10);
+    let all: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let first = feed(parent.path(), "night1.csv", &all);
+    let sync = "ou=people,dc=one-mail,dc=on,dc=ca";
+    let run = onepages(
+        &["import", "--data-dir", path(&data), "--sync", sync, &first],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("10 added"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("administrators are never deleted by a sync"),
+        "{}",
+        run.stderr
+    );
+
+    // Night 2: nurses 7, 8, 9 left; 0 and 1 changed title.
+    let changed0 = rows[0].replace(",Nurse", ",Head Nurse");
+    let changed1 = rows[1].replace(",Nurse", ",Charge Nurse");
+    let mut second_rows = vec![changed0.as_str(), changed1.as_str()];
+    second_rows.extend(all[2..7].iter().copied());
+    let second = feed(parent.path(), "night2.csv", &second_rows);
+    let dry = onepages(
+        &[
+            "import",
+            "--data-dir",
+            path(&data),
+            "--sync",
+            sync,
+            "--dry-run",
+            &second,
+        ],
+        &[],
+    );
+    // The dry run shows everything, and that the default guard (10% of 11: 1) would stop it.
+    assert_eq!(dry.code, Some(1), "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("a real run would refuse to start"),
+        "{}",
+        dry.stderr
+    );
+    let mut lines: Vec<&str> = dry.stdout.lines().collect();
+    lines.sort_unstable();
+    let person = |i: usize| format!("uid=nurse{i}.staff@oneid.on.ca,{sync}");
+    assert_eq!(
+        lines,
+        [
+            format!("change {} (title)", person(0)),
+            format!("change {} (title)", person(1)),
+            format!("delete {}", person(7)),
+            format!("delete {}", person(8)),
+            format!("delete {}", person(9)),
+        ],
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stderr
+            .contains("would be 0 added, 2 changed, 5 unchanged"),
+        "{}",
+        dry.stderr
+    );
+
+    // The guard stops the real run before it writes anything.
+    let guarded = onepages(
+        &["import", "--data-dir", path(&data), "--sync", sync, &second],
+        &[],
+    );
+    assert_eq!(guarded.code, Some(2), "{}", guarded.stderr);
+    assert!(
+        guarded.stderr.contains("would delete 3 of the 11 entries")
+            && guarded.stderr.contains("nothing was written"),
+        "{}",
+        guarded.stderr
+    );
+    let real = onepages(
+        &[
+            "import",
+            "--data-dir",
+            path(&data),
+            "--sync",
+            sync,
+            "--max-deletes",
+            "3",
+            &second,
+        ],
+        &[],
+    );
+    assert_eq!(real.code, Some(0), "{}", real.stderr);
+    assert!(
+        real.stderr
+            .contains("7 records: 0 added, 2 changed, 5 unchanged, 0 deleted, 0 refused"),
+        "{}",
+        real.stderr
+    );
+    assert!(real.stderr.contains("3 deleted"), "{}", real.stderr);
+
+    let trash = onepages(&["trash", "list", "--data-dir", path(&data)], &[]);
+    assert_eq!(trash.code, Some(0), "{}", trash.stderr);
+    assert_eq!(trash.stdout.lines().count(), 3, "{}", trash.stdout);
+    let back = onepages(
+        &[
+            "trash",
+            "restore",
+            "nurse8.staff@oneid.on.ca",
+            "--data-dir",
+            path(&data),
+        ],
+        &[],
+    );
+    assert_eq!(back.code, Some(0), "{}", back.stderr);
+    assert_eq!(back.stdout.trim(), format!("{}: restored", person(8)));
+    let trash = onepages(&["trash", "list", "--data-dir", path(&data)], &[]);
+    assert_eq!(trash.stdout.lines().count(), 2, "{}", trash.stdout);
+
+    // A truncated feed: one row of ten would delete nearly everyone.
+    let short = feed(parent.path(), "night3.csv", &all[..1]);
+    let cut = onepages(
+        &["import", "--data-dir", path(&data), "--sync", sync, &short],
+        &[],
+    );
+    assert_eq!(cut.code, Some(2), "{}", cut.stderr);
+    let export = onepages(&["export", "--data-dir", path(&data)], &[]);
+    assert_eq!(
+        export.stdout.matches("\ndn: uid=nurse").count(),
+        8,
+        "nothing written: {}",
+        cut.stderr
+    );
+}
