@@ -134,6 +134,7 @@ pub async fn start(
     };
     let shared = Arc::new(Shared::new(Arc::clone(&dsa), tls.clone(), access_log));
     let slow_checks = Arc::clone(&shared.slow_checks);
+    let imports = Arc::clone(&shared.imports);
     let (stop_tx, stop_rx) = watch::channel(false);
     let ids = Arc::new(AtomicU64::new(0));
     let mut endpoints = Vec::new();
@@ -186,6 +187,8 @@ pub async fn start(
             let _ = l.await;
         }
         let _ = housekeeping.await;
+        // A running online import stops at its next batch before the directory closes.
+        let _ = tokio::task::spawn_blocking(move || imports.shutdown()).await;
         // The survey holds the directory: it stops at its next entry.
         survey_stop.store(true, Ordering::Relaxed);
         let _ = tokio::task::spawn_blocking(move || survey.join()).await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::Common;
+use super::{Common, Online};
 use crate::dsa::Dsa;
 use crate::import::{ImportOptions, ImportReport, Progress};
 
@@ -17,6 +17,8 @@ use crate::import::{ImportOptions, ImportReport, Progress};
 pub struct ImportArgs {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub online: Online,
     /// Write nothing: report what would be added, changed (with the attributes), left
     /// unchanged and deleted
     #[arg(long)]
@@ -72,12 +74,16 @@ fn options(args: &ImportArgs) -> anyhow::Result<ImportOptions> {
                 base: base.clone(),
                 max_deletes: args.max_deletes,
             }),
+        cancel: None,
     })
 }
 
 /// Runs the import; returns the exit status (refusals are not an error of the command).
 pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
     let options = options(&args)?;
+    if args.online.server.is_some() {
+        return online(&args, &options);
+    }
     let settings = args.common.settings(None)?;
     // A dry run writes nothing, not even a new data directory.
     let open = if options.dry_run {
@@ -89,8 +95,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
         anyhow::anyhow!(
             "{e}{}",
             if matches!(e, crate::dsa::DsaError::DataDir(_)) {
-                " (this offline form needs the server stopped; loading into a running server is not in \
-                 this version yet)"
+                " (this offline form is for a stopped server; to load into the running one, add \
+                 --server ldap://HOST:PORT --bind-dn ADMIN --password-file FILE)"
             } else {
                 ""
             }
@@ -121,8 +127,18 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
         writer.finish_bulk_load()?;
     }
     dsa.shutdown()?;
+    finish(&args, &options, &reports, outcome)
+}
+
+/// Writes the JSON report when asked, and says how the feed went: the exit status.
+fn finish(
+    args: &ImportArgs,
+    options: &ImportOptions,
+    reports: &[ImportReport],
+    outcome: anyhow::Result<()>,
+) -> anyhow::Result<i32> {
     if let Some(path) = &args.report {
-        write_json(path, &reports, outcome.as_ref().err())?;
+        write_json(path, reports, outcome.as_ref().err())?;
     }
     outcome?;
     let refused: usize = reports.iter().map(|r| r.refused).sum();
@@ -137,6 +153,107 @@ pub fn run(args: ImportArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_REFUSED);
     }
     Ok(0)
+}
+
+/// `import --server`: the files go to the running server, which runs the same feed under the
+/// administrator's grant while it serves (see `import::online`); the reports come back.
+fn online(args: &ImportArgs, options: &ImportOptions) -> anyhow::Result<i32> {
+    use crate::import::online::{Begin, Begun, Status, BEGIN_OID, DATA_OID, RUN_OID, STATUS_OID};
+    use std::io::Read;
+    let (mut conn, _) = args.online.connect(&args.common)?;
+    let mut exop = |oid: &str, val: Vec<u8>| -> anyhow::Result<Vec<u8>> {
+        let (answer, _) = conn
+            .extended(ldap3::exop::Exop {
+                name: Some(oid.to_string()),
+                val: Some(val),
+            })?
+            .success()
+            .map_err(|e| anyhow::anyhow!("the server refused the import: {e}"))?;
+        Ok(answer.val.unwrap_or_default())
+    };
+    let begin = Begin {
+        files: args.files.iter().map(|f| f.display().to_string()).collect(),
+        dry_run: options.dry_run,
+        drop_unknown: options.drop_unknown,
+        map: options.csv_map.clone(),
+        sync: args.sync.clone(),
+        max_deletes: args.sync.as_ref().map(|_| args.max_deletes.to_string()),
+    };
+    let begun: Begun = serde_json::from_slice(&exop(BEGIN_OID, serde_json::to_vec(&begin)?)?)?;
+    let mut chunk = vec![0u8; begun.chunk_bytes.max(1)];
+    for (i, file) in args.files.iter().enumerate() {
+        let name = file.display().to_string();
+        let mut f = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let meter = Meter::new(&format!("{name} (sending)"));
+        let mut sent = 0u64;
+        loop {
+            let n = f
+                .read(&mut chunk)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            let mut val = format!("{}\n{i}\n", begun.job).into_bytes();
+            val.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            exop(DATA_OID, val)?;
+            sent += n as u64;
+            meter.show(Progress {
+                records: 0,
+                bytes: sent,
+                total_bytes: total,
+            });
+        }
+        meter.done();
+    }
+    exop(RUN_OID, begun.job.clone().into_bytes())?;
+    let mut shown = 0;
+    let mut current: Option<(String, Meter, Instant)> = None;
+    let status = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let status: Status =
+            serde_json::from_slice(&exop(STATUS_OID, begun.job.clone().into_bytes())?)?;
+        for report in status.reports.iter().skip(shown) {
+            let took = match current.take() {
+                Some((_, meter, started)) => {
+                    meter.done();
+                    started.elapsed()
+                }
+                None => Duration::ZERO,
+            };
+            print_report(report, took);
+            shown += 1;
+        }
+        if status.state == "done" {
+            break status;
+        }
+        if current.as_ref().is_none_or(|(f, _, _)| *f != status.file) && !status.file.is_empty() {
+            if let Some((_, meter, _)) = current.take() {
+                meter.done();
+            }
+            current = Some((
+                status.file.clone(),
+                Meter::new(&status.file),
+                Instant::now(),
+            ));
+        }
+        if let Some((_, meter, _)) = &current {
+            meter.show(Progress {
+                records: status.records,
+                bytes: status.bytes,
+                total_bytes: status.total_bytes,
+            });
+        }
+    };
+    if let Some((_, meter, _)) = current.take() {
+        meter.done();
+    }
+    let _ = conn.unbind();
+    let outcome = match status.error {
+        Some(e) => Err(anyhow::anyhow!("{e}")),
+        None => Ok(()),
+    };
+    finish(args, options, &status.reports, outcome)
 }
 
 /// Shows a feed as it runs: a meter per file, then its report.

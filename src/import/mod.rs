@@ -11,6 +11,7 @@
 pub mod csv_rows;
 pub mod feed;
 pub mod ldif;
+pub mod online;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -39,9 +40,11 @@ pub struct ImportOptions {
     pub csv_map: Vec<(String, String)>,
     /// `--sync BASE`: entries below BASE that the feed leaves out are deleted after it.
     pub sync: Option<feed::SyncOptions>,
+    /// Raised to stop the import at its next batch (an online import when the server stops).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportIssue {
     pub file: String,
     pub line: usize,
@@ -59,14 +62,14 @@ impl std::fmt::Display for ImportIssue {
 }
 
 /// One change an import makes (or, in a dry run, would make).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportChange {
     pub line: usize,
     /// `add`, `change` or `delete`.
-    pub kind: &'static str,
+    pub kind: String,
     pub dn: String,
     /// For a change: the attributes whose values change.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<String>,
 }
 
@@ -80,7 +83,7 @@ impl std::fmt::Display for ImportChange {
     }
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub file: String,
     pub dry_run: bool,
@@ -100,7 +103,7 @@ pub struct ImportReport {
     /// computed by the server, dropped" x 200).
     pub notes: BTreeMap<String, usize>,
     /// Dry run: every add, change and delete the import would make, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<ImportChange>,
 }
 
@@ -133,6 +136,8 @@ pub enum ImportError {
     Dsa(#[from] DsaError),
     #[error("{0}")]
     Csv(String),
+    #[error("the import was stopped (the server is shutting down); the batches written stay")]
+    Cancelled,
     /// A sync that cannot start (its base, or the delete guard).
     #[error("{0}")]
     Sync(String),
@@ -263,7 +268,7 @@ impl Batcher<'_, '_> {
                     };
                     self.report.changes.push(ImportChange {
                         line,
-                        kind,
+                        kind: kind.to_string(),
                         dn: c.dn.to_string(),
                         attributes: c.changed.to_vec(),
                     });
@@ -702,6 +707,13 @@ fn import_items(
             let _ = tx.send(chunk);
         });
         for chunk in rx {
+            if options
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return Err(ImportError::Cancelled);
+            }
             for ready in chunk {
                 b.take(ready)?;
                 if b.report.records.is_multiple_of(BATCH) {

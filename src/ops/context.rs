@@ -31,6 +31,8 @@ pub struct RequestContext<'a> {
     pub grant: Grant,
     /// Names the operation in logs and fault reports.
     pub request_id: RequestId,
+    /// The server's online imports (none outside a server).
+    pub imports: Option<&'a crate::import::online::Imports>,
 }
 
 /// `<connection>.<message id>`, formatted only when logged.
@@ -64,6 +66,7 @@ impl RequestContext<'_> {
                 connection: 0,
                 msgid: 0,
             },
+            imports: None,
         }
     }
 }

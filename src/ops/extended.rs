@@ -9,6 +9,7 @@ use super::search::dse::{PASSWORD_MODIFY_OID, PURGE_OID, RESTORE_OID, WHOAMI_OID
 use super::{bind::resolve, parse_dn, success, OpError, OpResult};
 use crate::directory::password::verify;
 use crate::dsa::{Change, Dsa, Role};
+use crate::import::online::{OnlineError, BEGIN_OID, DATA_OID, RUN_OID, STATUS_OID};
 
 pub fn extended(
     dsa: &Dsa,
@@ -25,6 +26,7 @@ pub fn extended(
         }),
         PASSWORD_MODIFY_OID => password_modify(dsa, ctx, req),
         RESTORE_OID => restore(dsa, ctx, req),
+        BEGIN_OID | DATA_OID | RUN_OID | STATUS_OID => online_import(ctx, req),
         PURGE_OID => purge(dsa, ctx, req),
         other => Err(OpError::new(
             LdapResultCode::ProtocolError,
@@ -56,6 +58,48 @@ fn admin_writer<'d>(dsa: &'d Dsa, ctx: &RequestContext<'_>) -> OpResult<crate::d
         ));
     }
     super::writer(dsa, ctx)
+}
+
+/// The four steps of `onepages import --server` (see `import::online`).
+fn online_import(
+    ctx: &RequestContext<'_>,
+    req: &LdapExtendedRequest,
+) -> OpResult<LdapExtendedResponse> {
+    let Some(imports) = ctx.imports else {
+        return Err(OpError::new(
+            LdapResultCode::UnwillingToPerform,
+            "online imports are taken by a running server only",
+        ));
+    };
+    if !ctx.grant.is_admin() {
+        return Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "only directory administrators may import",
+        ));
+    }
+    let grant = ctx.grant.write()?;
+    let by = grant.by().to_string();
+    let value = req.value.as_deref().unwrap_or_default();
+    let answer = match req.name.as_str() {
+        BEGIN_OID => imports.begin(grant, value).map(Some),
+        DATA_OID => imports.data(&by, value).map(Some),
+        RUN_OID => imports.run(&by, value).map(|()| None),
+        _ => imports.status(&by, value).map(Some),
+    };
+    let value = answer.map_err(|e| {
+        let code = match e {
+            OnlineError::Busy(_) => LdapResultCode::Busy,
+            OnlineError::Malformed(_) => LdapResultCode::ProtocolError,
+            OnlineError::Refused(_) => LdapResultCode::UnwillingToPerform,
+            OnlineError::Io(_) => LdapResultCode::Other,
+        };
+        OpError::new(code, e.to_string())
+    })?;
+    Ok(LdapExtendedResponse {
+        res: success(),
+        name: Some(req.name.clone()),
+        value,
+    })
 }
 
 /// Brings back a deleted entry from its tombstone.

@@ -40,6 +40,8 @@ pub struct Shared {
     pub access_log: Option<crate::audit::LogSink>,
     /// The server's certificate, when it offers TLS (LDAPS and StartTLS).
     pub tls: Option<Arc<tls::TlsCertificates>>,
+    /// Imports sent through the server (`onepages import --server`).
+    pub imports: Arc<crate::import::online::Imports>,
 }
 
 impl Shared {
@@ -54,6 +56,7 @@ impl Shared {
             hash_slots: Arc::new(Semaphore::new(dsa.settings().hash_concurrency)),
             slow_checks: Arc::default(),
             access_log,
+            imports: Arc::new(crate::import::online::Imports::new(Arc::clone(&dsa))),
             dsa,
             search_slots: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from) + 1,

@@ -631,3 +631,156 @@ fn a_nightly_sync_feed_with_leavers_then_a_restore() {
         cut.stderr
     );
 }
+
+/// An LDIF feed of `ou=night` and its people `from..to` (title as given).
+fn night_ldif(dir: &Path, name: &str, people: std::ops::Range<usize>, title: &str) -> String {
+    let unit = "ou=night,ou=people,dc=one-mail,dc=on,dc=ca";
+    let mut text = format!("dn: {unit}\nobjectClass: organizationalUnit\nou: night\n\n");
+    for i in people {
+        text.push_str(&format!(
+            "dn: uid=night{i}.staff@oneid.on.ca,{unit}\nobjectClass: inetOrgPerson\n\
+             objectClass: onePagesPerson\ncn: Night{i} Staff\ngivenName: Night{i}\nsn: Staff\n\
+             mail: night{i}.staff@one-mail.on.ca\ntitle: {title}\no: Night Clinic\n\n"
+        ));
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    path(&p).to_string()
+}
+
+/// Issue 15, points 1 and 2: `import --server` loads through the running server while a
+/// reader searches; the reader only ever sees a person as the old feed or the new one left
+/// it (never half-written); a sync deletes the leavers, its guard refuses a truncated feed
+/// before writing, a dry run writes nothing, and a non-administrator is refused.
+#[test]
+fn online_imports_while_a_reader_searches() {
+    let server = TestServer::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("pw");
+    std::fs::write(&secret, format!("{ADMIN_PW}\n")).unwrap();
+    let url = server.url.clone();
+    let online = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--server",
+            &url,
+            "--bind-dn",
+            ADMIN_DN,
+            "--password-file",
+            path(&secret),
+        ];
+        args.extend_from_slice(extra);
+        onepages(&args, &[])
+    };
+    let unit = "ou=night,ou=people,dc=one-mail,dc=on,dc=ca";
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = std::sync::Arc::clone(&stop);
+        let mut conn = server.reader();
+        std::thread::spawn(move || {
+            let mut seen = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (entries, _) = conn
+                    .search(
+                        PEOPLE,
+                        ldap3::Scope::Subtree,
+                        "(&(sn=Staff)(givenName=Night1*))",
+                        vec!["title", "mail", "cn", "o"],
+                    )
+                    .unwrap()
+                    .success()
+                    .unwrap();
+                for e in entries.into_iter().map(ldap3::SearchEntry::construct) {
+                    let title = e.attrs.get("title").cloned().unwrap_or_default();
+                    assert!(
+                        title == ["Nurse"] || title == ["Head Nurse"],
+                        "{}: {title:?}",
+                        e.dn
+                    );
+                    assert_eq!(e.attrs["o"], ["Night Clinic"], "{}", e.dn);
+                    assert_eq!(e.attrs["mail"].len(), 1);
+                    seen += 1;
+                }
+            }
+            seen
+        })
+    };
+
+    let first = night_ldif(dir.path(), "first.ldif", 0..1500, "Nurse");
+    let run = online(&[&first]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1501 records: 1501 added"),
+        "{}",
+        run.stderr
+    );
+    // Everyone's title changes; 20 leave (1.3%, within the default guard of 10%).
+    let second = night_ldif(dir.path(), "second.ldif", 0..1480, "Head Nurse");
+    let dry = online(&["--dry-run", "--sync", unit, &second]);
+    assert_eq!(dry.code, Some(0), "{}", dry.stderr);
+    let deletes = dry
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("delete "))
+        .count();
+    assert_eq!(deletes, 20, "{}", dry.stdout);
+    assert!(
+        dry.stderr
+            .contains("would be 0 added, 1480 changed, 1 unchanged"),
+        "{}",
+        dry.stderr
+    );
+    let real = online(&["--sync", unit, &second]);
+    assert_eq!(real.code, Some(0), "{}", real.stderr);
+    assert!(
+        real.stderr
+            .contains("1481 records: 0 added, 1480 changed, 1 unchanged"),
+        "{}",
+        real.stderr
+    );
+    assert!(real.stderr.contains("20 deleted"), "{}", real.stderr);
+
+    // A truncated feed: the guard refuses before anything is written.
+    let cut = night_ldif(dir.path(), "cut.ldif", 0..10, "Nurse");
+    let guarded = online(&["--sync", unit, &cut]);
+    assert_eq!(guarded.code, Some(2), "{}", guarded.stderr);
+    assert!(
+        guarded.stderr.contains("nothing was written"),
+        "{}",
+        guarded.stderr
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = reader.join().unwrap();
+    assert!(seen > 0, "the reader searched during the loads");
+
+    let mut admin = server.admin();
+    let people = dns(&mut admin, unit, "(title=Head Nurse)");
+    assert_eq!(people.len(), 1480);
+    assert!(dns(&mut admin, unit, "(title=Nurse)").is_empty());
+
+    // Only administrators import.
+    let reader_pw = dir.path().join("reader-pw");
+    std::fs::write(&reader_pw, READER_PW).unwrap();
+    let refused = onepages(
+        &[
+            "import",
+            "--server",
+            &url,
+            "--bind-dn",
+            READER_DN,
+            "--password-file",
+            path(&reader_pw),
+            &cut,
+        ],
+        &[],
+    );
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("only directory administrators may import"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -30,8 +30,16 @@ pub const RESTORE_OID: &str = "2.25.284118977951875160080438219710100426701.4.1"
 /// Purge tombstones (request value: none for those past their time, `all`, or a DN, ONE ID,
 /// mail or entryUUID; response value: how many were purged). Administrators only.
 pub const PURGE_OID: &str = "2.25.284118977951875160080438219710100426701.4.2";
-pub const SUPPORTED_EXTENSIONS: &[&str] =
-    &[WHOAMI_OID, PASSWORD_MODIFY_OID, RESTORE_OID, PURGE_OID];
+pub const SUPPORTED_EXTENSIONS: &[&str] = &[
+    WHOAMI_OID,
+    PASSWORD_MODIFY_OID,
+    RESTORE_OID,
+    PURGE_OID,
+    crate::import::online::BEGIN_OID,
+    crate::import::online::DATA_OID,
+    crate::import::online::RUN_OID,
+    crate::import::online::STATUS_OID,
+];
 /// All operational attributes (`+`), absolute true and false filters (`(&)`, `(|)`).
 pub const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.4.1.4203.1.5.3"];
 

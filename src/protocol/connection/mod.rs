@@ -164,6 +164,7 @@ impl Conn {
                 connection: self.info.id,
                 msgid,
             },
+            imports: Some(&self.shared.imports),
         }
     }
 
