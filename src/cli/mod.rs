@@ -1,5 +1,6 @@
 //! The command line (DESIGN.md §5 is the contract for these spellings).
 
+pub mod backup;
 pub mod check;
 pub mod domains;
 pub mod export;
@@ -50,6 +51,10 @@ pub enum Command {
     Unlock(unlock::UnlockArgs),
     /// List, restore or purge deleted entries (kept tombstone_days, 30 by default)
     Trash(trash::TrashArgs),
+    /// Back up the directory (through the running server with --server, or offline)
+    Backup(backup::BackupArgs),
+    /// Bring a backup back into a new data directory (offline)
+    RestoreBackup(backup::RestoreArgs),
 }
 
 /// Options every data-directory command takes (before or after a subcommand).
@@ -187,6 +192,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domains(a) => domains::run(a),
         Command::Unlock(a) => unlock::run(a),
         Command::Trash(a) => trash::run(a),
+        Command::Backup(a) => backup::run(a),
+        Command::RestoreBackup(a) => backup::restore(a),
     }
 }
 

@@ -10,6 +10,7 @@
 //! directory as it is at each operation, not as it was at bind time.
 
 pub mod access;
+pub mod backup;
 pub mod budget;
 pub mod change;
 mod edit;

@@ -5,7 +5,9 @@ use ldap3_proto::proto::{
 };
 
 use super::context::RequestContext;
-use super::search::dse::{PASSWORD_MODIFY_OID, PURGE_OID, RESTORE_OID, WHOAMI_OID};
+use super::search::dse::{
+    BACKUP_OID, BACKUP_READ_OID, PASSWORD_MODIFY_OID, PURGE_OID, RESTORE_OID, WHOAMI_OID,
+};
 use super::{bind::resolve, parse_dn, success, OpError, OpResult};
 use crate::directory::password::verify;
 use crate::dsa::{Change, Dsa, Role};
@@ -26,6 +28,7 @@ pub fn extended(
         }),
         PASSWORD_MODIFY_OID => password_modify(dsa, ctx, req),
         RESTORE_OID => restore(dsa, ctx, req),
+        BACKUP_OID | BACKUP_READ_OID => backup(dsa, ctx, req),
         BEGIN_OID | DATA_OID | RUN_OID | STATUS_OID => online_import(ctx, req),
         PURGE_OID => purge(dsa, ctx, req),
         other => Err(OpError::new(
@@ -99,6 +102,47 @@ fn online_import(
         res: success(),
         name: Some(req.name.clone()),
         value,
+    })
+}
+
+/// Bytes of a backup per read request.
+const BACKUP_CHUNK: usize = 512 * 1024;
+
+/// A backup of the running directory, made in the server's spool and fetched in chunks.
+fn backup(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &LdapExtendedRequest,
+) -> OpResult<LdapExtendedResponse> {
+    if !ctx.grant.is_admin() {
+        return Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            "only directory administrators may make backups (they hold password hashes)",
+        ));
+    }
+    let refused = |e: crate::dsa::DsaError| match e {
+        crate::dsa::DsaError::Denied(m) => OpError::new(LdapResultCode::UnwillingToPerform, m),
+        other => OpError::from(other),
+    };
+    let value = if req.name == BACKUP_OID {
+        let (token, info, bytes) = dsa.spool_backup().map_err(refused)?;
+        serde_json::json!({ "token": token, "bytes": bytes, "info": info })
+            .to_string()
+            .into_bytes()
+    } else {
+        let text = text_value(req)?;
+        let (token, offset) = text.split_once('\n').unwrap_or((text.as_str(), "0"));
+        let offset: u64 = offset.trim().parse().map_err(|_| {
+            OpError::new(LdapResultCode::ProtocolError, "the offset is not a number")
+        })?;
+        let max = BACKUP_CHUNK.min(dsa.settings().limits.max_pdu_bytes);
+        dsa.read_spooled_backup(token.trim(), offset, max)
+            .map_err(refused)?
+    };
+    Ok(LdapExtendedResponse {
+        res: success(),
+        name: Some(req.name.clone()),
+        value: Some(value),
     })
 }
 

@@ -30,6 +30,7 @@
 //! source of truth. Ids far beyond the array (stores written before ids were dense) are held
 //! in a side map, so the copy never depends on density.
 
+pub mod backup;
 pub mod datadir;
 
 use crate::directory::record as codec;

@@ -784,3 +784,170 @@ fn online_imports_while_a_reader_searches() {
         refused.stderr
     );
 }
+
+/// Issue 15, point 5: backups of a running server while a client writes. Each step of the
+/// writer adds `cn=wN` and then sets the counter entry's description to N: a backup of one
+/// generation holds w0..wK with no gap and a counter of K-1 or K. Each backup is 0600, comes
+/// back into a fresh data directory, and serves again with its password hashes.
+#[test]
+fn backups_while_writing_are_one_generation() {
+    let server = TestServer::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("pw");
+    std::fs::write(&secret, format!("{ADMIN_PW}\n")).unwrap();
+    let counter = format!("cn=counter,{PEOPLE}");
+    let mut admin = server.admin();
+    admin
+        .add(
+            &counter,
+            vec![
+                ("objectClass", ["inetOrgPerson"].into()),
+                ("cn", ["counter"].into()),
+                ("sn", ["counter"].into()),
+                ("description", ["-1"].into()),
+            ],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = std::sync::Arc::clone(&stop);
+        let counter = counter.clone();
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 5000 {
+                let name = format!("w{i}");
+                admin
+                    .add(
+                        &format!("cn={name},{PEOPLE}"),
+                        vec![
+                            ("objectClass", ["inetOrgPerson"].into()),
+                            ("cn", [name.as_str()].into()),
+                            ("sn", ["w"].into()),
+                        ],
+                    )
+                    .unwrap()
+                    .success()
+                    .unwrap();
+                let n = i.to_string();
+                admin
+                    .modify(
+                        &counter,
+                        vec![ldap3::Mod::Replace("description", [n.as_str()].into())],
+                    )
+                    .unwrap()
+                    .success()
+                    .unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    let mut files = Vec::new();
+    for b in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let out = dir.path().join(format!("b{b}.onepages-backup"));
+        let run = onepages(
+            &[
+                "backup",
+                "--server",
+                &server.url,
+                "--bind-dn",
+                ADMIN_DN,
+                "--password-file",
+                path(&secret),
+                "-o",
+                path(&out),
+            ],
+            &[],
+        );
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        files.push(out);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let steps = writer.join().unwrap();
+    assert!(steps > 0);
+
+    let mut last_k = None;
+    for (b, file) in files.iter().enumerate() {
+        let data = dir.path().join(format!("restored{b}"));
+        let run = onepages(
+            &["restore-backup", path(file), "--data-dir", path(&data)],
+            &[],
+        );
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let export = onepages(&["export", "--data-dir", path(&data)], &[]);
+        assert_eq!(export.code, Some(0), "{}", export.stderr);
+        let mut ws: Vec<usize> = export
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("dn: cn=w"))
+            .filter_map(|l| l.split(',').next()?.parse().ok())
+            .collect();
+        ws.sort_unstable();
+        let k = ws.len() as i64 - 1;
+        assert!(
+            ws.iter().enumerate().all(|(i, w)| i == *w),
+            "backup {b}: a gap in {ws:?}"
+        );
+        let record = export
+            .stdout
+            .split("\n\n")
+            .find(|r| r.starts_with(&format!("dn: {counter}")))
+            .unwrap();
+        let value: i64 = record
+            .lines()
+            .find_map(|l| l.strip_prefix("description: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            value == k || value == k - 1,
+            "backup {b}: w0..w{k} with the counter at {value}"
+        );
+        assert!(last_k.is_none_or(|l| k >= l), "later backups hold more");
+        last_k = Some(k);
+        // A restored directory refuses to be restored over.
+        let again = onepages(
+            &["restore-backup", path(file), "--data-dir", path(&data)],
+            &[],
+        );
+        assert_ne!(again.code, Some(0));
+        assert!(
+            again.stderr.contains("holds a directory already"),
+            "{}",
+            again.stderr
+        );
+    }
+    // The last one serves again, its password hashes with it.
+    let data = dir.path().join("restored2");
+    let restored = TestServer::start(settings(&data), false);
+    let mut conn = restored.admin();
+    assert!(!dns(&mut conn, PEOPLE, "(cn=w0)").is_empty());
+
+    // A damaged backup is refused as a whole.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    let damaged = dir.path().join("damaged");
+    std::fs::write(&damaged, bytes).unwrap();
+    let run = onepages(
+        &[
+            "restore-backup",
+            path(&damaged),
+            "--data-dir",
+            path(&dir.path().join("never")),
+        ],
+        &[],
+    );
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("checksum"), "{}", run.stderr);
+    assert!(!dir.path().join("never").exists());
+}

@@ -30,7 +30,15 @@ pub const RESTORE_OID: &str = "2.25.284118977951875160080438219710100426701.4.1"
 /// Purge tombstones (request value: none for those past their time, `all`, or a DN, ONE ID,
 /// mail or entryUUID; response value: how many were purged). Administrators only.
 pub const PURGE_OID: &str = "2.25.284118977951875160080438219710100426701.4.2";
+/// Make a backup (no request value; response value: JSON with the token, the size and what
+/// it holds). Administrators only.
+pub const BACKUP_OID: &str = "2.25.284118977951875160080438219710100426701.4.7";
+/// Fetch a made backup (request value: `token \n offset`; response value: the next bytes,
+/// empty at the end, when the server forgets it). Administrators only.
+pub const BACKUP_READ_OID: &str = "2.25.284118977951875160080438219710100426701.4.8";
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[
+    BACKUP_OID,
+    BACKUP_READ_OID,
     WHOAMI_OID,
     PASSWORD_MODIFY_OID,
     RESTORE_OID,
