@@ -200,6 +200,52 @@ printf 'dn: %s\nchangetype: modify\nreplace: onePagesStatus\nonePagesStatus: sus
 check "ldapmodify: onePagesStatus 'suspended' is refused, naming the values" "not one of active, disabled" \
   ldapmodify -x -H "$H" -D "$A" -w demo-admin-2026 -f "$data/status.ldif"
 check "the start-up survey of stored values ran" "stored entries checked against the value rules" cat "$log"
+# Issue 15: an online --sync feed of ou=night, a leaver in the trash, restored; a backup.
+N="ou=night,ou=people,$S"
+night() { # file, people...
+  local f=$1; shift
+  printf 'dn: %s\nobjectClass: organizationalUnit\nou: night\n\n' "$N" >"$f"
+  for p in "$@"; do
+    printf 'dn: uid=%s@oneid.on.ca,%s\nobjectClass: inetOrgPerson\ncn: %s\nsn: Night\nmail: %s@one-mail.on.ca\n\n' \
+      "$p" "$N" "$p" "$p" >>"$f"
+  done
+}
+night "$data/night1.ldif" ann.a bob.b cyd.c dee.d eli.e fay.f gus.g hal.h ivy.i jon.j
+night "$data/night2.ldif" ann.a bob.b cyd.c dee.d eli.e fay.f gus.g hal.h ivy.i
+check "onepages import --server loads into the running server" "11 records: 11 added" \
+  "$bin" import --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" "$data/night1.ldif"
+check "a --sync dry run names the leaver" "delete uid=jon.j@oneid.on.ca,$N" \
+  "$bin" import --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" --sync "$N" --dry-run "$data/night2.ldif"
+check "ldapsearch still finds the leaver after the dry run" "dn: uid=jon.j@oneid.on.ca,$N" \
+  ldapsearch -x -LLL -H "$H" -D "$R" -w demo-reader-2026 -b "$N" "(uid=jon.j@oneid.on.ca)" 1.1
+check "the --sync feed deletes the leaver" "1 deleted" \
+  "$bin" import --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" --sync "$N" "$data/night2.ldif"
+refute "ldapsearch no longer finds the leaver" "jon.j" \
+  ldapsearch -x -LLL -H "$H" -D "$R" -w demo-reader-2026 -b "$N" "(sn=Night)" uid
+check "ldapsearch with Show Deleted shows the tombstone to an administrator" "isDeleted: TRUE" \
+  ldapsearch -x -LLL -H "$H" -D "$A" -w demo-admin-2026 -E '!1.2.840.113556.1.4.417' -b "$N" "(uid=jon.j@oneid.on.ca)" isDeleted onePagesDeletedAt
+check "and refuses a reader" "Insufficient access (50)" \
+  ldapsearch -x -LLL -H "$H" -D "$R" -w demo-reader-2026 -E '!1.2.840.113556.1.4.417' -b "$N" "(objectClass=*)"
+check "onepages trash list --server" "uid=jon.j@oneid.on.ca,$N" \
+  "$bin" trash list --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" --suffix "$S"
+if command -v ldapexop >/dev/null; then
+  check "ldapexop restores the leaver" "oid: 2.25.284118977951875160080438219710100426701.4.1" \
+    ldapexop -x -H "$H" -D "$A" -w demo-admin-2026 "2.25.284118977951875160080438219710100426701.4.1:jon.j@oneid.on.ca"
+else
+  check "onepages trash restore --server" "restored" \
+    "$bin" trash restore --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" jon.j@oneid.on.ca
+fi
+check "ldapsearch finds the restored leaver" "dn: uid=jon.j@oneid.on.ca,$N" \
+  ldapsearch -x -LLL -H "$H" -D "$R" -w demo-reader-2026 -b "$N" "(uid=jon.j@oneid.on.ca)" 1.1
+check "a truncated --sync feed is refused before writing" "nothing was written" \
+  "$bin" import --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" --sync "$N" "$data/night2.ldif" --max-deletes 0
+check "onepages backup --server while serving" "deleted entries kept" \
+  "$bin" backup --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" -o "$data/dir.backup"
+check "a backup is the owner's only" "600" stat -c %a "$data/dir.backup"
+check "restore-backup into a new data directory" "restored" \
+  "$bin" restore-backup "$data/dir.backup" --data-dir "$data/restored"
+check "the restored directory holds the restored leaver" "dn: uid=jon.j@oneid.on.ca,$N" \
+  "$bin" export --data-dir "$data/restored"
 check "offline import refuses a served data directory" "in use by another process: onepages serve" \
   "$bin" import --data-dir "$data/dir" "$data/add.ldif"
 lock_darcy

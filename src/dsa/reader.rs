@@ -9,7 +9,8 @@
 //! deadline and a cancel flag: the caller's sink decides when enough was sent.
 //!
 //! [`Search::admits`] is the one place a candidate becomes a match: entries hidden from a
-//! reader (tombstones, disabled people for non-administrators) are to be left out there.
+//! reader (disabled people for non-administrators) are to be left out there; tombstones are not
+//! entries (see `trash`) and never reach it.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
