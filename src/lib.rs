@@ -25,6 +25,7 @@
 //! reachable from network or file input panics.
 
 pub mod audit;
+pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;

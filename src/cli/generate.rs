@@ -48,6 +48,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     if args.demo {
         crate::gen::write_demo(&mut out, args.entries, args.seed, &args.suffix)?;
+        // The demo's generated people are `people(entries, seed)`: the same queries fit.
+        if let Some(q) = &args.queries {
+            let people = crate::gen::people(args.entries, args.seed);
+            let mut f = std::io::BufWriter::new(std::fs::File::create(q)?);
+            crate::gen::write_queries(&mut f, &people, args.query_count, args.seed)?;
+            f.flush()?;
+        }
     } else {
         let mut people = crate::gen::people(args.entries, args.seed);
         crate::gen::use_argon2(&mut people, args.argon2_every, args.seed)?;

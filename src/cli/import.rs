@@ -75,6 +75,7 @@ fn options(args: &ImportArgs) -> anyhow::Result<ImportOptions> {
                 max_deletes: args.max_deletes,
             }),
         cancel: None,
+        background: false,
     })
 }
 

@@ -62,7 +62,7 @@ fn print(lines: &[Line]) {
     }
     for l in lines {
         let by = if l.by.is_empty() {
-            "offline"
+            "an offline operator"
         } else {
             l.by.as_str()
         };

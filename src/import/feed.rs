@@ -269,10 +269,9 @@ pub fn import_feed(
         let limit = sync.max_deletes.limit(d.below);
         if d.dns.len() > limit {
             let why = format!(
-                "--sync {}: the feed would delete {} of the {} entries below it, more than \
+                "the feed would delete {} of the {} entries below it, more than \
                  --max-deletes {} ({limit}); {}. Check that the feed is complete, or raise \
                  --max-deletes",
-                sync.base,
                 d.dns.len(),
                 d.below,
                 sync.max_deletes,
@@ -284,7 +283,10 @@ pub fn import_feed(
             );
             // A dry run goes on, to show what the sync would do, and reports the refusal.
             if !options.dry_run {
-                return Err(stop(Vec::new(), ImportError::Sync(why)));
+                return Err(stop(
+                    Vec::new(),
+                    ImportError::Sync(format!("--sync {}: {why}", sync.base)),
+                ));
             }
             guard = Some(why);
         }

@@ -26,6 +26,8 @@ use ldif::{LdifReader, RecordKind};
 
 /// Records per atomic write.
 pub const BATCH: usize = 1000;
+/// Records per atomic write of a background (online) import.
+pub const BACKGROUND_BATCH: usize = 500;
 
 /// How an import runs.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +44,9 @@ pub struct ImportOptions {
     pub sync: Option<feed::SyncOptions>,
     /// Raised to stop the import at its next batch (an online import when the server stops).
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Background work (an online import): its threads run at the lowest CPU priority, so
+    /// that searches keep their latency (see [`crate::background`]).
+    pub background: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -210,10 +215,22 @@ struct Batcher<'a, 'd> {
     /// The entries the pending batch creates, replaces, changes or removes (normalised DNs):
     /// a delete or an edit of one of them waits for the batch to be written.
     pending: std::collections::HashSet<String>,
+    /// Whether each written batch waits for the index (background imports).
+    pace: bool,
     report: ImportReport,
 }
 
 impl Batcher<'_, '_> {
+    /// Records per write: smaller for background imports, whose batches are each waited for
+    /// by the index (the entries searches walk unindexed meanwhile).
+    fn batch_size(&self) -> usize {
+        if self.pace {
+            BACKGROUND_BATCH
+        } else {
+            BATCH
+        }
+    }
+
     fn issue(&mut self, line: usize, message: impl Into<String>) {
         self.report.refused += 1;
         self.report.issues.push(ImportIssue {
@@ -278,6 +295,11 @@ impl Batcher<'_, '_> {
             None => {
                 let plan = self.writer.plan(batch)?;
                 let applied = self.writer.apply(plan)?;
+                if self.pace {
+                    // Background work: the next batch waits until this one is searchable, so
+                    // that searches never walk more than one batch of not-yet-indexed entries.
+                    self.writer.dsa().sync_index()?;
+                }
                 self.report.added += applied.added;
                 self.report.changed += applied.replaced;
                 self.report.unchanged += applied.unchanged;
@@ -380,7 +402,7 @@ impl Batcher<'_, '_> {
             },
             Ready::Edit { line, change } => self.after_pending(line, change)?,
         }
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= self.batch_size() {
             self.flush()?;
         }
         Ok(())
@@ -684,6 +706,7 @@ fn import_items(
         written_at: std::collections::HashMap::new(),
         dry: options.dry_run.then(|| writer.dry_run()),
         pending: std::collections::HashSet::new(),
+        pace: options.background,
         report: ImportReport {
             file: file.to_string(),
             dry_run: options.dry_run,
@@ -693,6 +716,9 @@ fn import_items(
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Ready>>(4);
         scope.spawn(move || {
+            if options.background {
+                crate::background::lower_priority(crate::background::BACKGROUND);
+            }
             let mut chunk = Vec::with_capacity(HAND_OVER);
             for item in items {
                 chunk.push(Ready::of(writer, options, item));

@@ -236,6 +236,7 @@ impl Imports {
             csv_map: req.map,
             sync: req.sync.map(|base| SyncOptions { base, max_deletes }),
             cancel: Some(Arc::clone(&self.cancel)),
+            background: true,
         };
         let mut slot = lock(&self.job);
         if let Some(job) = slot.as_ref() {
@@ -354,6 +355,7 @@ impl Imports {
             let thread = std::thread::Builder::new()
                 .name("online-import".into())
                 .spawn(move || {
+                    crate::background::lower_priority(crate::background::BACKGROUND);
                     let writer = dsa.writer(&grant);
                     let watch = Watch {
                         status: Arc::clone(&status),

@@ -405,7 +405,21 @@ impl Index {
         };
         let searcher = self.shared.reader.searcher();
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
-        let is_dirty = |id: &EntryId| !dirty.is_empty() && dirty.contains(id);
+        // During an online import thousands of entries can be dirty: looked up by hash, not
+        // by a walk of the list for every posting.
+        let dirty_set: rustc_hash::FxHashSet<EntryId> = if dirty.len() > 16 {
+            dirty.iter().copied().collect()
+        } else {
+            rustc_hash::FxHashSet::default()
+        };
+        let is_dirty = |id: &EntryId| {
+            !dirty.is_empty()
+                && if dirty_set.is_empty() {
+                    dirty.contains(id)
+                } else {
+                    dirty_set.contains(id)
+                }
+        };
         let columns = self.id_columns(&searcher)?;
         for (segment, ids) in searcher.segment_readers().iter().zip(columns.iter()) {
             let alive = segment.alive_bitset();
