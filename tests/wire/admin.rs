@@ -50,6 +50,8 @@ fn footguns_are_refused_with_the_reason() {
         vec!["domains", "list"],
         vec!["unlock", "dewey.rahim@oneid.on.ca"],
         vec!["import", "--dry-run", "/nonexistent/feed.csv"],
+        vec!["trash", "list"],
+        vec!["backup", "-o", "/nonexistent/backup"],
     ] {
         let mut all = args.clone();
         all.extend(["--data-dir", path(&typo)]);
