@@ -364,6 +364,18 @@ pub fn ldif() -> Vec<Vec<u8>> {
     out.push(
         "dn:: dWlkPWEsZGM9eA==\ncn:: w4lsaXNl\n description: folded\n line\n# comment\n\n".into(),
     );
+    // Issue 15's change records: modrdn / moddn with every key, and a modify of each kind.
+    out.push(
+        "dn: uid=dewey.rahim@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca\n\
+         changetype: modrdn\nnewrdn: uid=dewey.r@oneid.on.ca\ndeleteoldrdn: 1\n\
+         newsuperior: ou=contacts,dc=one-mail,dc=on,dc=ca\n\n\
+         dn: uid=dewey.r@oneid.on.ca,ou=contacts,dc=one-mail,dc=on,dc=ca\n\
+         changetype: moddn\nnewrdn: uid=dewey.rahim@oneid.on.ca\ndeleteoldrdn: 0\n\n\
+         dn: uid=dewey.rahim@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca\n\
+         changetype: modify\nadd: mobile\nmobile: +1 416 555 0101\n-\ndelete: title\n-\n\
+         increment: uidNumber\nuidNumber: 1\n-\n\n"
+            .into(),
+    );
     out
 }
 
@@ -380,6 +392,12 @@ pub fn ldif_dict() -> Vec<&'static [u8]> {
         "modify",
         "delete",
         "modrdn",
+        "moddn",
+        "newrdn: ",
+        "deleteoldrdn: 1\n",
+        "newsuperior: ",
+        "replace: ",
+        "increment: ",
         "-\n",
         "objectClass: ",
         "version: 1\n",
