@@ -31,7 +31,12 @@
 //! in a side map, so the copy never depends on density.
 
 pub mod backup;
+mod bind_state;
 pub mod datadir;
+mod tombstone;
+
+use tombstone::encode_tombstone;
+pub use tombstone::{Burial, Tombstone};
 
 use crate::directory::record as codec;
 
@@ -71,58 +76,6 @@ pub enum Write {
     },
     /// Forgets the tombstone `id` (restored or purged).
     Forget { id: EntryId },
-}
-
-/// When and by whom a kept entry was deleted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Burial {
-    /// Seconds since 1970.
-    pub at: i64,
-    /// The deleter's DN (empty: an offline operator).
-    pub by: String,
-}
-
-/// A deleted entry kept for restore: its id, its entry as it was, and its burial.
-#[derive(Clone, Debug)]
-pub struct Tombstone {
-    pub id: EntryId,
-    pub burial: Burial,
-    pub entry: Entry,
-}
-
-fn encode_tombstone(burial: &Burial, record: &[u8]) -> Vec<u8> {
-    let by = burial.by.as_bytes();
-    let mut v = Vec::with_capacity(12 + by.len() + record.len());
-    v.extend_from_slice(&burial.at.to_be_bytes());
-    v.extend_from_slice(&(by.len() as u32).to_be_bytes());
-    v.extend_from_slice(by);
-    v.extend_from_slice(record);
-    v
-}
-
-fn decode_tombstone(id: EntryId, v: &[u8]) -> Result<Tombstone, StoreError> {
-    let _ = id;
-    let bad = || StoreError::Corrupt(codec::CorruptRecord("a tombstone is truncated"));
-    let at = v
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(i64::from_be_bytes)
-        .ok_or_else(bad)?;
-    let len = v
-        .get(8..12)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_be_bytes)
-        .ok_or_else(bad)? as usize;
-    let by = v.get(12..12 + len).ok_or_else(bad)?;
-    let record = v.get(12 + len..).ok_or_else(bad)?;
-    Ok(Tombstone {
-        id,
-        burial: Burial {
-            at,
-            by: String::from_utf8_lossy(by).into_owned(),
-        },
-        entry: codec::decode(record)?,
-    })
 }
 
 #[derive(Clone, Debug)]
@@ -754,54 +707,6 @@ impl Store {
             }
             None => Ok(None),
         }
-    }
-
-    /// Every tombstone, in id order.
-    pub fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(b"t") {
-            let (k, v) = item?;
-            if let Some(id) = k.get(1..).and_then(read_u64) {
-                out.push(decode_tombstone(id, &v)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The tombstone of entry `id`, if it is kept.
-    pub fn tombstone(&self, id: EntryId) -> Result<Option<Tombstone>, StoreError> {
-        match self.tree.get(id_key(b't', id))? {
-            Some(v) => Ok(Some(decode_tombstone(id, &v)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Every account's recorded sign-in state.
-    pub fn bind_states(&self) -> Result<Vec<(EntryId, Vec<u8>)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.bind_state.iter() {
-            let (k, v) = item?;
-            if let Some(id) = read_u64(&k) {
-                out.push((id, v.to_vec()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Records (or, with `None`, forgets) an account's sign-in state. Not flushed: sled writes
-    /// it out within its flush interval (half a second), so a flood of failed binds costs no
-    /// disk wait, and a crash loses at most that interval's records.
-    pub fn set_bind_state(&self, id: EntryId, state: Option<&[u8]>) -> Result<(), StoreError> {
-        let key = id.to_be_bytes();
-        match state {
-            Some(bytes) => {
-                self.bind_state.insert(key, bytes)?;
-            }
-            None => {
-                self.bind_state.remove(key)?;
-            }
-        }
-        Ok(())
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
