@@ -194,6 +194,7 @@ fn store_and_filters(c: &mut Criterion) {
                     base_ndn: "",
                     scope: Scope::Subtree,
                     filter: compiled,
+                    hide_disabled: false,
                 };
                 let ids = reader
                     .search(query, Budget::unbounded())

@@ -83,6 +83,11 @@ pub struct RawConfig {
     pub lockout_window_secs: Option<u64>,
     pub lockout_secs: Option<u64>,
     pub tombstone_days: Option<u32>,
+    pub never_used_days: Option<u32>,
+    pub inactive_days: Option<u32>,
+    pub dormant_policy: Option<String>,
+    pub record_sign_ins: Option<bool>,
+    pub sign_in_precision_secs: Option<u64>,
     pub address_failures: Option<u32>,
     pub address_window_secs: Option<u64>,
     pub hash_concurrency: Option<usize>,
@@ -153,6 +158,39 @@ pub struct Settings {
     pub clock: crate::clock::Clock,
     /// How long a deleted entry is kept for restore (0: deletes are final).
     pub tombstone_days: u32,
+    /// The dormant-account rules and how sign-ins are recorded.
+    pub dormancy: Dormancy,
+}
+
+/// The service's dormant-account policy (see `policy::dormant`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dormancy {
+    /// An account nobody ever signed in to is removed (as a tombstone) once it is older than
+    /// this (0: never).
+    pub never_used_days: u32,
+    /// An account with no sign-in for longer than this is disabled (0: never).
+    pub inactive_days: u32,
+    /// What the server does with the rules each day.
+    pub mode: DormantMode,
+    /// Whether a successful bind records the sign-in.
+    pub record_sign_ins: bool,
+    /// A sign-in is recorded when the last one recorded is at least this old (OpenLDAP
+    /// lastbind's `lastbind_precision`): one write a day for a user binding all day.
+    pub sign_in_precision: Duration,
+    /// How often a server runs the rules (a day; the first run comes ten minutes after
+    /// start-up, or sooner when this is shorter: tests).
+    pub every: Duration,
+}
+
+/// `dormant_policy`: what the server's daily run of the rules does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DormantMode {
+    /// Logs what the rules would do (the default).
+    Report,
+    /// Disables and removes as the rules say.
+    Apply,
+    /// Does not run them (`onepages dormant` still does).
+    Off,
 }
 
 /// Lockout after repeated wrong passwords (OpenLDAP ppolicy's pwdMaxFailure,
@@ -593,7 +631,35 @@ impl Settings {
                 "max_stalled_searches must be between 1 and 400".into(),
             ));
         }
+        let mode = match raw.dormant_policy.as_deref().map(str::trim) {
+            None | Some("report") => DormantMode::Report,
+            Some("apply") => DormantMode::Apply,
+            Some("off") => DormantMode::Off,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "dormant_policy = '{other}': use \"report\", \"apply\" or \"off\""
+                )))
+            }
+        };
+        let dormancy = Dormancy {
+            never_used_days: raw.never_used_days.unwrap_or(183),
+            inactive_days: raw.inactive_days.unwrap_or(396),
+            mode,
+            record_sign_ins: raw.record_sign_ins.unwrap_or(true),
+            sign_in_precision: Duration::from_secs(raw.sign_in_precision_secs.unwrap_or(86_400)),
+            every: Duration::from_secs(86_400),
+        };
+        if dormancy.inactive_days > 0
+            && (dormancy.inactive_days as u64) * 86_400 < dormancy.sign_in_precision.as_secs()
+        {
+            return Err(invalid(
+                "sign_in_precision_secs is longer than inactive_days: active users would \
+                 look dormant"
+                    .into(),
+            ));
+        }
         Ok(Settings {
+            dormancy,
             oneid_domain,
             identity_limits,
             lockout,

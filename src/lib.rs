@@ -15,6 +15,7 @@
 //! | [`store`] | sled: the source of truth, written atomically and flushed before a write is acknowledged |
 //! | [`index`] | tantivy: a derived, rebuildable accelerator that only narrows candidates |
 //! | [`import`] / [`export`] | LDIF and CSV in (through the writer), LDIF and CSV out (through the reader) |
+//! | [`policy`] | rules over the whole directory (dormant accounts), through the reader and the writer |
 //! | [`gen`] | deterministic generator of realistic directories for demos and benchmarks |
 //!
 //! Rules between layers: every read goes through [`dsa::Reader`] and every change through
@@ -36,6 +37,7 @@ pub mod gen;
 pub mod import;
 pub mod index;
 pub mod ops;
+pub mod policy;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -21,6 +21,7 @@ fn main() {
     let cli = onepages::cli::Cli::parse();
     if let Err(e) = onepages::cli::run(cli) {
         eprintln!("error: {}", onepages::cli::error_line(&e));
-        std::process::exit(1);
+        // The command line's contract: 0 done, 1 done with refusals, 2 could not run.
+        std::process::exit(2);
     }
 }

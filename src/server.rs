@@ -162,13 +162,32 @@ pub async fn start(
         let dsa = Arc::clone(&dsa);
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(crate::dsa::trash::PURGE_EVERY);
-            every.tick().await;
+            let mut purge = tokio::time::interval(crate::dsa::trash::PURGE_EVERY);
+            purge.tick().await;
+            let every = dsa.settings().dormancy.every;
+            let first = tokio::time::Instant::now() + every.min(DORMANT_FIRST_RUN);
+            let mut dormant = tokio::time::interval_at(first, every);
+            dormant.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut sign_ins = tokio::time::interval(SIGN_IN_FLUSH_EVERY);
+            sign_ins.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = every.tick() => {
+                    _ = purge.tick() => {
                         let dsa = Arc::clone(&dsa);
                         let _ = tokio::task::spawn_blocking(move || purge_expired(&dsa)).await;
+                    }
+                    _ = dormant.tick() => {
+                        if dsa.settings().dormancy.mode != crate::config::DormantMode::Off {
+                            let dsa = Arc::clone(&dsa);
+                            let _ = tokio::task::spawn_blocking(move || run_dormant(&dsa)).await;
+                        }
+                    }
+                    _ = sign_ins.tick() => {
+                        if dsa.sign_ins().has_pending() {
+                            let dsa = Arc::clone(&dsa);
+                            let _ = tokio::task::spawn_blocking(move || dsa.sign_ins().flush())
+                                .await;
+                        }
                     }
                     _ = stop.changed() => break,
                 }
@@ -240,6 +259,41 @@ fn open(settings: Settings, holder: &str, demo: bool) -> anyhow::Result<(Arc<Dsa
     tracing::debug!(entries = held, "entries held in memory");
     let entries = dsa.entry_count();
     Ok((Arc::new(dsa), entries))
+}
+
+/// How often the sign-ins recorded at bind go to the store (what a crash can lose, with
+/// sled's own half-second flush interval).
+const SIGN_IN_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When a server first runs the dormant-account rules after start-up.
+const DORMANT_FIRST_RUN: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Lines of a dormant report the log names one by one.
+const DORMANT_LOG_LINES: usize = 200;
+
+/// The daily run of the dormant-account rules (`dormant_policy`), in the log.
+fn run_dormant(dsa: &Dsa) {
+    match crate::policy::dormant::scheduled(dsa) {
+        Ok(report) => {
+            for item in report.items.iter().take(DORMANT_LOG_LINES) {
+                info!(
+                    action = item.action.word(),
+                    dn = %item.dn,
+                    why = %item.why,
+                    outcome = item.outcome.as_deref().unwrap_or("not applied"),
+                    "dormant account"
+                );
+            }
+            if report.items.len() > DORMANT_LOG_LINES {
+                info!(
+                    more = report.items.len() - DORMANT_LOG_LINES,
+                    "more dormant accounts: onepages dormant lists them all"
+                );
+            }
+            info!(applied = report.applied, "{}", report.summary());
+        }
+        Err(e) => warn!(error = %e, "could not run the dormant-account rules"),
+    }
 }
 
 /// Purges the tombstones past their time (each purge is an audit line too).

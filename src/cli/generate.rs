@@ -39,6 +39,11 @@ pub struct GenerateArgs {
     /// Write the demo directory (service accounts and named demo people included)
     #[arg(long)]
     pub demo: bool,
+    /// Give each account a realistic history as of this day (YYYY-MM-DD): createTimestamp,
+    /// a last sign-in (as OpenLDAP's authTimestamp) and a few exemptions, for the
+    /// dormant-account rules (LDIF only)
+    #[arg(long, value_name = "DATE", conflicts_with = "demo")]
+    pub history: Option<String>,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -58,6 +63,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     } else {
         let mut people = crate::gen::people(args.entries, args.seed);
         crate::gen::use_argon2(&mut people, args.argon2_every, args.seed)?;
+        if let Some(day) = &args.history {
+            let as_of = super::parse_day_or_time("--history", day, false)?;
+            crate::gen::with_history(&mut people, as_of, args.seed);
+        }
         match args.format {
             GenFormat::Ldif => crate::gen::write_ldif(&mut out, &people, &args.suffix)?,
             GenFormat::Csv => crate::gen::write_csv(&mut out, &people)?,

@@ -3,6 +3,8 @@
 pub mod backup;
 pub mod check;
 pub mod domains;
+pub mod dormant;
+pub mod exempt;
 pub mod export;
 pub mod generate;
 pub mod import;
@@ -55,6 +57,11 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Bring a backup back into a new data directory (offline)
     RestoreBackup(backup::RestoreArgs),
+    /// List the accounts the dormant-account rules act on (never used, inactive, exempt),
+    /// and with --apply act on them
+    Dormant(dormant::DormantArgs),
+    /// Exempt an account from the dormant-account rules until a date (parental leave...)
+    Exempt(exempt::ExemptArgs),
 }
 
 /// Options every data-directory command takes (before or after a subcommand).
@@ -173,6 +180,42 @@ impl Online {
     }
 }
 
+/// The one account a name designates over LDAP: a DN, or else a ONE ID username (searched
+/// under `suffix`), with the attributes asked for.
+pub fn find_account(
+    conn: &mut ldap3::LdapConn,
+    suffix: &str,
+    name: &str,
+    attrs: Vec<&str>,
+) -> anyhow::Result<ldap3::SearchEntry> {
+    let name = name.trim();
+    let (base, scope, filter) = if name.contains('=') {
+        (
+            name.to_string(),
+            ldap3::Scope::Base,
+            "(objectClass=*)".to_string(),
+        )
+    } else {
+        (
+            suffix.to_string(),
+            ldap3::Scope::Subtree,
+            format!("(uid={})", ldap3::ldap_escape(name)),
+        )
+    };
+    let (entries, _) = conn
+        .search(&base, scope, &filter, attrs)?
+        .success()
+        .map_err(|e| anyhow::anyhow!("looking up {name}: {e}"))?;
+    let mut found: Vec<ldap3::SearchEntry> = entries
+        .into_iter()
+        .map(ldap3::SearchEntry::construct)
+        .collect();
+    match (found.pop(), found.is_empty()) {
+        (Some(entry), true) => Ok(entry),
+        _ => anyhow::bail!("no account {name}"),
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve::run(a),
@@ -194,7 +237,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trash(a) => trash::run(a),
         Command::Backup(a) => backup::run(a),
         Command::RestoreBackup(a) => backup::restore(a),
+        Command::Dormant(a) => dormant::run(a),
+        Command::Exempt(a) => exempt::run(a),
     }
+}
+
+/// A day (`YYYY-MM-DD`, UTC: its first second, or with `end_of_day` its last) or a
+/// GeneralizedTime, as seconds since 1970.
+pub fn parse_day_or_time(flag: &str, text: &str, end_of_day: bool) -> anyhow::Result<i64> {
+    let t = text.trim();
+    let is_day = t.len() == 10
+        && t.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let time = if is_day {
+        let clock = if end_of_day { "235959" } else { "000000" };
+        format!("{}{clock}Z", t.replace('-', ""))
+    } else {
+        t.to_string()
+    };
+    crate::dsa::sign_in::time_of(&time).ok_or_else(|| {
+        anyhow::anyhow!("{flag} {text}: write a day as YYYY-MM-DD, or a time as YYYYMMDDHHMMSSZ")
+    })
 }
 
 /// An error and its causes on one line, each said once: a cause whose text the line already

@@ -73,21 +73,11 @@ fn print(lines: &[Line]) {
     }
 }
 
-/// `YYYY-MM-DD` as the GeneralizedTime of its first second.
+/// `YYYY-MM-DD` (or a time) as the GeneralizedTime of its first second.
 fn since_time(date: &str) -> anyhow::Result<String> {
-    let d = date.trim();
-    let ok = d.len() == 10
-        && d.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if !ok {
-        anyhow::bail!("--since {date}: write the day as YYYY-MM-DD");
-    }
-    Ok(format!("{}000000Z", d.replace('-', "")))
+    Ok(generalized_time(super::parse_day_or_time(
+        "--since", date, false,
+    )?))
 }
 
 pub fn run(args: TrashArgs) -> anyhow::Result<()> {

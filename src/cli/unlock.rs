@@ -44,34 +44,12 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<()> {
 
 fn online(args: &UnlockArgs) -> anyhow::Result<()> {
     let (mut conn, suffix) = args.online.connect(&args.common)?;
-    let name = args.account.trim();
-    let (base, scope, filter) = if name.contains('=') {
-        (
-            name.to_string(),
-            ldap3::Scope::Base,
-            "(objectClass=*)".to_string(),
-        )
-    } else {
-        (
-            suffix,
-            ldap3::Scope::Subtree,
-            format!("(uid={})", ldap3::ldap_escape(name)),
-        )
-    };
-    let (entries, _) = conn
-        .search(&base, scope, &filter, vec!["pwdAccountLockedTime"])?
-        .success()
-        .map_err(|e| anyhow::anyhow!("looking up {name}: {e}"))?;
-    let mut found: Vec<ldap3::SearchEntry> = entries
-        .into_iter()
-        .map(ldap3::SearchEntry::construct)
-        .collect();
-    if found.len() != 1 {
-        anyhow::bail!("no account {name}");
-    }
-    let Some(entry) = found.pop() else {
-        anyhow::bail!("no account {name}");
-    };
+    let entry = super::find_account(
+        &mut conn,
+        &suffix,
+        &args.account,
+        vec!["pwdAccountLockedTime"],
+    )?;
     let was_locked = entry.attrs.contains_key("pwdAccountLockedTime");
     let mods: Vec<ldap3::Mod<String>> = vec![ldap3::Mod::Delete(
         "pwdAccountLockedTime".to_string(),

@@ -16,6 +16,7 @@ use super::entry::AttrSource;
 use super::entry::Entry;
 use super::matching::{approx_match, prep_into, substring_match, Rule, RulePurpose};
 use super::schema::Schema;
+use super::secret::Sight;
 
 /// Three-valued logic of RFC 4511 §4.5.1.7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub enum Filter {
         value: Vec<u8>,
         pattern: Option<(Option<String>, Vec<String>, Option<String>)>,
         dn_attributes: bool,
+        /// What the requester may see (a typeless item reads only those attributes).
+        sight: Sight,
     },
     /// Ambiguous name resolution: `(anr=helene cote)`. `text` is folded; `split` holds the
     /// two halves of a value with a space (first/last and last/first); `exact` is AD's `=x`.
@@ -120,17 +123,31 @@ struct Compiler<'a> {
     schema: &'a Schema,
     limits: FilterLimits,
     elements: usize,
+    sight: Sight,
 }
 
+/// Compiles a filter for a requester who sees every attribute but the secret ones.
 pub fn compile(
     filter: &LdapFilter,
     schema: &Schema,
     limits: FilterLimits,
 ) -> Result<Filter, FilterError> {
+    compile_for(filter, schema, limits, Sight::Full)
+}
+
+/// Compiles a filter for a requester with this sight: items on attributes it may not see are
+/// Undefined, as for unknown ones.
+pub fn compile_for(
+    filter: &LdapFilter,
+    schema: &Schema,
+    limits: FilterLimits,
+    sight: Sight,
+) -> Result<Filter, FilterError> {
     let mut c = Compiler {
         schema,
         limits,
         elements: 0,
+        sight,
     };
     c.compile(filter, 1)
 }
@@ -197,11 +214,12 @@ impl Compiler<'_> {
             .is_some_and(|a| a.name().eq_ignore_ascii_case("objectClass"))
     }
 
-    /// Resolves an attribute description; `None` when unknown or secret (`secret::is_secret`).
+    /// Resolves an attribute description; `None` when unknown or hidden from the requester
+    /// (secret, or private to administrators: `secret::Sight`).
     fn target(&self, attr: &str) -> Option<Target> {
         let id = self.schema.attr_id(attr)?;
         let at = self.schema.attr_by_id(id)?;
-        if super::secret::is_secret(at.name()) {
+        if self.sight.hides(at.name()) {
             return None;
         }
         let names = self
@@ -325,6 +343,7 @@ impl Compiler<'_> {
             value,
             pattern,
             dn_attributes: mra.dn_attributes,
+            sight: self.sight,
         }
     }
 }
@@ -542,6 +561,7 @@ impl Filter {
                 value,
                 pattern,
                 dn_attributes,
+                sight,
             } => {
                 let test = |v: &[u8]| -> bool {
                     let Some(n) = rule.try_normalize(v, schema) else {
@@ -564,7 +584,7 @@ impl Filter {
                     None => entry
                         .attribute_names()
                         .into_iter()
-                        .filter(|name| !super::secret::is_secret(name))
+                        .filter(|name| !sight.hides(name))
                         .any(|name| entry.values_of(name).any(test)),
                 };
                 if !hit && *dn_attributes {

@@ -389,6 +389,24 @@ fn compare_integers(a: &[u8], b: &[u8]) -> Ordering {
 
 /// GeneralizedTime (RFC 4517 §3.3.13) to `YYYYMMDDHHMMSS[.f]Z` in UTC.
 fn normalize_time(text: &str) -> Option<String> {
+    let (total, fraction) = parse_time(text)?;
+    let (y, mo, d, h, mi, s) = civil_from_seconds(total);
+    let mut out = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}");
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(&fraction);
+    }
+    out.push('Z');
+    Some(out)
+}
+
+/// Whole seconds since 1970 of a GeneralizedTime value (a fraction is dropped).
+pub fn generalized_seconds(text: &str) -> Option<i64> {
+    parse_time(text).map(|(t, _)| t)
+}
+
+/// A GeneralizedTime value as seconds since 1970 (UTC) and its fraction's digits.
+fn parse_time(text: &str) -> Option<(i64, String)> {
     let t = text.trim();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let digits = t.get(..digits_end)?;
@@ -436,14 +454,7 @@ fn normalize_time(text: &str) -> Option<String> {
     }
     let days = days_from_civil(year, month, day);
     let total = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
-    let (y, mo, d, h, mi, s) = civil_from_seconds(total);
-    let mut out = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}");
-    if !fraction.is_empty() {
-        out.push('.');
-        out.push_str(&fraction);
-    }
-    out.push('Z');
-    Some(out)
+    Some((total, fraction))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

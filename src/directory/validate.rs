@@ -35,6 +35,8 @@ pub const PRESERVED_ON_IMPORT: &[&str] = &[
     "creatorsName",
     "modifiersName",
     "entryUUID",
+    "onePagesLastSignIn",
+    "onePagesStatusChanged",
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

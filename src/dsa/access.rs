@@ -320,6 +320,15 @@ impl Dsa {
         }
     }
 
+    /// The server's own capability for the dormant-account rules (`dormant_policy = apply`,
+    /// run by `server.rs` only): changes are recorded with no modifier's name.
+    pub fn policy_grant(&self) -> WriteGrant {
+        WriteGrant {
+            by: String::new(),
+            scope: WriteScope::Operator,
+        }
+    }
+
     /// The offline operator's capability: granted while no network client can reach this
     /// process (an offline command holding the data directory's lock), never once serving.
     pub fn operator_grant(&self) -> Result<WriteGrant, super::DsaError> {

@@ -26,6 +26,8 @@ impl From<BackupError> for DsaError {
 impl Dsa {
     /// Writes a consistent backup of the directory to `out` (see the module docs).
     pub fn backup(&self, out: impl std::io::Write) -> Result<(BackupInfo, u64), DsaError> {
+        // The sign-ins recorded in memory go into the copy too.
+        self.sign_ins.flush();
         let snapshot = {
             let _guard = self.writer_lock.lock().map_err(|_| DsaError::Poisoned)?;
             self.store.snapshot()?
@@ -158,12 +160,14 @@ pub fn restore_backup(settings: Settings, file: &Path) -> Result<BackupInfo, Dsa
             loaded.info.suffix
         )));
     }
-    {
+    let info = {
         let dir = DataDir::open(&root, "onepages restore-backup")?;
         let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
-        store.load(loaded.records)?;
-    }
+        let info = loaded.info.clone();
+        store.load(loaded)?;
+        info
+    };
     let (dsa, _) = Dsa::open_existing(settings, "onepages restore-backup", &|_| {})?;
     dsa.shutdown()?;
-    Ok(loaded.info)
+    Ok(info)
 }

@@ -19,6 +19,7 @@ pub mod lockout;
 pub mod plan;
 pub mod reader;
 pub mod security;
+pub mod sign_in;
 pub mod survey;
 pub mod trash;
 pub mod views;
@@ -103,6 +104,8 @@ pub struct Dsa {
     verified: VerifiedCache,
     /// Failed binds counted, accounts locked, addresses braked.
     lockout: lockout::Lockout,
+    /// Successful sign-ins, recorded off the entries.
+    sign_ins: sign_in::SignIns,
     /// The audit trail (off unless configured).
     audit: crate::audit::Audit,
     /// Bumped by every write that changes or removes an existing entry: a session's cached
@@ -173,6 +176,11 @@ impl Dsa {
             .mul_f64(1.4);
         let verified = VerifiedCache::new(settings.bind_cache_ttl, settings.bind_cache_entries);
         let lockout = lockout::Lockout::load(settings.lockout, Arc::clone(&store))?;
+        let sign_ins = sign_in::SignIns::load(
+            settings.dormancy.record_sign_ins,
+            settings.dormancy.sign_in_precision,
+            Arc::clone(&store),
+        )?;
         let audit = crate::audit::Audit::open(settings.audit_log.as_ref(), settings.clock.clone())?;
         Ok((
             Dsa {
@@ -190,6 +198,7 @@ impl Dsa {
                 failed_bind_floor,
                 verified,
                 lockout,
+                sign_ins,
                 audit,
                 auth_epoch: AtomicU64::new(0),
                 offline: AtomicBool::new(true),
@@ -227,6 +236,10 @@ impl Dsa {
 
     pub fn lockout(&self) -> &lockout::Lockout {
         &self.lockout
+    }
+
+    pub fn sign_ins(&self) -> &sign_in::SignIns {
+        &self.sign_ins
     }
 
     pub fn audit(&self) -> &crate::audit::Audit {
@@ -299,6 +312,7 @@ impl Dsa {
 
     /// Commits everything queued to the index and flushes the store (clean shutdown).
     pub fn shutdown(&self) -> Result<(), DsaError> {
+        self.sign_ins.flush();
         self.index.flush()?;
         self.store.flush()?;
         self.index.shutdown();

@@ -504,15 +504,28 @@ impl Writer<'_> {
                             });
                         };
                         let mut carry = creation_stamps(&old);
+                        let kept = account_state_kept(&old, entry);
                         let same_password = same_password(&old, entry, clear_passwords);
-                        let changed = match &same_password {
-                            Some(stored) => {
-                                let mut view = entry.clone();
-                                view.set_values(schema, "userPassword", stored.clone());
-                                differences(&old, &view)
+                        let view = if kept.is_empty() && same_password.is_none() {
+                            std::borrow::Cow::Borrowed(entry)
+                        } else {
+                            let mut view = entry.clone();
+                            for (name, values) in &kept {
+                                view.set_values(schema, name, values.clone());
                             }
-                            None => differences(&old, entry),
+                            if let Some(stored) = &same_password {
+                                view.set_values(schema, "userPassword", stored.clone());
+                            }
+                            std::borrow::Cow::Owned(view)
                         };
+                        let changed = differences(&old, &view);
+                        let restatus = status_of(&old) != status_of(&view)
+                            && entry.get("onePagesStatusChanged").is_none();
+                        drop(view);
+                        carry.extend(kept);
+                        if restatus {
+                            carry.push(("onePagesStatusChanged", vec![self.now_value()]));
+                        }
                         if changed.is_empty() {
                             return Ok(Effect::Keep {
                                 id,
@@ -608,6 +621,15 @@ impl Writer<'_> {
         dn: &Dn,
         o: &mut Overlay,
     ) -> Result<Effect, Outcome> {
+        if status_of(&old) != status_of(&entry) {
+            // The time of the change (a re-enabled account's inactivity counts from it), and
+            // the old status's reason goes unless this change gives one.
+            let schema = self.schema();
+            entry.set_values(schema, "onePagesStatusChanged", vec![self.now_value()]);
+            if entry.values("onePagesStatusReason") == old.values("onePagesStatusReason") {
+                entry.set_values(schema, "onePagesStatusReason", Vec::new());
+            }
+        }
         check(self.schema(), &mut entry, dn)
             .map_err(|e| Outcome::Refused(WriteRefusal::Invalid(e)))?;
         self.must_be_unique(id, &entry, Some(&old), o)?;
@@ -645,6 +667,47 @@ pub(super) type Resolved = (Vec<Step>, Vec<(usize, WriteRefusal)>);
 enum Outcome {
     Refused(WriteRefusal),
     Failed(DsaError),
+}
+
+impl Writer<'_> {
+    /// The writer's clock as a GeneralizedTime value (the injectable clock: tests move it).
+    fn now_value(&self) -> Vec<u8> {
+        crate::clock::generalized_time(self.dsa.now()).into_bytes()
+    }
+}
+
+/// An account's status as the rules read it: active unless it says otherwise.
+fn status_of(entry: &Entry) -> bool {
+    !super::access::is_disabled(entry)
+}
+
+/// What the server and its administrators keep about an account that an import record
+/// replacing it keeps when the record does not say it: the later last sign-in, the status
+/// (with its reason and time) and the exemption. A feed from the registration system lists who
+/// exists; it does not undo the dormancy rules every night, nor forget a sign-in.
+fn account_state_kept(old: &Entry, new: &Entry) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let mut kept = Vec::new();
+    let old_sign_in = super::sign_in::stored_sign_in(old);
+    if old_sign_in.is_some() && old_sign_in > super::sign_in::stored_sign_in(new) {
+        kept.push((
+            "onePagesLastSignIn",
+            old.values("onePagesLastSignIn").to_vec(),
+        ));
+    }
+    let mut keep = |names: &[&'static str]| {
+        if names.iter().all(|n| new.get(n).is_none()) {
+            for n in names {
+                let values = old.values(n).to_vec();
+                if !values.is_empty() {
+                    kept.push((*n, values));
+                }
+            }
+        }
+    };
+    keep(&["onePagesStatus", "onePagesStatusReason"]);
+    keep(&["onePagesStatusChanged"]);
+    keep(&["onePagesExemptUntil", "onePagesExemptReason"]);
+    kept
 }
 
 /// The creation stamps of a stored entry, which an import record replacing it keeps: the

@@ -8,9 +8,9 @@
 //! the caller supplies. The reader knows nothing of LDAP results, controls or limits beyond a
 //! deadline and a cancel flag: the caller's sink decides when enough was sent.
 //!
-//! [`Search::admits`] is the one place a candidate becomes a match: entries hidden from a
-//! reader (disabled people for non-administrators) are to be left out there; tombstones are not
-//! entries (see `trash`) and never reach it.
+//! [`Search::admits`] is the one place a candidate becomes a match: entries hidden from the
+//! reader (disabled accounts, when the query says `hide_disabled`) are left out there;
+//! tombstones are not entries (see `trash`) and never reach it.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -46,6 +46,9 @@ pub struct Query<'q> {
     pub base_ndn: &'q str,
     pub scope: Scope,
     pub filter: &'q Filter,
+    /// Leaves out disabled accounts (every reader but administrators and the server itself:
+    /// a disabled person is out of the address book).
+    pub hide_disabled: bool,
 }
 
 impl Query<'_> {
@@ -181,6 +184,26 @@ impl<'d> Reader<'d> {
         self.dsa.lockout.state(id, self.dsa.now())
     }
 
+    /// The last sign-in of the entry named `ndn` as known (the later of the one recorded at
+    /// bind and the entry's own `onePagesLastSignIn`), seconds since 1970.
+    pub fn last_sign_in<E: AttrSource + ?Sized>(&self, ndn: &str, entry: &E) -> Option<i64> {
+        match self.dsa.store.id_of(ndn).ok().flatten() {
+            Some(id) => self.dsa.sign_ins.last(id, entry),
+            None => super::sign_in::stored_sign_in(entry),
+        }
+    }
+
+    /// Writes the last sign-in as known into the entry's `onePagesLastSignIn` (exports carry
+    /// what the server recorded, so that another server or a later import keeps it).
+    pub fn merge_sign_in(&self, id: EntryId, entry: &mut Entry) {
+        if let Some(at) = self.dsa.sign_ins.last(id, entry) {
+            if super::sign_in::stored_sign_in(entry) != Some(at) {
+                let value = crate::clock::generalized_time(at).into_bytes();
+                entry.set_values(&self.dsa.schema, "onePagesLastSignIn", vec![value]);
+            }
+        }
+    }
+
     /// Every entry below `ndn` (not `ndn` itself), each parent before its children.
     pub fn below(&self, ndn: &str) -> Result<Vec<(EntryId, Entry)>, DsaError> {
         let mut out = Vec::new();
@@ -241,6 +264,7 @@ impl<'d> Reader<'d> {
             base_ndn: "",
             scope: Scope::Subtree,
             filter: &filter,
+            hide_disabled: false,
         };
         let mut ids = Vec::new();
         let mut search = self.search(query, Budget::unbounded());
@@ -320,6 +344,11 @@ pub struct Search<'r, 'q> {
 }
 
 impl Search<'_, '_> {
+    /// Whether disabled accounts are left out (part of what a cached result list depends on).
+    pub fn hides_disabled(&self) -> bool {
+        self.query.hide_disabled
+    }
+
     /// Candidates read and checked so far (how well the index narrowed).
     pub fn examined(&self) -> usize {
         self.examined
@@ -378,6 +407,9 @@ impl Search<'_, '_> {
     /// matches pay for them). The one place where a candidate becomes a match.
     fn admits(&self, view: &mut EntryView<'_>) -> bool {
         if !self.query.reaches(view.ndn) {
+            return false;
+        }
+        if self.query.hide_disabled && super::access::is_disabled(view) {
             return false;
         }
         if self.filter_reads_security {

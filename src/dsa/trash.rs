@@ -155,6 +155,8 @@ impl Writer<'_> {
             let writes: Vec<Write> = chosen.iter().map(|t| Write::Forget { id: t.id }).collect();
             self.dsa.store.apply(&writes)?;
         }
+        let ids: Vec<EntryId> = chosen.iter().map(|t| t.id).collect();
+        self.dsa.sign_ins.forget(&ids);
         let by = self.by();
         self.dsa.audit().record(
             "purge",

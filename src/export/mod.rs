@@ -110,11 +110,16 @@ fn depth(ndn: &str) -> usize {
     n
 }
 
-/// All entries, parents first.
+/// All entries, parents first, with the last sign-ins the server recorded.
 fn ordered(reader: &Reader<'_>) -> Result<Vec<Entry>, DsaError> {
     let mut entries = reader
         .all_entries()
-        .map(|r| r.map(|(_, e)| e))
+        .map(|r| {
+            r.map(|(id, mut e)| {
+                reader.merge_sign_in(id, &mut e);
+                e
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     entries.sort_by_key(|e| depth(&e.ndn));
     Ok(entries)

@@ -70,6 +70,64 @@ pub struct Person {
     pub kind: &'static str,
     /// Password in clear (for benchmarks' binds) and its stored form.
     pub password: Option<(String, String)>,
+    /// Account history (see [`with_history`]): none unless asked for.
+    pub history: Option<History>,
+}
+
+/// When an account was created, last signed in and is exempt until (seconds since 1970).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct History {
+    pub created: i64,
+    pub last_sign_in: Option<i64>,
+    pub exempt: Option<(i64, &'static str)>,
+}
+
+/// Why generated accounts are exempt from the dormant-account rules.
+const EXEMPT_REASONS: &[&str] = &[
+    "parental leave",
+    "sabbatical",
+    "medical leave",
+    "secondment",
+];
+
+fn below_i64(rng: &mut Rng, n: usize) -> i64 {
+    i64::try_from(rng.below(n)).unwrap_or(0)
+}
+
+/// Gives every person who can sign in a realistic history as of `as_of`, deterministically:
+/// created over the six years before; 7% never signed in (half of them created within the
+/// last six months); 5% last signed in 13 to 30 months before; the rest within the last 90
+/// days, most within the week; 1% exempt for up to 200 more days.
+pub fn with_history(people: &mut [Person], as_of: i64, seed: u64) {
+    const DAY: i64 = 86_400;
+    let mut rng = Rng::new(seed ^ 0x5157);
+    for p in people.iter_mut().filter(|p| p.uid.is_some()) {
+        let mut created = as_of - DAY * (30 + below_i64(&mut rng, 6 * 365 - 30));
+        let roll = rng.below(100);
+        let last_sign_in = if roll < 7 {
+            if roll < 3 {
+                created = as_of - DAY * (1 + below_i64(&mut rng, 182));
+            }
+            None
+        } else if roll < 12 {
+            Some(as_of - DAY * (396 + below_i64(&mut rng, 520)))
+        } else if roll < 40 {
+            Some(as_of - DAY * (8 + below_i64(&mut rng, 82)))
+        } else {
+            Some(as_of - DAY * below_i64(&mut rng, 7) - below_i64(&mut rng, 86_400))
+        };
+        // Nobody signs in before the account exists.
+        let last_sign_in = last_sign_in.map(|t| t.max(created + DAY));
+        let exempt = rng.chance(1).then(|| {
+            let reason = rng.pick(EXEMPT_REASONS).copied().unwrap_or("leave");
+            (as_of + DAY * (1 + below_i64(&mut rng, 200)), reason)
+        });
+        p.history = Some(History {
+            created,
+            last_sign_in,
+            exempt,
+        });
+    }
 }
 
 /// Lower-case ASCII local part from a name: "Hélène Côté-Tremblay" → "helene.cote-tremblay".
@@ -174,6 +232,7 @@ pub fn people(n: usize, seed: u64) -> Vec<Person> {
             status,
             kind,
             password,
+            history: None,
         });
     }
     out
@@ -272,6 +331,18 @@ fn write_person<W: Write>(out: &mut W, p: &Person, suffix: &str) -> std::io::Res
     write_attr(out, "onePagesAccountType", p.kind.as_bytes())?;
     if let Some((_, stored)) = &p.password {
         write_attr(out, "userPassword", stored.as_bytes())?;
+    }
+    if let Some(h) = &p.history {
+        let time = |t: i64| crate::clock::generalized_time(t).into_bytes();
+        write_attr(out, "createTimestamp", &time(h.created))?;
+        if let Some(t) = h.last_sign_in {
+            // OpenLDAP lastbind's spelling, as a migrated export carries it.
+            write_attr(out, "authTimestamp", &time(t))?;
+        }
+        if let Some((until, reason)) = h.exempt {
+            write_attr(out, "onePagesExemptUntil", &time(until))?;
+            write_attr(out, "onePagesExemptReason", reason.as_bytes())?;
+        }
     }
     out.write_all(b"\n")
 }
@@ -490,6 +561,7 @@ fn demo_person(given: &str, sn: &str, org: &'static Org, dept: Option<&'static s
         status: "active",
         kind: "user",
         password: None,
+        history: None,
     }
 }
 

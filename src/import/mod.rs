@@ -19,6 +19,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use crate::directory::dn::Dn;
+use crate::directory::matching::generalized_seconds;
 use crate::dsa::plan::DryRun;
 use crate::dsa::writer::Prepared;
 use crate::dsa::{Change, DsaError, EditKind, PlannedKind, WriteRefusal, Writer};
@@ -441,8 +442,31 @@ fn sift(writer: &Writer<'_>, options: &ImportOptions, attrs: Attrs) -> (Attrs, V
     let schema = writer.dsa().schema();
     let mut kept = Vec::with_capacity(attrs.len());
     let mut dropped = Vec::new();
+    // The last sign-in, from whichever of its spellings the record carries: the latest.
+    let mut sign_in: Option<(i64, Vec<u8>)> = None;
     for (name, values) in attrs {
         let base = name.split(';').next().unwrap_or(&name).to_string();
+        if SIGN_IN_SPELLINGS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&base))
+        {
+            if !base.eq_ignore_ascii_case("onePagesLastSignIn") {
+                dropped.push(format!("{base}: read as onePagesLastSignIn"));
+            }
+            for v in values {
+                let at = std::str::from_utf8(&v).ok().and_then(generalized_seconds);
+                match at {
+                    Some(t) if sign_in.as_ref().is_none_or(|(s, _)| t > *s) => {
+                        sign_in = Some((t, v));
+                    }
+                    Some(_) => {}
+                    // Not a time: left for the schema check to name.
+                    None if sign_in.is_none() => sign_in = Some((i64::MIN, v)),
+                    None => {}
+                }
+            }
+            continue;
+        }
         if let Some(why) = crate::directory::validate::dropped_on_import(schema, &base) {
             dropped.push(format!("{base}: {why}, left out"));
             continue;
@@ -455,8 +479,14 @@ fn sift(writer: &Writer<'_>, options: &ImportOptions, attrs: Attrs) -> (Attrs, V
         }
         kept.push((name, values));
     }
+    if let Some((_, value)) = sign_in {
+        kept.push(("onePagesLastSignIn".to_string(), vec![value]));
+    }
     (kept, dropped)
 }
+
+/// Where another server keeps the last sign-in: ours, OpenLDAP lastbind's, ppolicy's.
+const SIGN_IN_SPELLINGS: [&str; 3] = ["onePagesLastSignIn", "authTimestamp", "pwdLastSuccess"];
 
 impl Ready {
     /// Parses the DN and prepares the record through the writer (password policy, schema

@@ -302,6 +302,9 @@ fn conclude(
         return refused("account disabled");
     }
     dsa.lockout().success(id);
+    // Every account's, service accounts' too (whether a reader account is still used);
+    // at most one write a day each, off this path (see `dsa::sign_in`).
+    dsa.sign_ins().record(id, now);
     audit_bind(
         dsa,
         ctx,

@@ -4,7 +4,7 @@ use ldap3_proto::proto::{LdapCompareRequest, LdapResultCode};
 
 use super::context::RequestContext;
 use super::{no_such_object, parse_dn, OpError, OpResult};
-use crate::directory::secret::is_secret;
+use crate::directory::secret::Sight;
 use crate::dsa::Dsa;
 
 pub fn compare(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapCompareRequest) -> OpResult<bool> {
@@ -17,7 +17,12 @@ pub fn compare(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapCompareRequest) ->
             format!("unknown attribute type '{}'", req.atype),
         ));
     };
-    if is_secret(at.name()) {
+    let sight = if ctx.grant.is_admin() {
+        Sight::Full
+    } else {
+        Sight::Public
+    };
+    if sight.hides(at.name()) {
         return Err(OpError::new(
             LdapResultCode::InsufficentAccessRights,
             format!("{} cannot be compared", at.name()),
@@ -33,6 +38,10 @@ pub fn compare(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapCompareRequest) ->
     let Some((_, mut entry)) = reader.entry(&dn.normalize(schema))? else {
         return Err(no_such_object(&reader, &dn));
     };
+    if sight == Sight::Public && crate::dsa::access::is_disabled(&entry) {
+        // Out of the address book for everyone but administrators.
+        return Err(no_such_object(&reader, &dn));
+    }
     reader.decorate(&mut entry);
     let Some(assertion) = rule.try_normalize(&req.val, schema) else {
         return Err(OpError::new(

@@ -6,7 +6,8 @@ use ldap3_proto::proto::{
 
 use super::context::RequestContext;
 use super::search::dse::{
-    BACKUP_OID, BACKUP_READ_OID, PASSWORD_MODIFY_OID, PURGE_OID, RESTORE_OID, WHOAMI_OID,
+    BACKUP_OID, BACKUP_READ_OID, DORMANT_OID, PASSWORD_MODIFY_OID, PURGE_OID, RESTORE_OID,
+    WHOAMI_OID,
 };
 use super::{bind::resolve, parse_dn, success, OpError, OpResult};
 use crate::directory::password::verify;
@@ -31,10 +32,23 @@ pub fn extended(
         BACKUP_OID | BACKUP_READ_OID => backup(dsa, ctx, req),
         BEGIN_OID | DATA_OID | RUN_OID | STATUS_OID => online_import(ctx, req),
         PURGE_OID => purge(dsa, ctx, req),
+        DORMANT_OID => dormant(dsa, ctx, req),
         other => Err(OpError::new(
             LdapResultCode::ProtocolError,
             format!("unsupported extended operation {other}"),
         )),
+    }
+}
+
+/// Refuses anyone but a directory administrator, saying what only they may do.
+fn admins_only(ctx: &RequestContext<'_>, what: &str) -> OpResult<()> {
+    if ctx.grant.is_admin() {
+        Ok(())
+    } else {
+        Err(OpError::new(
+            LdapResultCode::InsufficentAccessRights,
+            format!("only directory administrators may {what}"),
+        ))
     }
 }
 
@@ -54,12 +68,7 @@ fn text_value(req: &LdapExtendedRequest) -> OpResult<String> {
 }
 
 fn admin_writer<'d>(dsa: &'d Dsa, ctx: &RequestContext<'_>) -> OpResult<crate::dsa::Writer<'d>> {
-    if !ctx.grant.is_admin() {
-        return Err(OpError::new(
-            LdapResultCode::InsufficentAccessRights,
-            "only directory administrators may restore or purge deleted entries",
-        ));
-    }
+    admins_only(ctx, "restore or purge deleted entries")?;
     super::writer(dsa, ctx)
 }
 
@@ -74,12 +83,7 @@ fn online_import(
             "online imports are taken by a running server only",
         ));
     };
-    if !ctx.grant.is_admin() {
-        return Err(OpError::new(
-            LdapResultCode::InsufficentAccessRights,
-            "only directory administrators may import",
-        ));
-    }
+    admins_only(ctx, "import")?;
     let grant = ctx.grant.write()?;
     let by = grant.by().to_string();
     let value = req.value.as_deref().unwrap_or_default();
@@ -105,6 +109,69 @@ fn online_import(
     })
 }
 
+/// What `onepages dormant --server` asks.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DormantRequest {
+    /// GeneralizedTime; the server's clock when absent.
+    #[serde(default)]
+    as_of: Option<String>,
+    #[serde(default)]
+    apply: bool,
+}
+
+/// The dormant-account rules: a report at any date, or applied now.
+fn dormant(
+    dsa: &Dsa,
+    ctx: &RequestContext<'_>,
+    req: &LdapExtendedRequest,
+) -> OpResult<LdapExtendedResponse> {
+    admins_only(ctx, "run the dormant-account rules")?;
+    let text = text_value(req)?;
+    let asked: DormantRequest = if text.is_empty() {
+        DormantRequest {
+            as_of: None,
+            apply: false,
+        }
+    } else {
+        serde_json::from_str(&text).map_err(|e| {
+            OpError::new(
+                LdapResultCode::ProtocolError,
+                format!("the request value must be JSON {{\"as_of\", \"apply\"}}: {e}"),
+            )
+        })?
+    };
+    let as_of = match &asked.as_of {
+        Some(t) => Some(crate::dsa::sign_in::time_of(t).ok_or_else(|| {
+            OpError::new(
+                LdapResultCode::ProtocolError,
+                format!("as_of '{t}' is not a GeneralizedTime (YYYYMMDDHHMMSSZ)"),
+            )
+        })?),
+        None => None,
+    };
+    let report = match (asked.apply, as_of) {
+        (true, Some(_)) => {
+            return Err(OpError::new(
+                LdapResultCode::UnwillingToPerform,
+                "the rules are applied as of now only: --as-of is for reports",
+            ))
+        }
+        (true, None) => {
+            let grant = ctx.grant.write()?;
+            crate::policy::dormant::apply(dsa, &grant, "onepages dormant --apply")?
+        }
+        (false, at) => crate::policy::dormant::evaluate(dsa, at.unwrap_or_else(|| dsa.now()))?,
+    };
+    let json = serde_json::to_vec(&report)
+        .map_err(|e| OpError::new(LdapResultCode::Other, e.to_string()))?;
+    Ok(LdapExtendedResponse {
+        res: success(),
+        name: Some(req.name.clone()),
+        value: Some(json),
+    })
+}
+
 /// Bytes of a backup per read request.
 const BACKUP_CHUNK: usize = 512 * 1024;
 
@@ -114,12 +181,7 @@ fn backup(
     ctx: &RequestContext<'_>,
     req: &LdapExtendedRequest,
 ) -> OpResult<LdapExtendedResponse> {
-    if !ctx.grant.is_admin() {
-        return Err(OpError::new(
-            LdapResultCode::InsufficentAccessRights,
-            "only directory administrators may make backups (they hold password hashes)",
-        ));
-    }
+    admins_only(ctx, "make backups (they hold password hashes)")?;
     let refused = |e: crate::dsa::DsaError| match e {
         crate::dsa::DsaError::Denied(m) => OpError::new(LdapResultCode::UnwillingToPerform, m),
         other => OpError::from(other),

@@ -1,13 +1,15 @@
 //! Backups: the store's records at one generation, in one file, checked on the way back.
 //!
 //! A backup holds every record of the directory tree — entries (with their password hashes),
-//! DN keys and parent links, tombstones, the generation, the next id and the suffix — but not
-//! the change log (a restored store has its index rebuilt) nor the sign-in state (failed binds
-//! and lockouts start afresh). The index is derived and is not in it.
+//! DN keys and parent links, tombstones, the generation, the next id and the suffix — and the
+//! last sign-ins the server recorded (the dormancy rules need them), but not the change log (a
+//! restored store has its index rebuilt) nor the failed binds and lockouts (they start afresh).
+//! The index is derived and is not in it.
 //!
 //! Format: the line `ONEPAGES-BACKUP 1`, one line of JSON that describes the backup, then for
-//! each record `[1][key length u32][key][value length u32][value]`, then `[0]` and the
-//! SHA-256 of everything before it. A truncated or altered file is refused as a whole.
+//! each record `[kind][key length u32][key][value length u32][value]` (kind 1: the directory
+//! tree, 2: a last sign-in), then `[0]` and the SHA-256 of everything before it. A truncated
+//! or altered file is refused as a whole.
 
 use std::io::{Read, Write};
 
@@ -23,6 +25,7 @@ pub struct Snapshot {
     pub entries: usize,
     pub tombstones: usize,
     records: Vec<(sled::IVec, sled::IVec)>,
+    sign_ins: Vec<(sled::IVec, sled::IVec)>,
 }
 
 /// What a backup file says about itself.
@@ -65,17 +68,22 @@ impl Store {
             }
             records.push((k, v));
         }
+        let sign_ins = self.sign_in.iter().collect::<Result<Vec<_>, _>>()?;
         Ok(Snapshot {
             generation: self.generation(),
             entries,
             tombstones,
             records,
+            sign_ins,
         })
     }
 
     /// Loads a backup's records into this (empty) store, marked so that the next open
     /// rebuilds the index from them.
-    pub fn load(&self, records: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+    pub fn load(&self, loaded: Loaded) -> Result<(), StoreError> {
+        let Loaded {
+            records, sign_ins, ..
+        } = loaded;
         self.tree.insert(UNLOGGED_KEY, &0u64.to_be_bytes())?;
         let mut batch = sled::Batch::default();
         let mut n = 0;
@@ -87,6 +95,11 @@ impl Store {
             }
         }
         self.tree.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in sign_ins {
+            batch.insert(k, v);
+        }
+        self.sign_in.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
     }
@@ -134,6 +147,13 @@ pub fn write(snapshot: &Snapshot, info: &BackupInfo, out: impl Write) -> std::io
         w.write_all(&len32(v.len())?)?;
         w.write_all(v)?;
     }
+    for (k, v) in &snapshot.sign_ins {
+        w.write_all(&[2])?;
+        w.write_all(&len32(k.len())?)?;
+        w.write_all(k)?;
+        w.write_all(&len32(v.len())?)?;
+        w.write_all(v)?;
+    }
     w.write_all(&[0])?;
     let digest = w.hash.clone().finalize();
     w.inner.write_all(&digest)?;
@@ -145,6 +165,7 @@ pub fn write(snapshot: &Snapshot, info: &BackupInfo, out: impl Write) -> std::io
 pub struct Loaded {
     pub info: BackupInfo,
     pub records: Vec<(Vec<u8>, Vec<u8>)>,
+    pub sign_ins: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Reads and checks a whole backup file.
@@ -173,6 +194,7 @@ pub fn read(mut input: impl Read) -> Result<Loaded, BackupError> {
         .map_err(|e| BackupError::Damaged(format!("its description: {e}")))?;
     let mut at = rest.get(line_end + 1..).unwrap_or_default();
     let mut records = Vec::new();
+    let mut sign_ins = Vec::new();
     let take = |at: &mut &[u8], n: usize| -> Result<Vec<u8>, BackupError> {
         let (head, tail) = (at.get(..n), at.get(n..));
         match (head, tail) {
@@ -190,14 +212,19 @@ pub fn read(mut input: impl Read) -> Result<Loaded, BackupError> {
         Ok(u32::from_be_bytes(arr) as usize)
     };
     loop {
-        match take(&mut at, 1)?.first() {
+        let kind = take(&mut at, 1)?.first().copied();
+        match kind {
             Some(0) => break,
-            Some(1) => {
+            Some(1 | 2) => {
                 let n = len(&mut at)?;
                 let k = take(&mut at, n)?;
                 let n = len(&mut at)?;
                 let v = take(&mut at, n)?;
-                records.push((k, v));
+                if kind == Some(1) {
+                    records.push((k, v));
+                } else {
+                    sign_ins.push((k, v));
+                }
             }
             _ => return Err(damaged("an unknown record kind")),
         }
@@ -223,5 +250,9 @@ pub fn read(mut input: impl Read) -> Result<Loaded, BackupError> {
             info.entries
         )));
     }
-    Ok(Loaded { info, records })
+    Ok(Loaded {
+        info,
+        records,
+        sign_ins,
+    })
 }

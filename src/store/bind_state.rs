@@ -1,4 +1,5 @@
-//! Per-account sign-in state (failed binds, lockout) in its own tree, apart from the entries.
+//! Per-account sign-in state in trees of their own, apart from the entries: failed binds and
+//! lockouts (the bind state), and the last successful sign-in the server recorded.
 
 use super::{read_u64, EntryId, Store, StoreError};
 
@@ -26,6 +27,35 @@ impl Store {
             }
             None => {
                 self.bind_state.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Every recorded last sign-in (seconds since 1970), by entry id.
+    pub fn sign_ins(&self) -> Result<Vec<(EntryId, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.sign_in.iter() {
+            let (k, v) = item?;
+            if let (Some(id), Some(at)) = (read_u64(&k), read_u64(&v)) {
+                out.push((id, i64::from_be_bytes(at.to_be_bytes())));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records (or, with `None`, forgets) an account's last sign-in. Not flushed, as for the
+    /// bind state.
+    pub fn set_sign_in(&self, id: EntryId, at: Option<i64>) -> Result<(), StoreError> {
+        let key = id.to_be_bytes();
+        match at {
+            Some(t) => {
+                self.sign_in.insert(key, &t.to_be_bytes())?;
+            }
+            None => {
+                self.sign_in.remove(key)?;
             }
         }
         Ok(())

@@ -89,6 +89,9 @@ pub struct Store {
     /// Per-account sign-in state (failed binds, lockout), by entry id: kept apart from the
     /// entries so that recording a failure changes no entry, no generation and no cache.
     bind_state: sled::Tree,
+    /// The last sign-in of each account the server recorded itself, by entry id (apart from
+    /// the entries for the same reason; unlike the bind state, it is in backups).
+    sign_in: sled::Tree,
     generation: AtomicU64,
     /// Encoded entries by id, when held in memory (see the module docs).
     held: RwLock<Held>,
@@ -325,6 +328,7 @@ impl Store {
             .open()?;
         let tree = db.open_tree("directory")?;
         let bind_state = db.open_tree("bind-state")?;
+        let sign_in = db.open_tree("sign-in")?;
         remove_prefix(&tree, b"k")?;
         let generation = tree.get(GEN_KEY)?.and_then(|v| read_u64(&v)).unwrap_or(0);
         // The recorded next id, or past the highest entry of a store written before it was
@@ -341,6 +345,7 @@ impl Store {
             db,
             tree,
             bind_state,
+            sign_in,
             generation: AtomicU64::new(generation),
             next_id: AtomicU64::new(recorded.max(highest).max(1)),
             held: RwLock::new(Held::default()),

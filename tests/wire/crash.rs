@@ -242,3 +242,43 @@ fn offline_bulk_import_is_searchable_through_the_index() {
     assert_eq!(count(&mut c, &format!("(mail={})", first.mail)), 1);
     terminate(&mut child);
 }
+
+/// Issue 16: a sign-in recorded at bind survives a SIGKILL a few seconds later (the flusher
+/// hands it to the store every second, sled writes it out within half a second).
+#[test]
+fn a_sign_in_survives_a_crash_seconds_later() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = spawn(data.path(), port);
+    let dewey = "uid=dewey.rahim@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca";
+    let mut admin = connect(port);
+    let mut c = LdapConn::new(&format!("ldap://127.0.0.1:{port}")).unwrap();
+    c.simple_bind("dewey.rahim@oneid.on.ca", "dewey-demo-2026")
+        .unwrap()
+        .success()
+        .unwrap();
+    let read = |admin: &mut LdapConn| {
+        let (entries, _) = admin
+            .search(
+                dewey,
+                ldap3::Scope::Base,
+                "(objectClass=*)",
+                vec!["onePagesLastSignIn"],
+            )
+            .unwrap()
+            .success()
+            .unwrap();
+        let e = ldap3::SearchEntry::construct(entries.into_iter().next().unwrap());
+        e.attrs
+            .get("onePagesLastSignIn")
+            .and_then(|v| v.first())
+            .cloned()
+    };
+    let before = read(&mut admin).expect("recorded");
+    std::thread::sleep(Duration::from_secs(3));
+    kill9(&mut child);
+    let mut child = spawn(data.path(), port);
+    let mut admin = connect(port);
+    assert_eq!(read(&mut admin), Some(before), "the sign-in is on disk");
+    terminate(&mut child);
+}

@@ -16,6 +16,7 @@ mod browse;
 mod budgets;
 mod clients;
 mod crash;
+mod dormant;
 mod lockout;
 mod properties;
 mod protocol;

@@ -6,7 +6,8 @@ use std::sync::atomic::AtomicBool;
 
 use ldap3_proto::proto::{LdapFilter, LdapSearchScope, LdapSubstringFilter};
 use onepages::directory::dn::Dn;
-use onepages::directory::filter::{compile, FilterLimits};
+use onepages::directory::filter::{compile_for, FilterLimits};
+use onepages::directory::secret::Sight;
 use onepages::dsa::{Change, Dsa, Edit, EditKind, GrantCache, Identity};
 use onepages::ops::context::RequestContext;
 use onepages::ops::search::{simple_search as search, SearchEnd, SearchRequest};
@@ -71,13 +72,21 @@ fn via_search(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
     out
 }
 
+/// What an anonymous reader may see, by a full scan: every entry but the disabled accounts,
+/// through a filter that cannot read the attributes private to administrators.
 fn via_scan(dsa: &Dsa, filter: &LdapFilter) -> Vec<String> {
-    let compiled = compile(filter, dsa.schema(), FilterLimits::default()).unwrap();
+    let compiled =
+        compile_for(filter, dsa.schema(), FilterLimits::default(), Sight::Public).unwrap();
+    let active = |e: &onepages::directory::entry::Entry| {
+        e.values("onePagesStatus")
+            .iter()
+            .all(|v| v.trim_ascii().eq_ignore_ascii_case(b"active"))
+    };
     let mut out: Vec<String> = dsa
         .reader()
         .all_entries()
         .map(|r| r.unwrap().1)
-        .filter(|e| compiled.matches(e, dsa.schema()))
+        .filter(|e| active(e) && compiled.matches(e, dsa.schema()))
         .map(|e| e.dn)
         .collect();
     out.sort();

@@ -36,9 +36,14 @@ pub const BACKUP_OID: &str = "2.25.284118977951875160080438219710100426701.4.7";
 /// Fetch a made backup (request value: `token \n offset`; response value: the next bytes,
 /// empty at the end, when the server forgets it). Administrators only.
 pub const BACKUP_READ_OID: &str = "2.25.284118977951875160080438219710100426701.4.8";
+/// Evaluate (and with `"apply": true`, apply) the dormant-account rules (request value: JSON
+/// `{"as_of": GeneralizedTime or null, "apply": bool}`; response value: the report as JSON,
+/// see `policy::dormant::Report`). Administrators only.
+pub const DORMANT_OID: &str = "2.25.284118977951875160080438219710100426701.4.9";
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[
     BACKUP_OID,
     BACKUP_READ_OID,
+    DORMANT_OID,
     WHOAMI_OID,
     PASSWORD_MODIFY_OID,
     RESTORE_OID,

@@ -26,9 +26,10 @@ use super::context::RequestContext;
 use super::{no_such_object, parse_dn, require_reader, success, OpError, OpResult};
 use crate::config::SearchLimits;
 use crate::directory::dn::is_within;
-use crate::directory::filter::{compile, FilterError};
+use crate::directory::filter::{compile_for, FilterError};
 use crate::directory::record::EntryView;
 use crate::directory::schema::Schema;
+use crate::directory::secret::Sight;
 use crate::dsa::reader::Search;
 use crate::dsa::{Budget, Dsa, Query, ReadStop, Reader, Scope};
 pub use paging::PagedSearches;
@@ -321,14 +322,22 @@ fn run(
     let schema = dsa.schema();
     let base = parse_dn(&req.base)?;
     let base_ndn = base.normalize(schema);
-    let filter =
-        compile(&req.filter, schema, dsa.settings().limits.filter).map_err(|e| match e {
+    let sight = if ctx.grant.is_admin() {
+        Sight::Full
+    } else {
+        Sight::Public
+    };
+    let filter = compile_for(&req.filter, schema, dsa.settings().limits.filter, sight).map_err(
+        |e| match e {
             FilterError::TooDeep(_) | FilterError::TooLarge(_) => {
                 OpError::new(LdapResultCode::UnwillingToPerform, e.to_string())
             }
-        })?;
+        },
+    )?;
     let mut sel = Selection::new(schema, &req.attrs, req.types_only);
+    sel.sight = sight;
     sel.password_state = ctx.grant.is_admin() && sel.wants_password_state();
+    sel.sign_ins = ctx.grant.is_admin() && sel.wants("onePagesLastSignIn", true);
 
     // The root DSE and the subschema entry are readable before binding (discovery).
     if base.is_root() && req.scope == LdapSearchScope::Base {
@@ -368,7 +377,14 @@ fn run(
                 ),
             ));
         }
-        if !reader.exists(&base_ndn)? {
+        let hidden = |ndn: &str| -> OpResult<bool> {
+            // A disabled account is out of the address book: not even a base to search from.
+            Ok(!ctx.grant.is_admin()
+                && reader
+                    .entry(ndn)?
+                    .is_some_and(|(_, e)| crate::dsa::access::is_disabled(&e)))
+        };
+        if !reader.exists(&base_ndn)? || hidden(&base_ndn)? {
             return Err(no_such_object(&reader, &base));
         }
     }
@@ -398,6 +414,7 @@ fn run(
         base_ndn: &base_ndn,
         scope: scope_of(&req.scope),
         filter: &filter,
+        hide_disabled: !ctx.grant.is_admin(),
     };
     let budget = Budget {
         deadline: Some(Instant::now() + time_limit(&limits, req.time_limit)),

@@ -11,7 +11,7 @@ use super::dse::SUBSCHEMA_DN;
 use crate::directory::entry::{AttrSource, Entry};
 use crate::directory::record::{EntryView, ValueIter};
 use crate::directory::schema::{ClassKind, Schema};
-use crate::directory::secret::is_secret_bytes;
+use crate::directory::secret::Sight;
 use crate::dsa::Reader;
 
 /// A matching entry as the client will see it. Names and values borrow from the stored record
@@ -114,6 +114,11 @@ pub struct Selection {
     /// Whether `pwdFailureTime` and `pwdAccountLockedTime` are shown (to administrators who
     /// ask for them, while some account has failures recorded).
     pub password_state: bool,
+    /// What the requester may see: private attributes only with [`Sight::Full`].
+    pub sight: Sight,
+    /// Whether `onePagesLastSignIn` is shown as the server knows it (the later of the stored
+    /// value and the sign-ins it recorded), to administrators who ask for it.
+    pub sign_ins: bool,
     /// Stored attribute names already decided (name bytes, returned?): entries of a search
     /// repeat the same few names, so each is looked up in the schema once per search.
     decided: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
@@ -127,6 +132,8 @@ impl Selection {
             named: Vec::new(),
             types_only,
             password_state: false,
+            sight: Sight::Public,
+            sign_ins: false,
             decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
         };
         for a in attrs {
@@ -163,6 +170,8 @@ impl Selection {
             named: Vec::new(),
             types_only,
             password_state: false,
+            sight: Sight::Public,
+            sign_ins: false,
             decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
         }
     }
@@ -191,13 +200,15 @@ impl Selection {
                 return *yes;
             }
         }
-        let yes = !is_secret_bytes(name)
-            && std::str::from_utf8(name).is_ok_and(|name| {
-                let operational = schema
-                    .attr(name)
-                    .is_some_and(|at| at.usage.is_operational());
-                self.wants(name, operational)
-            });
+        let yes = std::str::from_utf8(name).is_ok_and(|name| {
+            if self.sight.hides(name) {
+                return false;
+            }
+            let operational = schema
+                .attr(name)
+                .is_some_and(|at| at.usage.is_operational());
+            self.wants(name, operational)
+        });
         if let Ok(mut decided) = self.decided.try_borrow_mut() {
             decided.insert(name.into(), yes);
         }
@@ -233,7 +244,7 @@ pub fn render<'s, 'v: 's>(
         .map_or(b"", str::as_bytes);
     for a in &view.attrs {
         let name = a.name;
-        if !sel.returns(schema, name) {
+        if !sel.returns(schema, name) || (sel.sign_ins && name == b"onePagesLastSignIn") {
             continue;
         }
         let values = if sel.types_only {
@@ -281,6 +292,15 @@ pub fn render<'s, 'v: 's>(
             Cow::Borrowed(v.as_bytes()),
             sel.types_only,
         ));
+    }
+    if sel.sign_ins {
+        if let Some(at) = reader.last_sign_in(view.ndn, view) {
+            attributes.push(computed(
+                "onePagesLastSignIn",
+                Cow::Owned(crate::clock::generalized_time(at).into_bytes()),
+                sel.types_only,
+            ));
+        }
     }
     if sel.password_state {
         if let Some(state) = reader.password_state(view.ndn) {

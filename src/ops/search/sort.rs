@@ -14,7 +14,7 @@ use super::request::{ResponseControl, SearchRequest, SortRequest, VlvRequest, Vl
 use super::{OpError, OpResult, RequestContext, SearchEnd, Sender};
 use crate::directory::entry::{AttrSource, EntryId};
 use crate::directory::schema::Schema;
-use crate::directory::secret::is_secret;
+use crate::directory::secret::Sight;
 use crate::dsa::reader::Search;
 use crate::dsa::{Reader, SortValue, SortedView};
 
@@ -31,13 +31,17 @@ struct ResolvedKey {
 }
 
 /// The keys of a sort request, or the sort result code and attribute that refuse it.
-fn resolve_sort(schema: &Schema, sort: &SortRequest) -> Result<Vec<ResolvedKey>, (u8, String)> {
+fn resolve_sort(
+    schema: &Schema,
+    sort: &SortRequest,
+    sight: Sight,
+) -> Result<Vec<ResolvedKey>, (u8, String)> {
     let mut out = Vec::new();
     for k in &sort.keys {
         let Some(id) = schema.attr_id(&k.attr) else {
             return Err((16, k.attr.clone()));
         };
-        if is_secret(&k.attr) {
+        if sight.hides(&k.attr) {
             return Err((50, k.attr.clone()));
         }
         if let Some(rule) = &k.ordering_rule {
@@ -147,8 +151,9 @@ fn sorted_view(
     keys: &[ResolvedKey],
 ) -> OpResult<Option<Arc<SortedView>>> {
     let cache_key = format!(
-        "{base_ndn}|{:?}|{:?}|{:?}",
+        "{base_ndn}|{:?}|{}|{:?}|{:?}",
         req.scope,
+        search.hides_disabled(),
         req.filter,
         keys.iter()
             .map(|k| (&k.names, k.reverse))
@@ -231,7 +236,7 @@ pub(super) fn sorted(
 ) -> OpResult<SearchEnd> {
     let reader = sender.reader;
     let controls = &req.controls;
-    let keys = match resolve_sort(sender.schema, sort) {
+    let keys = match resolve_sort(sender.schema, sort, sender.sel.sight) {
         Ok(k) => k,
         Err((code, attr)) => {
             let response = ResponseControl::Sort {
