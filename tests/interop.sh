@@ -246,6 +246,48 @@ check "restore-backup into a new data directory" "restored" \
   "$bin" restore-backup "$data/dir.backup" --data-dir "$data/restored"
 check "the restored directory holds the restored leaver" "dn: uid=jon.j@oneid.on.ca,$N" \
   "$bin" export --data-dir "$data/restored"
+# Issue 16: sign-ins recorded at bind (the binds above), for administrators only; an
+# exemption set with ldapmodify and listed by onepages dormant --server.
+check "administrators read the sign-in recorded at bind" "onePagesLastSignIn: 20" \
+  ldapsearch -x -LLL -H "$H" -D "$A" -w demo-admin-2026 -b "uid=dewey.rahim@oneid.on.ca,ou=people,$S" -s base onePagesLastSignIn
+check "readers do not see the sign-in" "hidden" \
+  sh -c "ldapsearch -x -LLL -H '$H' -D '$R' -w demo-reader-2026 -b 'uid=dewey.rahim@oneid.on.ca,ou=people,$S' -s base '*' '+' | grep -q onePagesLastSignIn || echo hidden"
+until=$(date -u -d '+10 days' +%Y%m%d235959Z)
+check "ldapmodify sets an exemption" "modifying entry" \
+  ldapmodify -x -H "$H" -D "$A" -w demo-admin-2026 <<LDIF
+dn: uid=helene.cote-tremblay@oneid.on.ca,ou=people,$S
+changetype: modify
+replace: onePagesExemptUntil
+onePagesExemptUntil: $until
+-
+replace: onePagesExemptReason
+onePagesExemptReason: parental leave
+LDIF
+check "onepages dormant --server lists it as ending soon" "exemption-ends,helene.cote-tremblay@oneid.on.ca" \
+  "$bin" dormant --server "$H" --bind-dn "$A" --password-file "$data/admin.pw" --format csv
+# A generated directory with known histories: the report as of a fixed day matches what the
+# rules say of the LDIF, computed here independently.
+"$bin" generate --entries 1500 --seed 5 --history 2026-12-01 -o "$data/hist.ldif"
+"$bin" import --data-dir "$data/hist" "$data/hist.ldif" >/dev/null 2>&1
+expected=$(awk -v RS= -F'\n' '
+  { uid=""; c=""; l=""; st="active"; ex=""; kind=""
+    for (i = 1; i <= NF; i++) { k = $i; sub(/: .*/, "", k); v = substr($i, length(k) + 3)
+      if (k == "uid") uid = v; else if (k == "createTimestamp") c = v
+      else if (k == "authTimestamp") l = v; else if (k == "onePagesStatus") st = v
+      else if (k == "onePagesExemptUntil") ex = v; else if (k == "onePagesAccountType") kind = v }
+    if (uid == "" || kind == "external") next
+    due = ""
+    if (l == "" && c != "" && c < "20260601000000Z") due = "remove"
+    else if (l != "" && st == "active" && l < "20251031000000Z") due = "disable"
+    exempt = (ex != "" && ex > "20261201000000Z")
+    if (due != "" && exempt) a = "skip"; else if (due != "") a = due
+    else if (exempt && ex <= "20261231000000Z") a = "exemption-ends"; else next
+    n[a]++ }
+  END { printf "remove=%d disable=%d skip=%d exemption-ends=%d", n["remove"], n["disable"], n["skip"], n["exemption-ends"] }' "$data/hist.ldif")
+check "onepages dormant --as-of matches the rules computed from the LDIF ($expected)" "$expected" \
+  sh -c "'$bin' dormant --data-dir '$data/hist' --as-of 2026-12-01 --format csv | awk -F, 'NR > 1 { n[\$1]++ } END { printf \"remove=%d disable=%d skip=%d exemption-ends=%d\", n[\"remove\"], n[\"disable\"], n[\"skip\"], n[\"exemption-ends\"] }'"
+check "and its table ends with the summary" "accounts as of 2026-12-01:" \
+  "$bin" dormant --data-dir "$data/hist" --as-of 2026-12-01
 check "offline import refuses a served data directory" "in use by another process: onepages serve" \
   "$bin" import --data-dir "$data/dir" "$data/add.ldif"
 lock_darcy

@@ -6,6 +6,8 @@
 //! clock and sign-ins, and applies through its writer). Exit codes: 0 done, 1 applied with
 //! refusals, 2 could not run.
 
+use std::io::Write;
+
 use clap::{Args, ValueEnum};
 
 use super::{parse_day_or_time, Common, Online};
@@ -62,7 +64,12 @@ pub fn run(args: DormantArgs) -> anyhow::Result<()> {
         dsa.shutdown()?;
         outcome?
     };
-    print(&report, args.format)?;
+    // Written through one handle with its errors (a closed pipe, `| head`, ends quietly).
+    let mut out = std::io::stdout().lock();
+    match print(&mut out, &report, args.format).and_then(|()| Ok(out.flush()?)) {
+        Err(e) if is_broken_pipe(&e) => return Ok(()),
+        other => other?,
+    }
     if report.refused() > 0 {
         std::process::exit(1);
     }
@@ -121,11 +128,21 @@ fn cells(i: &Item) -> [String; 12] {
     ]
 }
 
-fn print(report: &Report, format: Format) -> anyhow::Result<()> {
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<csv::Error>().is_some_and(|c| {
+                matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    })
+}
+
+fn print(out: &mut impl Write, report: &Report, format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
         Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
+            let mut w = csv::Writer::from_writer(out);
             w.write_record(COLUMNS)?;
             for i in &report.items {
                 w.write_record(cells(i))?;
@@ -142,37 +159,40 @@ fn print(report: &Report, format: Format) -> anyhow::Result<()> {
                 .unwrap_or(6)
                 .max(6);
             if !report.items.is_empty() {
-                println!(
+                writeln!(
+                    out,
                     "{:<14}  {:<uid_width$}  {:<12}  {:<10}  {:<10}  WHY",
                     "ACTION", "ONE ID", "LAST SIGN-IN", "CREATED", "DUE"
-                );
+                )?;
             }
             for i in &report.items {
                 let mut why = i.why.clone();
                 if let Some(outcome) = &i.outcome {
                     why = format!("{why} -> {outcome}");
                 }
-                println!(
+                writeln!(
+                    out,
                     "{:<14}  {:<uid_width$}  {:<12}  {:<10}  {:<10}  {why}",
                     i.action.word(),
                     i.uid,
                     dash(&i.last_sign_in),
                     dash(&i.created),
                     dash(&i.due),
-                );
+                )?;
             }
-            println!("{}", report.summary());
+            writeln!(out, "{}", report.summary())?;
             if report.undated > 0 {
-                println!(
+                writeln!(
+                    out,
                     "{} accounts have no createTimestamp: never removed as never used",
                     report.undated
-                );
+                )?;
             }
             if !report.applied
                 && (report.count(dormant::Action::Remove) + report.count(dormant::Action::Disable))
                     > 0
             {
-                println!("nothing was changed: run with --apply to act on it");
+                writeln!(out, "nothing was changed: run with --apply to act on it")?;
             }
         }
     }
