@@ -6,6 +6,8 @@
 #
 #   benches/ab-onepages.sh OLD_BINARY NEW_BINARY
 #   ROUNDS=5 SECONDS_PER=8 N=100000 WORKLOADS="mail-eq:1 thunderbird:8" benches/ab-onepages.sh A B
+#   A_ENV="ONEPAGES_RECORD_SIGN_INS=false" WORKLOADS="connect-bind:8" benches/ab-onepages.sh X X
+#     (one build under two configurations: A_ENV / B_ENV are put in each server's environment)
 #
 # Traffic stays on 127.0.0.1; every load run is bounded by SECONDS_PER.
 set -euo pipefail
@@ -34,9 +36,9 @@ printf 'admins = ["%s"]\n' "$ADMIN" >"$work/onepages.toml"
 "$B" import --config "$work/onepages.toml" --data-dir "$work/b" "$work/data.ldif" 2>/dev/null
 cp -r "$work/b" "$work/a"
 rm -f "$work/a/LOCK"
-ONEPAGES_SIZE_LIMIT=1000 "$A" serve --config "$work/onepages.toml" --data-dir "$work/a" --listen "127.0.0.1:$A_PORT" 2>"$work/a.log" &
+env ONEPAGES_SIZE_LIMIT=1000 ${A_ENV:-} "$A" serve --config "$work/onepages.toml" --data-dir "$work/a" --listen "127.0.0.1:$A_PORT" 2>"$work/a.log" &
 pids+=("$!")
-ONEPAGES_SIZE_LIMIT=1000 "$B" serve --config "$work/onepages.toml" --data-dir "$work/b" --listen "127.0.0.1:$B_PORT" 2>"$work/b.log" &
+env ONEPAGES_SIZE_LIMIT=1000 ${B_ENV:-} "$B" serve --config "$work/onepages.toml" --data-dir "$work/b" --listen "127.0.0.1:$B_PORT" 2>"$work/b.log" &
 pids+=("$!")
 for port in $A_PORT $B_PORT; do
   for _ in $(seq 1 600); do

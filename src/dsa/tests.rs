@@ -560,3 +560,103 @@ fn an_upsert_keeps_the_entry_and_skips_identical_records() {
     );
     assert_eq!(stored().values("entryUUID"), first.values("entryUUID"));
 }
+
+/// Issue 16: a record replacing an entry keeps what the directory knows of the account and
+/// the record does not say (the later sign-in, the status with its reason and time, the
+/// exemption); a status change is stamped and takes the old reason with it.
+#[test]
+fn an_upsert_keeps_the_account_state_a_record_does_not_mention() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    let dn = format!("uid=k@oneid.on.ca,ou=people,{SUFFIX}");
+    let import = |extra: &[(&str, &str)]| {
+        let Change::Add { dn, attrs } = person("k", extra) else {
+            unreachable!()
+        };
+        Change::Import { dn, attrs }
+    };
+    let stored = || {
+        dsa.reader()
+            .entry(&dsa.normalize_dn(&Dn::parse(&dn).unwrap()))
+            .unwrap()
+            .unwrap()
+            .1
+    };
+    let first = w
+        .write(vec![import(&[
+            ("createTimestamp", "20200101000000Z"),
+            ("onePagesLastSignIn", "20260101000000Z"),
+            ("onePagesExemptUntil", "20990101000000Z"),
+            ("onePagesExemptReason", "sabbatical"),
+        ])])
+        .unwrap();
+    assert!(first.refused.is_empty(), "{:?}", first.refused);
+    let disable = Change::Modify {
+        dn: Dn::parse(&dn).unwrap(),
+        edits: vec![
+            Edit {
+                kind: EditKind::Replace,
+                attr: "onePagesStatus".into(),
+                values: vec![b"disabled".to_vec()],
+            },
+            Edit {
+                kind: EditKind::Replace,
+                attr: "onePagesStatusReason".into(),
+                values: vec![b"dormant: test".to_vec()],
+            },
+        ],
+    };
+    assert_eq!(w.write_one(disable).unwrap(), Ok(()));
+    let disabled = stored();
+    assert!(disabled.get("onePagesStatusChanged").is_some());
+    assert_eq!(
+        disabled.first_str("onePagesStatusReason"),
+        Some("dormant: test")
+    );
+    // The nightly feed says nothing of the status or exemption, and carries an older sign-in.
+    let again = w
+        .write(vec![import(&[("onePagesLastSignIn", "20250101000000Z")])])
+        .unwrap();
+    assert_eq!((again.replaced, again.unchanged), (0, 1), "nothing new");
+    let kept = stored();
+    for a in [
+        "onePagesStatus",
+        "onePagesStatusReason",
+        "onePagesStatusChanged",
+        "onePagesExemptUntil",
+        "onePagesExemptReason",
+        "onePagesLastSignIn",
+        "createTimestamp",
+    ] {
+        assert_eq!(kept.values(a), disabled.values(a), "{a}");
+    }
+    // A later sign-in, and a feed that does say the status: both taken.
+    dsa.settings
+        .clock
+        .advance(std::time::Duration::from_secs(10));
+    let applied = w
+        .write(vec![import(&[
+            ("onePagesLastSignIn", "20270101000000Z"),
+            ("onePagesStatus", "active"),
+        ])])
+        .unwrap();
+    assert_eq!(applied.replaced, 1);
+    let active = stored();
+    assert_eq!(
+        active.first_str("onePagesLastSignIn"),
+        Some("20270101000000Z")
+    );
+    assert_eq!(active.first_str("onePagesStatus"), Some("active"));
+    assert_eq!(
+        active.get("onePagesStatusReason"),
+        None,
+        "the reason went with the status"
+    );
+    assert_ne!(
+        active.values("onePagesStatusChanged"),
+        disabled.values("onePagesStatusChanged"),
+        "the change is stamped"
+    );
+    assert_eq!(active.first_str("onePagesExemptReason"), Some("sabbatical"));
+}
