@@ -77,6 +77,7 @@ pub struct RawConfig {
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub ldaps_listen: Option<String>,
+    pub http_listen: Option<String>,
     pub cleartext_binds: Option<String>,
     pub allow_unauthenticated_bind: Option<bool>,
     pub lockout_failures: Option<u32>,
@@ -139,6 +140,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Where LDAPS (LDAP over TLS from the first byte) is served; needs `tls`.
     pub ldaps_listen: Option<SocketAddr>,
+    /// Where the operators' HTTP endpoints (`/healthz`, `/readyz`, `/metrics`) are served.
+    pub http_listen: Option<SocketAddr>,
     /// Where simple binds with a password may come over a connection without TLS.
     pub cleartext_binds: CleartextBinds,
     /// Whether a bind with a name and no password (RFC 4513 §5.1.2) is taken as anonymous
@@ -524,6 +527,13 @@ impl Settings {
             ),
             None => None,
         };
+        let http_listen = match raw.http_listen {
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| invalid(format!("http_listen = '{text}' is not HOST:PORT")))?,
+            ),
+            None => None,
+        };
         let cleartext_binds = match raw.cleartext_binds.as_deref().map(str::trim) {
             None | Some("loopback") => CleartextBinds::Loopback,
             Some("never") => CleartextBinds::Never,
@@ -670,6 +680,7 @@ impl Settings {
             tombstone_days: raw.tombstone_days.unwrap_or(30),
             tls,
             ldaps_listen,
+            http_listen,
             cleartext_binds,
             allow_unauthenticated_bind: raw.allow_unauthenticated_bind.unwrap_or(false),
             self_service_attributes: self_service.into(),

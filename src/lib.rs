@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | [`cli`] | one file per command: parse arguments, call the library; never opens the store or the index |
 //! | [`server`] | the server handle: opens the directory, starts every listener, owns the one shutdown |
-//! | [`clock`] / [`audit`] | the injectable wall clock of time rules; the audit trail and access log sinks |
+//! | [`clock`] / [`audit`] / [`metrics`] | the injectable wall clock of time rules; the audit trail and access log sinks; the operators' counters |
 //! | [`config`] | the configuration file, environment and flags, checked once into [`config::Settings`] |
 //! | [`protocol`] | listener, session loop (generic over its byte stream), BER framing, controls, response encoding |
 //! | [`ops`] | one file per LDAP operation, on typed requests and a request context; never sees bytes, the store or the index |
@@ -36,6 +36,7 @@ pub mod export;
 pub mod gen;
 pub mod import;
 pub mod index;
+pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod protocol;

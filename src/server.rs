@@ -33,6 +33,8 @@ pub enum ListenerKind {
     Ldap,
     /// LDAP over TLS from the first byte (`ldaps://`).
     Ldaps,
+    /// The operators' HTTP endpoints (health, readiness, metrics).
+    Http,
 }
 
 /// A listener that is running.
@@ -58,6 +60,14 @@ pub struct Running {
 }
 
 impl Running {
+    /// The address of the HTTP listener, if one runs.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.endpoints
+            .iter()
+            .find(|e| e.kind == ListenerKind::Http)
+            .map(|e| e.addr)
+    }
+
     /// The address of the LDAPS listener, if one runs.
     pub fn ldaps_addr(&self) -> Option<SocketAddr> {
         self.endpoints
@@ -118,6 +128,14 @@ pub async fn start(
             .map_err(|e| anyhow::anyhow!("cannot listen (LDAPS) on {at}: {e}"))?;
         bound.push((ListenerKind::Ldaps, ldaps));
     }
+    let http = match settings.http_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen (HTTP) on {at}: {e}"))?,
+        ),
+        None => None,
+    };
     let holder = format!("onepages serve, listening on {addr}");
     let (dsa, entries) =
         tokio::task::spawn_blocking(move || open(settings, &holder, demo)).await??;
@@ -145,7 +163,7 @@ pub async fn start(
             addr: listener.local_addr()?,
         });
         let certificates = match kind {
-            ListenerKind::Ldap => None,
+            ListenerKind::Ldap | ListenerKind::Http => None,
             ListenerKind::Ldaps => tls.clone(),
         };
         let task = tokio::spawn(crate::protocol::listener::run(
@@ -156,6 +174,17 @@ pub async fn start(
             Arc::clone(&ids),
         ));
         listeners.push(task);
+    }
+    if let Some(listener) = http {
+        endpoints.push(Endpoint {
+            kind: ListenerKind::Http,
+            addr: listener.local_addr()?,
+        });
+        listeners.push(tokio::spawn(crate::protocol::http::run(
+            listener,
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        )));
     }
     drop(shared);
     let housekeeping = {

@@ -12,6 +12,7 @@ A="cn=demo-admin,ou=services,$S"
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 3390)
 sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 6637)
+hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18389)
 H="ldap://127.0.0.1:$port"
 HS="ldaps://127.0.0.1:$sport"
 log="$data/server.log"
@@ -37,6 +38,7 @@ tls_key_file = "$data/server.key"
 ldaps_listen = "127.0.0.1:$sport"
 audit_log = "$data/audit.log"
 access_log = "$data/access.log"
+http_listen = "127.0.0.1:$hport"
 TOML
 printf 'demo-admin-2026\n' >"$data/admin.pw"
 
@@ -288,6 +290,16 @@ check "onepages dormant --as-of matches the rules computed from the LDIF ($expec
   sh -c "'$bin' dormant --data-dir '$data/hist' --as-of 2026-12-01 --format csv | awk -F, 'NR > 1 { n[\$1]++ } END { printf \"remove=%d disable=%d skip=%d exemption-ends=%d\", n[\"remove\"], n[\"disable\"], n[\"skip\"], n[\"exemption-ends\"] }'"
 check "and its table ends with the summary" "accounts as of 2026-12-01:" \
   "$bin" dormant --data-dir "$data/hist" --as-of 2026-12-01
+# Issue 17: the operators' endpoints, read with curl; the exposition through a strict
+# OpenMetrics parser (Python prometheus_client's).
+check "GET /healthz" '"status":"serving"' curl -sf "http://127.0.0.1:$hport/healthz"
+check "GET /readyz" '"ready":true' curl -sf "http://127.0.0.1:$hport/readyz"
+check "GET /metrics counts the searches above" 'onepages_operations_total{op="search",code="0"}' \
+  curl -sf "http://127.0.0.1:$hport/metrics"
+check "and the failed binds" 'onepages_binds_total{outcome="invalid_credentials"}' \
+  curl -sf "http://127.0.0.1:$hport/metrics"
+check "the exposition parses (OpenMetrics)" "families:" \
+  sh -c "curl -sf 'http://127.0.0.1:$hport/metrics' | python3 -c 'import sys; from prometheus_client.openmetrics.parser import text_string_to_metric_families as p; f = list(p(sys.stdin.read())); assert any(x.name == \"onepages_operations\" for x in f); print(\"families:\", len(f))'"
 check "offline import refuses a served data directory" "in use by another process: onepages serve" \
   "$bin" import --data-dir "$data/dir" "$data/add.ldif"
 lock_darcy

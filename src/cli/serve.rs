@@ -21,6 +21,9 @@ pub struct ServeArgs {
     pub threads: Option<usize>,
 }
 
+/// Where `serve --demo` offers the HTTP endpoints unless `http_listen` says otherwise.
+const DEMO_HTTP_PORT: u16 = 8389;
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut common = args.common.clone();
     if args.demo && common.data_dir.is_none() && std::env::var_os("ONEPAGES_DATA_DIR").is_none() {
@@ -36,6 +39,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             settings.ldaps_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 6636)));
         }
         demo_ca = Some(std::fs::canonicalize(&pki.ca).unwrap_or(pki.ca));
+    }
+    // The demo shows the operators' endpoints too, on 127.0.0.1:8389 when that port is free
+    // (several demos side by side: the others go without).
+    if args.demo && settings.http_listen.is_none() {
+        let at = std::net::SocketAddr::from(([127, 0, 0, 1], DEMO_HTTP_PORT));
+        if std::net::TcpListener::bind(at).is_ok() {
+            settings.http_listen = Some(at);
+        } else {
+            tracing::warn!(%at, "port taken: the demo serves no HTTP endpoints (set http_listen)");
+        }
     }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
@@ -57,6 +70,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
         if let Some(at) = running.ldaps_addr() {
             eprintln!("LDAPS on ldaps://{at}");
+        }
+        if let Some(at) = running.http_addr() {
+            eprintln!("Health and metrics on http://{at}/healthz, http://{at}/readyz, http://{at}/metrics");
         }
         if !has_tls && !listen.ip().is_loopback() {
             tracing::warn!(

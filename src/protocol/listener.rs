@@ -58,6 +58,7 @@ pub async fn run(
                     }
                 };
                 let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
+                    shared.metrics.refused("max_connections");
                     let notice = notice_of_disconnection(LdapResultCode::Busy, "too many connections; try again shortly");
                     tokio::spawn(async move {
                         let _ = stream.write_all(&notice).await;
@@ -67,6 +68,7 @@ pub async fn run(
                 };
                 let Some(claim) = shared.claim_ip(peer.ip()) else {
                     debug!(%peer, "refused: too many connections from this address");
+                    shared.metrics.refused("max_connections_per_ip");
                     let notice = notice_of_disconnection(
                         LdapResultCode::Busy,
                         &format!(

@@ -4,6 +4,7 @@ pub mod connection;
 pub mod controls;
 pub mod encode;
 pub mod frame;
+pub mod http;
 pub mod listener;
 pub mod stream;
 pub mod tls;
@@ -42,6 +43,8 @@ pub struct Shared {
     pub tls: Option<Arc<tls::TlsCertificates>>,
     /// Imports sent through the server (`onepages import --server`).
     pub imports: Arc<crate::import::online::Imports>,
+    /// The operators' counters (served on `http_listen`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Shared {
@@ -65,6 +68,7 @@ impl Shared {
             stalled_searches: Arc::new(Semaphore::new(max_stalled)),
             per_ip: std::sync::Mutex::default(),
             tls,
+            metrics: Arc::default(),
         }
     }
 }

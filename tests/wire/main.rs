@@ -18,6 +18,7 @@ mod clients;
 mod crash;
 mod dormant;
 mod lockout;
+mod operators;
 mod properties;
 mod protocol;
 mod search;

@@ -19,6 +19,8 @@ pub struct TestServer {
     pub url: String,
     /// The LDAPS listener's address, when the settings asked for one.
     pub ldaps: Option<SocketAddr>,
+    /// The HTTP listener's address, when the settings asked for one.
+    pub http: Option<SocketAddr>,
     /// The server's certificate holder (to reload it as SIGHUP would).
     pub tls: Option<std::sync::Arc<onepages::protocol::tls::TlsCertificates>>,
     /// Slow password checks the server ran (count and peak concurrency).
@@ -81,6 +83,7 @@ impl TestServer {
                         let _ = addr_tx.send(Ok((
                             running.addr,
                             running.ldaps_addr(),
+                            running.http_addr(),
                             running.tls.clone(),
                             std::sync::Arc::clone(&running.slow_checks),
                         )));
@@ -92,7 +95,7 @@ impl TestServer {
                 }
             });
         });
-        let (addr, ldaps, tls, slow_checks) = addr_rx
+        let (addr, ldaps, http, tls, slow_checks) = addr_rx
             .recv()
             .expect("server thread")
             .expect("server started");
@@ -100,6 +103,7 @@ impl TestServer {
             addr,
             url: format!("ldap://{addr}"),
             ldaps,
+            http,
             tls,
             slow_checks,
             stop: Some(stop_tx),

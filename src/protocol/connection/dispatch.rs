@@ -149,6 +149,8 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                     debug!(msgid, op = "search", code = ?result.code, entries = count,
                            ms = started.elapsed().as_millis() as u64, "done");
                     ops::audit::refused(&conn.dsa, &ctx, "search", &search.base, &result);
+                    conn.measure("search", result.code.clone() as i32, started);
+                    conn.shared.metrics.entries_returned(count);
                     conn.access(msgid, || {
                         search_line(summary.as_deref(), &result, count, started)
                     });
@@ -257,6 +259,8 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                         Ok((SearchEnd::Done(result, _), count)) => {
                             debug!(msgid, op = "search", code = ?result.code, entries = count,
                                    ms = started.elapsed().as_millis() as u64, "done");
+                            conn2.measure("search", result.code.clone() as i32, started);
+                            conn2.shared.metrics.entries_returned(count);
                             conn2.access(msgid, || {
                                 search_line(summary.as_deref(), &result, count, started)
                             });
@@ -345,6 +349,13 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                     (e.into_result(), refused.account_locked)
                 }
             };
+            conn.measure("bind", result.code.clone() as i32, started);
+            conn.shared.metrics.bind(match result.code {
+                LdapResultCode::Success => "success",
+                LdapResultCode::InvalidCredentials if locked => "locked",
+                LdapResultCode::InvalidCredentials => "invalid_credentials",
+                _ => "refused",
+            });
             conn.access(msgid, || {
                 format!(
                     "BIND dn={:?} result={} ms={:.3}",
@@ -400,6 +411,9 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                 ms = started.elapsed().as_millis() as u64,
                 "done"
             );
+            if let Some(r) = result_of(&response) {
+                conn.measure(op_name(op_tag), r.code.clone() as i32, started);
+            }
             conn.access(msgid, || {
                 let code = result_of(&response).map_or(-1, |r| r.code.clone() as i32);
                 format!(

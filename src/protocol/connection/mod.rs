@@ -97,6 +97,8 @@ struct Conn {
     /// writer's queue; and the signal that ends the writer (a second one would wait too).
     stalled: AtomicBool,
     kill: Arc<tokio::sync::Notify>,
+    /// Counts the connection as open, by transport, while it lives.
+    gauge: Mutex<crate::metrics::ConnectionGauge>,
     /// When the connection was accepted, and whether its first whole request has come.
     started: tokio::time::Instant,
     first_request_done: AtomicBool,
@@ -170,6 +172,11 @@ impl Conn {
 
     /// One access-log line for this connection's operation `msgid`, when the log is on (the
     /// line is only formatted then).
+    /// An answered operation, for the metrics.
+    fn measure(&self, op: &'static str, code: i32, started: std::time::Instant) {
+        self.shared.metrics.operation(op, code, started);
+    }
+
     fn access(&self, msgid: i32, line: impl FnOnce() -> String) {
         if let Some(log) = &self.shared.access_log {
             log.line(&format!("conn={} op={msgid} {}", self.info.id, line()));
@@ -240,7 +247,9 @@ pub async fn serve<S: ByteStream>(
             dsa.settings().limits.output_timeout,
             Arc::clone(&kill),
         ));
+        let gauge = Mutex::new(shared.metrics.connection(info.transport.name()));
         let conn = Arc::new(Conn {
+            gauge,
             dsa: Arc::clone(&dsa),
             tls: AtomicBool::new(info.transport == Transport::Tls),
             shared,
@@ -459,6 +468,9 @@ async fn start_tls<S: ByteStream>(
         }
     };
     conn.tls.store(true, Ordering::Release);
+    if let Ok(mut gauge) = conn.gauge.lock() {
+        gauge.upgrade(Transport::Tls.name());
+    }
     let (tls_rd, tls_wr) = Locked(stream).into_halves();
     let (tx, rx) = mpsc::channel::<Out>(OUTPUT_QUEUE);
     if let Ok(mut current) = conn.tx.write() {

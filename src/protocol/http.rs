@@ -1,0 +1,114 @@
+//! The operators' HTTP listener (`http_listen`): `GET /healthz` (the process serves), `GET
+//! /readyz` (the index has caught up with the store) and `GET /metrics` (the OpenMetrics 1.0
+//! text exposition `prometheus-client` writes, which Prometheus scrapes natively), on the server's own runtime, stopped with the LDAP listeners.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::Shared;
+
+struct HttpState {
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+}
+
+fn json(code: StatusCode, body: serde_json::Value) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
+    let uptime = state.shared.metrics.uptime().as_secs();
+    if *state.stop.borrow() {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "stopping", "reason": "the server is shutting down"}),
+        );
+    }
+    json(
+        StatusCode::OK,
+        serde_json::json!({"status": "serving", "uptime_secs": uptime}),
+    )
+}
+
+async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
+    let lag = state.shared.dsa.index_lag();
+    if *state.stop.borrow() {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"ready": false, "reason": "the server is shutting down"}),
+        );
+    }
+    if lag > 0 {
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({
+                "ready": false,
+                "index_lag": lag,
+                "reason": format!("the search index is {lag} entries behind the store"),
+            }),
+        );
+    }
+    json(
+        StatusCode::OK,
+        serde_json::json!({"ready": true, "index_lag": 0}),
+    )
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+    let shared = Arc::clone(&state.shared);
+    // Counting the entries reads the store: off the runtime's threads.
+    let text = tokio::task::spawn_blocking(move || {
+        let dsa = &shared.dsa;
+        shared.metrics.render(dsa.entry_count(), dsa.index_lag())
+    })
+    .await
+    .unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Serves until `stop` turns true.
+pub async fn run(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let state = Arc::new(HttpState {
+        shared,
+        stop: stop.clone(),
+    });
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    let mut stop = stop;
+    let stopped = async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        tracing::warn!(error = %e, "the HTTP listener stopped");
+    }
+}
