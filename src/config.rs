@@ -520,20 +520,16 @@ impl Settings {
                 ))
             }
         };
-        let ldaps_listen = match raw.ldaps_listen {
-            Some(text) => Some(
-                text.parse::<SocketAddr>()
-                    .map_err(|_| invalid(format!("ldaps_listen = '{text}' is not HOST:PORT")))?,
-            ),
-            None => None,
-        };
-        let http_listen = match raw.http_listen {
-            Some(text) => Some(
-                text.parse::<SocketAddr>()
-                    .map_err(|_| invalid(format!("http_listen = '{text}' is not HOST:PORT")))?,
-            ),
-            None => None,
-        };
+        let address =
+            |key: &str, text: Option<String>| -> Result<Option<SocketAddr>, ConfigError> {
+                text.map(|t| {
+                    t.parse::<SocketAddr>()
+                        .map_err(|_| invalid(format!("{key} = '{t}' is not HOST:PORT")))
+                })
+                .transpose()
+            };
+        let ldaps_listen = address("ldaps_listen", raw.ldaps_listen)?;
+        let http_listen = address("http_listen", raw.http_listen)?;
         let cleartext_binds = match raw.cleartext_binds.as_deref().map(str::trim) {
             None | Some("loopback") => CleartextBinds::Loopback,
             Some("never") => CleartextBinds::Never,

@@ -377,14 +377,16 @@ fn run(
                 ),
             ));
         }
-        let hidden = |ndn: &str| -> OpResult<bool> {
-            // A disabled account is out of the address book: not even a base to search from.
-            Ok(!ctx.grant.is_admin()
-                && reader
-                    .entry(ndn)?
-                    .is_some_and(|(_, e)| crate::dsa::access::is_disabled(&e)))
+        // A disabled account is out of the address book: not even a base to search from
+        // (for administrators, existence is enough; for others one read tells both).
+        let visible = if ctx.grant.is_admin() {
+            reader.exists(&base_ndn)?
+        } else {
+            reader
+                .entry(&base_ndn)?
+                .is_some_and(|(_, e)| !crate::dsa::access::is_disabled(&e))
         };
-        if !reader.exists(&base_ndn)? || hidden(&base_ndn)? {
+        if !visible {
             return Err(no_such_object(&reader, &base));
         }
     }
