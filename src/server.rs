@@ -186,6 +186,18 @@ pub async fn start(
             stop_rx.clone(),
         )));
     }
+    let urls = endpoints
+        .iter()
+        .map(|e| {
+            let scheme = match e.kind {
+                ListenerKind::Ldap => "ldap",
+                ListenerKind::Ldaps => "ldaps",
+                ListenerKind::Http => "http",
+            };
+            format!("{scheme}://{}", e.addr)
+        })
+        .collect();
+    let _ = shared.listeners.set(urls);
     drop(shared);
     let housekeeping = {
         let dsa = Arc::clone(&dsa);

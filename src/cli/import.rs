@@ -201,6 +201,8 @@ fn online(args: &ImportArgs, options: &ImportOptions) -> anyhow::Result<i32> {
             sent += n as u64;
             meter.show(Progress {
                 records: 0,
+                written: 0,
+                refused: 0,
                 bytes: sent,
                 total_bytes: total,
             });
@@ -241,6 +243,8 @@ fn online(args: &ImportArgs, options: &ImportOptions) -> anyhow::Result<i32> {
         if let Some((_, meter, _)) = &current {
             meter.show(Progress {
                 records: status.records,
+                written: status.written,
+                refused: status.refused,
                 bytes: status.bytes,
                 total_bytes: status.total_bytes,
             });

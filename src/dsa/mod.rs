@@ -12,12 +12,14 @@
 pub mod access;
 pub mod backup;
 pub mod budget;
+pub mod census;
 pub mod change;
 mod edit;
 pub mod init;
 pub mod lockout;
 pub mod plan;
 pub mod reader;
+pub mod runs;
 pub mod security;
 pub mod sign_in;
 pub mod survey;
@@ -92,6 +94,10 @@ pub struct Dsa {
     identity_limits: Vec<(String, crate::config::LimitOverride)>,
     read_budgets: budget::ReadBudgets,
     views: views::ViewCache,
+    /// The last census of the directory (`census.rs`).
+    census: Mutex<census::Kept>,
+    /// Subtree searches the index could not narrow (read in full).
+    scans: AtomicU64,
     /// The secure-domain registry, with the store generation it was read at.
     registry: Mutex<Option<(u64, Arc<BTreeSet<String>>)>>,
     /// Held by [`Writer::apply`]: one batch at a time, in order.
@@ -193,6 +199,8 @@ impl Dsa {
                 identity_limits,
                 read_budgets: budget::ReadBudgets::default(),
                 views: views::ViewCache::default(),
+                census: Mutex::new(None),
+                scans: AtomicU64::new(0),
                 registry: Mutex::new(None),
                 writer_lock: Mutex::new(()),
                 failed_bind_floor,
@@ -327,6 +335,16 @@ impl Dsa {
     /// Entries written but not yet committed to the index (searched from the store meanwhile).
     pub fn index_lag(&self) -> usize {
         self.index.dirty_count()
+    }
+
+    /// Subtree searches since the directory opened that the index could not narrow, so that
+    /// every entry was read.
+    pub fn scans(&self) -> u64 {
+        self.scans.load(Ordering::Relaxed)
+    }
+
+    fn count_scan(&self) {
+        self.scans.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether `ndn` is one of the administrators named in the configuration.

@@ -521,6 +521,7 @@ impl Search<'_, '_> {
                 flow?;
                 self.offer_batch(&mut ids, &mut records, sink)?;
                 if outcome == CandidateOutcome::Scan {
+                    dsa.count_scan();
                     let mut after = 0;
                     return self.each_after(&mut after, sink);
                 }
@@ -547,6 +548,7 @@ impl Search<'_, '_> {
                             ControlFlow::Continue(())
                         })?;
                 if outcome == CandidateOutcome::Scan {
+                    self.dsa.count_scan();
                     return Ok(None);
                 }
                 ids

@@ -88,6 +88,11 @@ pub fn security_of<E: AttrSource + ?Sized>(
     facts.security(domains)
 }
 
+/// The security of an entry read in place (`None`: not a person or contact).
+pub(super) fn classify_view(view: &EntryView<'_>, domains: &BTreeSet<String>) -> Option<Security> {
+    SecurityFacts::of_view(view).security(domains)
+}
+
 /// Adds `oneMailSecure` to an entry read in place.
 pub(super) fn decorate_view(view: &mut EntryView<'_>, domains: &BTreeSet<String>) {
     /// `TRUE` / `FALSE` with their record length prefixes.

@@ -20,6 +20,7 @@ use super::{
     ImportReport, Item, Kind, Progress,
 };
 use crate::directory::dn::{is_within, parent_of, Dn};
+use crate::dsa::runs::{Run, RunNote};
 use crate::dsa::Writer;
 
 /// How many deletes a sync may make.
@@ -225,8 +226,79 @@ fn doomed(writer: &Writer<'_>, base_ndn: &str, members: &Members) -> Result<Doom
 }
 
 /// Imports the files of a feed in order; with a sync, then deletes what the feed left out
-/// (see the module docs). Returns one report per file, and one for the sync's deletes.
+/// (see the module docs). Returns one report per file, and one for the sync's deletes. A
+/// real run (not a dry run) is remembered as the directory's last import, with its outcome.
 pub fn import_feed(
+    writer: &Writer<'_>,
+    files: &[(String, PathBuf)],
+    options: &ImportOptions,
+    observer: &dyn Observer,
+) -> Result<Vec<ImportReport>, FeedError> {
+    let dsa = writer.dsa();
+    let started = dsa.now();
+    let outcome = run_feed(writer, files, options, observer);
+    if !options.dry_run {
+        let note = run_note(writer, files, started, &outcome);
+        if let Err(e) = dsa.note_run(Run::Import, &note) {
+            tracing::warn!(error = %e, "the import ran but could not be noted as the last one");
+        }
+    }
+    outcome
+}
+
+/// The note an import leaves: its files, its counts, and why it stopped if it did.
+fn run_note(
+    writer: &Writer<'_>,
+    files: &[(String, PathBuf)],
+    started: i64,
+    outcome: &Result<Vec<ImportReport>, FeedError>,
+) -> RunNote {
+    let (reports, error) = match outcome {
+        Ok(r) => (r.as_slice(), None),
+        Err(e) => (e.reports.as_slice(), Some(e.error.to_string())),
+    };
+    let mut counts = BTreeMap::new();
+    let mut add = |k: &str, v: usize| *counts.entry(k.to_string()).or_insert(0) += v as u64;
+    for r in reports {
+        add("records", r.records);
+        add("added", r.added);
+        add("changed", r.changed);
+        add("unchanged", r.unchanged);
+        add("deleted", r.deleted);
+        add("refused", r.refused);
+    }
+    let names = files
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let figures = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let summary = match &error {
+        None => format!(
+            "{names}: {} records, {} added, {} changed, {} deleted, {} refused",
+            figures("records"),
+            figures("added"),
+            figures("changed"),
+            figures("deleted"),
+            figures("refused")
+        ),
+        Some(e) => format!("{names}: stopped: {e}"),
+    };
+    RunNote {
+        started,
+        finished: writer.dsa().now(),
+        ok: error.is_none(),
+        by: if writer.by().is_empty() {
+            "onepages import (offline)".into()
+        } else {
+            writer.by().to_string()
+        },
+        summary,
+        counts,
+    }
+}
+
+fn run_feed(
     writer: &Writer<'_>,
     files: &[(String, PathBuf)],
     options: &ImportOptions,
@@ -350,9 +422,11 @@ pub fn import_feed(
                 dn: dn.clone(),
             })
             .collect::<Vec<_>>();
-        match import_items(writer, &name, options, items.into_iter(), &|n| {
+        match import_items(writer, &name, options, items.into_iter(), &|t| {
             observer.progress(Progress {
-                records: n,
+                records: t.records,
+                written: t.written,
+                refused: t.refused,
                 bytes: 0,
                 total_bytes: 0,
             })

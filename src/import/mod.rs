@@ -521,9 +521,30 @@ impl Ready {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
     pub records: usize,
+    /// Records written (added or changed) and refused so far.
+    pub written: usize,
+    pub refused: usize,
     /// Bytes of the file behind the records handled so far (estimated for CSV).
     pub bytes: u64,
     pub total_bytes: u64,
+}
+
+/// The counts of an import under way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    pub records: usize,
+    pub written: usize,
+    pub refused: usize,
+}
+
+impl Tally {
+    fn of(r: &ImportReport) -> Tally {
+        Tally {
+            records: r.records,
+            written: r.written + r.deleted,
+            refused: r.refused,
+        }
+    }
 }
 
 /// A reader that counts the bytes read through it.
@@ -561,13 +582,15 @@ pub fn import_file(
     let reader = BufReader::with_capacity(256 * 1024, counting);
     match kind {
         Kind::Ldif => {
-            let at = |records| Progress {
-                records,
+            let at = |t: Tally| Progress {
+                records: t.records,
+                written: t.written,
+                refused: t.refused,
                 bytes: read.load(std::sync::atomic::Ordering::Relaxed),
                 total_bytes,
             };
-            import_items(writer, &name, options, ldif_items(reader), &|n| {
-                progress(at(n));
+            import_items(writer, &name, options, ldif_items(reader), &|t| {
+                progress(at(t));
             })
         }
         Kind::Csv => {
@@ -575,10 +598,12 @@ pub fn import_file(
                 .map_err(|e| ImportError::Csv(format!("{name}: {e}")))?;
             check_header(writer, &name, options, &rows.attributes)?;
             let total = rows.items.len().max(1) as u64;
-            import_items(writer, &name, options, rows.items.into_iter(), &|n| {
+            import_items(writer, &name, options, rows.items.into_iter(), &|t| {
                 progress(Progress {
-                    records: n,
-                    bytes: total_bytes * (n as u64).min(total) / total,
+                    records: t.records,
+                    written: t.written,
+                    refused: t.refused,
+                    bytes: total_bytes * (t.records as u64).min(total) / total,
                     total_bytes,
                 });
             })
@@ -726,7 +751,7 @@ fn import_items(
     file: &str,
     options: &ImportOptions,
     items: impl Iterator<Item = Item> + Send,
-    progress: &dyn Fn(usize),
+    progress: &dyn Fn(Tally),
 ) -> Result<ImportReport, ImportError> {
     let mut b = Batcher {
         writer,
@@ -773,14 +798,14 @@ fn import_items(
             for ready in chunk {
                 b.take(ready)?;
                 if b.report.records.is_multiple_of(BATCH) {
-                    progress(b.report.records);
+                    progress(Tally::of(&b.report));
                 }
             }
         }
         Ok(())
     })?;
     b.flush()?;
-    progress(b.report.records);
+    progress(Tally::of(&b.report));
     if !options.dry_run {
         writer.dsa().sync_index()?;
     }

@@ -74,6 +74,11 @@ pub struct Status {
     pub file: String,
     #[serde(default)]
     pub records: usize,
+    /// Of them, written (added, changed or deleted) and refused, as batches land.
+    #[serde(default)]
+    pub written: usize,
+    #[serde(default)]
+    pub refused: usize,
     #[serde(default)]
     pub bytes: u64,
     #[serde(default)]
@@ -182,6 +187,8 @@ impl Observer for Watch {
         let mut s = lock(&self.status);
         s.file = name.to_string();
         s.records = 0;
+        s.written = 0;
+        s.refused = 0;
         s.bytes = 0;
         s.total_bytes = 0;
     }
@@ -189,6 +196,8 @@ impl Observer for Watch {
     fn progress(&self, p: Progress) {
         let mut s = lock(&self.status);
         s.records = p.records;
+        s.written = p.written;
+        s.refused = p.refused;
         s.bytes = p.bytes;
         s.total_bytes = p.total_bytes;
     }
@@ -385,6 +394,13 @@ impl Imports {
             *lock(&self.job) = None;
         }
         serde_json::to_vec(&status).map_err(|e| OnlineError::Io(e.to_string()))
+    }
+
+    /// The import under way, if one is receiving or running (for the operators' figures).
+    pub fn current(&self) -> Option<Status> {
+        let job = lock(&self.job);
+        let s = lock(&job.as_ref()?.status).clone();
+        (s.state != "done").then_some(s)
     }
 
     /// Stops a running import at its next batch and waits for it (the server is stopping).

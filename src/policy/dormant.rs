@@ -34,6 +34,7 @@ use crate::directory::dn::Dn;
 use crate::directory::entry::AttrSource;
 use crate::directory::filter::compile;
 use crate::dsa::access::{is_disabled, Role, WriteGrant};
+use crate::dsa::runs::{Run, RunNote};
 use crate::dsa::sign_in::time_of;
 use crate::dsa::{Budget, Change, Dsa, DsaError, Edit, EditKind, Query, Scope};
 
@@ -468,7 +469,68 @@ pub fn apply(dsa: &Dsa, grant: &WriteGrant, via: &str) -> Result<Report, DsaErro
     }
     report.applied = true;
     report.took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    note(
+        dsa,
+        &report,
+        now,
+        if grant.by().is_empty() {
+            via
+        } else {
+            grant.by()
+        },
+    );
     Ok(report)
+}
+
+/// Remembers a run of the rules as the directory's last (`dsa::runs`): what it found, what it
+/// did.
+fn note(dsa: &Dsa, report: &Report, started: i64, by: &str) {
+    let mut counts = std::collections::BTreeMap::new();
+    counts.insert("accounts".to_string(), report.accounts as u64);
+    for a in [
+        Action::Remove,
+        Action::Disable,
+        Action::Skip,
+        Action::ExemptionEnds,
+    ] {
+        counts.insert(a.word().to_string(), report.count(a) as u64);
+    }
+    let done = |word: &str| {
+        report
+            .items
+            .iter()
+            .filter(|i| i.outcome.as_deref() == Some(word))
+            .count()
+    };
+    let (removed, disabled) = (done("removed"), done("disabled"));
+    counts.insert("removed".into(), removed as u64);
+    counts.insert("disabled".into(), disabled as u64);
+    counts.insert("refused".into(), report.refused() as u64);
+    let summary = if report.applied {
+        format!(
+            "applied: {removed} removed, {disabled} disabled, {} refused, of {} accounts",
+            report.refused(),
+            report.accounts
+        )
+    } else {
+        format!(
+            "report only: {} to remove, {} to disable, of {} accounts",
+            report.count(Action::Remove),
+            report.count(Action::Disable),
+            report.accounts
+        )
+    };
+    let run = RunNote {
+        started,
+        finished: dsa.now(),
+        ok: report.refused() == 0,
+        by: by.to_string(),
+        summary,
+        counts,
+    };
+    if let Err(e) = dsa.note_run(Run::Dormant, &run) {
+        tracing::warn!(error = %e, "the dormant run could not be noted as the last one");
+    }
 }
 
 /// The server's own run cannot change more than this share of the accounts at once (a clock
@@ -480,10 +542,13 @@ pub const AUTO_APPLY_LIMIT_PERCENT: usize = 10;
 /// [`AUTO_APPLY_LIMIT_PERCENT`]).
 pub fn scheduled(dsa: &Dsa) -> Result<Report, DsaError> {
     use crate::config::DormantMode;
-    let report = evaluate(dsa, dsa.now())?;
+    const DAILY: &str = "the server's daily run";
+    let now = dsa.now();
+    let report = evaluate(dsa, now)?;
     let due = report.count(Action::Remove) + report.count(Action::Disable);
     let mode = dsa.settings().dormancy.mode;
     if mode != DormantMode::Apply || due == 0 {
+        note(dsa, &report, now, DAILY);
         return Ok(report);
     }
     if due * 100 > report.accounts * AUTO_APPLY_LIMIT_PERCENT {
@@ -494,6 +559,7 @@ pub fn scheduled(dsa: &Dsa) -> Result<Report, DsaError> {
              of the accounts at once; nothing done (check the clock, then run onepages dormant \
              --apply)"
         );
+        note(dsa, &report, now, DAILY);
         return Ok(report);
     }
     apply(

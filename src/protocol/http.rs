@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Shared;
+use crate::metrics::Observe;
 
 struct HttpState {
     shared: Arc<Shared>,
@@ -69,12 +70,9 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     let shared = Arc::clone(&state.shared);
     // Counting the entries reads the store: off the runtime's threads.
-    let text = tokio::task::spawn_blocking(move || {
-        let dsa = &shared.dsa;
-        shared.metrics.render(dsa.entry_count(), dsa.index_lag())
-    })
-    .await
-    .unwrap_or_default();
+    let text = tokio::task::spawn_blocking(move || shared.metrics.render(&shared.snapshot()))
+        .await
+        .unwrap_or_default();
     (
         StatusCode::OK,
         [(
@@ -84,6 +82,24 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Everything `onepages status` shows (JSON, `metrics::Snapshot`).
+async fn status(State(state): State<Arc<HttpState>>) -> Response {
+    let shared = Arc::clone(&state.shared);
+    match tokio::task::spawn_blocking(move || shared.snapshot()).await {
+        Ok(snap) => match serde_json::to_value(&snap) {
+            Ok(v) => json(StatusCode::OK, v),
+            Err(e) => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"reason": e.to_string()}),
+            ),
+        },
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"reason": e.to_string()}),
+        ),
+    }
 }
 
 /// Serves until `stop` turns true.
@@ -96,6 +112,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiv
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/status", get(status))
         .with_state(state);
     let mut stop = stop;
     let stopped = async move {

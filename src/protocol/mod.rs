@@ -6,6 +6,7 @@ pub mod encode;
 pub mod frame;
 pub mod http;
 pub mod listener;
+mod observe;
 pub mod stream;
 pub mod tls;
 
@@ -45,6 +46,8 @@ pub struct Shared {
     pub imports: Arc<crate::import::online::Imports>,
     /// The operators' counters (served on `http_listen`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The listeners' URLs, once bound (shown to operators).
+    pub listeners: std::sync::OnceLock<Vec<String>>,
 }
 
 impl Shared {
@@ -69,6 +72,7 @@ impl Shared {
             per_ip: std::sync::Mutex::default(),
             tls,
             metrics: Arc::default(),
+            listeners: std::sync::OnceLock::new(),
         }
     }
 }

@@ -30,6 +30,15 @@ pub enum TlsError {
 pub struct TlsCertificates {
     files: TlsFiles,
     current: RwLock<Arc<ServerConfig>>,
+    facts: RwLock<CertFacts>,
+}
+
+/// What operators watch of the certificate in use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertFacts {
+    pub subject: String,
+    /// When it expires (seconds since 1970).
+    pub not_after: i64,
 }
 
 impl std::fmt::Debug for TlsCertificates {
@@ -43,21 +52,33 @@ impl std::fmt::Debug for TlsCertificates {
 impl TlsCertificates {
     /// Loads the files; refuses to start on files that do not load.
     pub fn load(files: &TlsFiles) -> Result<TlsCertificates, TlsError> {
-        let config = server_config(files)?;
+        let (config, facts) = server_config(files)?;
         Ok(TlsCertificates {
             files: files.clone(),
             current: RwLock::new(Arc::new(config)),
+            facts: RwLock::new(facts),
         })
     }
 
     /// Reads the files again. On an error the certificate in use stays, and the error says
     /// which file and why.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = server_config(&self.files)?;
+        let (config, facts) = server_config(&self.files)?;
         if let Ok(mut current) = self.current.write() {
             *current = Arc::new(config);
         }
+        if let Ok(mut f) = self.facts.write() {
+            *f = facts;
+        }
         Ok(())
+    }
+
+    /// The subject and expiry of the certificate in use.
+    pub fn facts(&self) -> CertFacts {
+        match self.facts.read() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// An acceptor for one handshake, with the certificate in use now.
@@ -77,14 +98,30 @@ fn file_error(path: &std::path::Path, why: impl std::fmt::Display) -> TlsError {
     }
 }
 
-fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+/// The subject and expiry of a DER certificate.
+fn facts_of(cert: &CertificateDer<'_>) -> Result<CertFacts, String> {
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| e.to_string())?;
+    Ok(CertFacts {
+        subject: parsed.subject().to_string(),
+        not_after: parsed.validity().not_after.timestamp(),
+    })
+}
+
+fn server_config(files: &TlsFiles) -> Result<(ServerConfig, CertFacts), TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .map_err(|e| file_error(&files.cert, e))?
         .collect::<Result<_, _>>()
         .map_err(|e| file_error(&files.cert, e))?;
-    if certs.is_empty() {
+    let Some(leaf) = certs.first() else {
         return Err(file_error(&files.cert, "no CERTIFICATE block in the file"));
-    }
+    };
+    let facts = facts_of(leaf).map_err(|e| {
+        file_error(
+            &files.cert,
+            format!("the first certificate does not parse: {e}"),
+        )
+    })?;
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     ServerConfig::builder_with_provider(provider)
@@ -92,6 +129,7 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
+        .map(|config| (config, facts))
         .map_err(|e| TlsError::Config(e.to_string()))
 }
 

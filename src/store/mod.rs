@@ -10,7 +10,7 @@
 //! | `d` ndn | id | DN lookup |
 //! | `c` parent-ndn `\0` id | — | children of an entry (one-level scope, leaf checks) |
 //! | `l` generation id | — | change log, replayed into the index after a crash |
-//! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load; the suffix) |
+//! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load; the suffix; `mnote:` notes of the last runs) |
 //! | `t` id | when, by whom, encoded entry | a deleted entry kept for restore (a tombstone) |
 //!
 //! The store never interprets values: callers pass normalised DNs in. Look-ups by attribute
@@ -719,10 +719,32 @@ impl Store {
         Ok(())
     }
 
+    /// A note the directory keeps about itself (`last-import`, `last-dormant`), if any.
+    pub fn note(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(note_key(name))?.map(|v| v.to_vec()))
+    }
+
+    /// Keeps (replaces) a note (flushed with the store's next flush).
+    pub fn set_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(note_key(name), value)?;
+        Ok(())
+    }
+
+    /// How many tombstones are kept.
+    pub fn tombstone_count(&self) -> usize {
+        self.tree.scan_prefix(b"t").keys().count()
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+fn note_key(name: &str) -> Vec<u8> {
+    let mut k = b"mnote:".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
 }
 
 fn log_key(generation: u64, id: EntryId) -> [u8; 17] {

@@ -59,6 +59,7 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
         op,
         controls,
     } = req;
+    conn.shared.metrics.initiated(op_name(op_tag));
     let op = match op {
         Ok(op) => op,
         Err(why) => {
@@ -80,13 +81,17 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
         }
     };
     match &op {
-        LdapOp::UnbindRequest => return Next::Stop,
+        LdapOp::UnbindRequest => {
+            conn.shared.metrics.completed_silently("unbind");
+            return Next::Stop;
+        }
         LdapOp::AbandonRequest(id) => {
             if let Ok(map) = conn.running.lock() {
                 if let Some(flag) = map.get(id) {
                     flag.store(true, Ordering::Relaxed);
                 }
             }
+            conn.shared.metrics.completed_silently("abandon");
             return Next::Continue;
         }
         _ => {}
@@ -460,12 +465,14 @@ async fn start_tls_request(conn: &Arc<Conn>, msgid: i32, op_tag: u64) -> Next {
     match refusal {
         Some(e) => {
             debug!(msgid, op = "starttls", code = ?e.code, "refused");
+            let e_code = e.code.clone() as i32;
             let response = LdapOp::ExtendedResponse(ldap3_proto::proto::LdapExtendedResponse {
                 res: e.into_result(),
                 name: None,
                 value: None,
             });
             let _ = op_tag;
+            conn.measure("extended", e_code, Instant::now());
             conn.send(LdapMsg::new(msgid, response)).await;
             Next::Continue
         }

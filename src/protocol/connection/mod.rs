@@ -195,6 +195,11 @@ impl Conn {
     }
 
     async fn reply(&self, msgid: i32, op_tag: u64, result: LdapResult) {
+        self.measure(
+            dispatch::op_name(op_tag),
+            result.code.clone() as i32,
+            std::time::Instant::now(),
+        );
         if let Some(op) = response_for(op_tag, result) {
             self.send(LdapMsg::new(msgid, op)).await;
         }
@@ -451,6 +456,7 @@ async fn start_tls<S: ByteStream>(
         name: Some(START_TLS_OID.to_string()),
         value: None,
     });
+    conn.measure("extended", 0, std::time::Instant::now());
     conn.send(LdapMsg::new(msgid, response)).await;
     let _ = conn.sender().send(Out::Handover).await;
     let wr = back.await.ok()?;
