@@ -78,6 +78,7 @@ pub struct RawConfig {
     pub tls_key_file: Option<PathBuf>,
     pub ldaps_listen: Option<String>,
     pub http_listen: Option<String>,
+    pub index_commit_ms: Option<u64>,
     pub cleartext_binds: Option<String>,
     pub allow_unauthenticated_bind: Option<bool>,
     pub lockout_failures: Option<u32>,
@@ -142,6 +143,10 @@ pub struct Settings {
     pub ldaps_listen: Option<SocketAddr>,
     /// Where the operators' HTTP endpoints (`/healthz`, `/readyz`, `/metrics`) are served.
     pub http_listen: Option<SocketAddr>,
+    /// How long the indexer gathers changes into one commit (`index_commit_ms`, 100 ms):
+    /// longer costs less per write, and searches stay exact meanwhile (changed entries are
+    /// read from the store), but `/readyz` reports the lag until the commit.
+    pub index_commit_window: Duration,
     /// Where simple binds with a password may come over a connection without TLS.
     pub cleartext_binds: CleartextBinds,
     /// Whether a bind with a name and no password (RFC 4513 §5.1.2) is taken as anonymous
@@ -530,6 +535,14 @@ impl Settings {
             };
         let ldaps_listen = address("ldaps_listen", raw.ldaps_listen)?;
         let http_listen = address("http_listen", raw.http_listen)?;
+        let index_commit_window = match raw.index_commit_ms.unwrap_or(100) {
+            ms @ 1..=60_000 => Duration::from_millis(ms),
+            ms => {
+                return Err(invalid(format!(
+                    "index_commit_ms = {ms}: use 1 to 60000 (milliseconds)"
+                )))
+            }
+        };
         let cleartext_binds = match raw.cleartext_binds.as_deref().map(str::trim) {
             None | Some("loopback") => CleartextBinds::Loopback,
             Some("never") => CleartextBinds::Never,
@@ -677,6 +690,7 @@ impl Settings {
             tls,
             ldaps_listen,
             http_listen,
+            index_commit_window,
             cleartext_binds,
             allow_unauthenticated_bind: raw.allow_unauthenticated_bind.unwrap_or(false),
             self_service_attributes: self_service.into(),

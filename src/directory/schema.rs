@@ -29,6 +29,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "20-onepages.schema",
         include_str!("../../schema/20-onepages.schema"),
     ),
+    (
+        "30-monitor.schema",
+        include_str!("../../schema/30-monitor.schema"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

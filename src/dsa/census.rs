@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::security::{classify_view, Security};
 use super::{Dsa, DsaError};
-use crate::directory::record;
+use crate::directory::record::{self, EntryView};
 
 /// How stale a census may be when the directory has changed since.
 pub const CENSUS_MAX_AGE: Duration = Duration::from_secs(30);
@@ -37,6 +37,43 @@ pub struct Census {
     pub store_bytes: u64,
     /// The store generation it was taken at.
     pub generation: u64,
+}
+
+enum Kind {
+    Person,
+    Contact,
+    Service,
+    Other,
+}
+
+/// What an entry is: a service account (`onePagesService`, or account type `service`), an
+/// external contact (account type `external`), a person (any other `person`), or the rest.
+fn kind_of(view: &EntryView<'_>) -> Kind {
+    let mut person = false;
+    let mut service = false;
+    let mut account_type: Option<&[u8]> = None;
+    for a in &view.attrs {
+        if a.is_named("objectClass") {
+            for v in a.values() {
+                person |= v.eq_ignore_ascii_case(b"person")
+                    || v.eq_ignore_ascii_case(b"inetOrgPerson")
+                    || v.eq_ignore_ascii_case(b"organizationalPerson");
+                service |= v.eq_ignore_ascii_case(b"onePagesService");
+            }
+        } else if a.is_named("onePagesAccountType") {
+            account_type = a.values().next();
+        }
+    }
+    let is = |t: &[u8]| account_type.is_some_and(|v| v.eq_ignore_ascii_case(t));
+    if service || is(b"service") {
+        Kind::Service
+    } else if is(b"external") {
+        Kind::Contact
+    } else if person {
+        Kind::Person
+    } else {
+        Kind::Other
+    }
 }
 
 pub(super) type Kept = Option<(Instant, Arc<Census>)>;
@@ -72,21 +109,16 @@ impl Dsa {
             let (_, rec) = item?;
             let view =
                 record::view(&rec).map_err(|e| DsaError::Internal(format!("census: {e}")))?;
+            match kind_of(&view) {
+                Kind::Person => c.people += 1,
+                Kind::Contact => c.contacts += 1,
+                Kind::Service => c.services += 1,
+                Kind::Other => c.other += 1,
+            }
             match classify_view(&view, &domains) {
-                None => c.other += 1,
-                Some(Security::External) => {
-                    c.contacts += 1;
-                    c.not_secure += 1;
-                }
-                Some(Security::NotAUser) => c.services += 1,
-                Some(Security::Secure) => {
-                    c.people += 1;
-                    c.secure += 1;
-                }
-                Some(Security::Disabled | Security::UnregisteredDomain) => {
-                    c.people += 1;
-                    c.not_secure += 1;
-                }
+                Some(Security::Secure) => c.secure += 1,
+                Some(Security::NotAUser) | None => {}
+                Some(_) => c.not_secure += 1,
             }
         }
         c.tombstones = self.store.tombstone_count() as u64;

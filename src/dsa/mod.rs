@@ -167,6 +167,7 @@ impl Dsa {
             spec,
             progress,
         )?;
+        index.set_commit_window(settings.index_commit_window);
         let suffix_ndn = Dn::parse(&settings.suffix)
             .map(|d| d.normalize(&schema))
             .unwrap_or_default();

@@ -96,6 +96,8 @@ struct Shared {
     reader: IndexReader,
     /// The indexer's gathering window, in milliseconds ([`COALESCE`] unless set).
     window_ms: std::sync::atomic::AtomicU64,
+    /// The window outside bulk loads (`index_commit_ms`), restored when one ends.
+    normal_ms: std::sync::atomic::AtomicU64,
     fields: Fields,
     /// Entries written to the store but not yet visible in the index, with the generation of
     /// their latest write.
@@ -253,6 +255,9 @@ impl Index {
             window_ms: std::sync::atomic::AtomicU64::new(
                 u64::try_from(COALESCE.as_millis()).unwrap_or(100),
             ),
+            normal_ms: std::sync::atomic::AtomicU64::new(
+                u64::try_from(COALESCE.as_millis()).unwrap_or(100),
+            ),
             fields,
             dirty: Mutex::new(HashMap::new()),
             id_columns: Mutex::new(None),
@@ -284,10 +289,13 @@ impl Index {
     /// loads cheaper; searches stay exact meanwhile (changed entries are read from the store)
     /// but read more entries that way.
     pub fn set_commit_window(&self, window: std::time::Duration) {
-        self.shared.window_ms.store(
-            u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.shared
+            .window_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .normal_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Marks entries as changed in the store (before the store write, so no search can miss
@@ -317,7 +325,10 @@ impl Index {
     /// rare and segments are not merged as they appear (tantivy would merge the same postings
     /// again and again as the index grows); [`Index::finish_bulk_load`] merges them once.
     pub fn begin_bulk_load(&self) -> Result<(), IndexError> {
-        self.set_commit_window(BULK_COALESCE);
+        self.shared.window_ms.store(
+            u64::try_from(BULK_COALESCE.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
         let tx = jobs.as_ref().ok_or(IndexError::Stopped)?;
         tx.send(Job::BulkLoad).map_err(|_| IndexError::Stopped)
@@ -335,7 +346,12 @@ impl Index {
                 .map_err(|_| IndexError::Stopped)?;
         }
         let merged = rx.recv().map_err(|_| IndexError::Stopped)?;
-        self.set_commit_window(COALESCE);
+        self.shared.window_ms.store(
+            self.shared
+                .normal_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         merged.map_err(IndexError::Merge)
     }
 

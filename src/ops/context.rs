@@ -33,6 +33,18 @@ pub struct RequestContext<'a> {
     pub request_id: RequestId,
     /// The server's online imports (none outside a server).
     pub imports: Option<&'a crate::import::online::Imports>,
+    /// The server's figures for `cn=Monitor` (none outside a server).
+    pub monitor: Option<Monitor<'a>>,
+}
+
+/// What `cn=Monitor` is read from.
+#[derive(Clone, Copy)]
+pub struct Monitor<'a>(pub &'a dyn crate::metrics::Observe);
+
+impl std::fmt::Debug for Monitor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Monitor")
+    }
 }
 
 /// `<connection>.<message id>`, formatted only when logged.
@@ -67,6 +79,7 @@ impl RequestContext<'_> {
                 msgid: 0,
             },
             imports: None,
+            monitor: None,
         }
     }
 }

@@ -68,6 +68,11 @@ pub fn root_dse(dsa: &Dsa) -> Entry {
         vec![dsa.settings().suffix.clone().into_bytes()],
     );
     e.add_values(schema, "subschemaSubentry", strs(&[SUBSCHEMA_DN]));
+    e.add_values(
+        schema,
+        "monitorContext",
+        strs(&[super::monitor::MONITOR_DN]),
+    );
     e.add_values(schema, "supportedLDAPVersion", strs(&["3"]));
     e.add_values(schema, "supportedControl", strs(SUPPORTED_CONTROLS));
     let mut extensions = strs(SUPPORTED_EXTENSIONS);

@@ -6,10 +6,12 @@
 //! limits are the smaller of the client's and the server's; on reaching one, the entries sent
 //! so far stand and the result says which limit stopped it. Abandon raises the reader's cancel
 //! flag. The files beside this one: the typed request ([`request`]), attribute selection and
-//! rendering ([`select`]), the root DSE and subschema ([`dse`]), paging ([`paging`]), and
+//! rendering ([`select`]), the root DSE and subschema ([`dse`]), `cn=Monitor` ([`monitor`]),
+//! paging ([`paging`]), and
 //! sort with virtual list view (`sort`).
 
 pub mod dse;
+pub mod monitor;
 pub mod paging;
 pub mod request;
 pub mod select;
@@ -362,6 +364,9 @@ fn run(
         return Ok(SearchEnd::Done(success(), Vec::new()));
     }
 
+    if monitor::is_monitor(&base_ndn) {
+        return monitor::view(ctx, schema, req, &base_ndn, &filter, &sel, emit);
+    }
     require_reader(ctx)?;
     if req.controls.show_deleted {
         return tombstone_view(dsa, ctx, req, &base_ndn, &filter, &sel, emit);

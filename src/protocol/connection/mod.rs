@@ -167,6 +167,7 @@ impl Conn {
                 msgid,
             },
             imports: Some(&self.shared.imports),
+            monitor: Some(crate::ops::context::Monitor(&*self.shared)),
         }
     }
 
