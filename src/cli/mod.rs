@@ -11,6 +11,7 @@ pub mod import;
 pub mod init;
 pub mod reindex;
 pub mod serve;
+pub mod status;
 pub mod trash;
 pub mod unlock;
 
@@ -62,6 +63,9 @@ pub enum Command {
     Dormant(dormant::DormantArgs),
     /// Exempt an account from the dormant-account rules until a date (parental leave...)
     Exempt(exempt::ExemptArgs),
+    /// One screen about a running server: uptime, entries, connections, operations, failed
+    /// binds, index lag, imports, policy runs, the TLS certificate
+    Status(status::StatusArgs),
 }
 
 /// Options every data-directory command takes (before or after a subcommand).
@@ -239,6 +243,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RestoreBackup(a) => backup::restore(a),
         Command::Dormant(a) => dormant::run(a),
         Command::Exempt(a) => exempt::run(a),
+        Command::Status(a) => status::run(a),
     }
 }
 
