@@ -19,13 +19,39 @@ use crate::config::LogTarget;
 /// and never fails the operation that wanted to record it.
 pub struct LogSink {
     out: Mutex<Box<dyn Write + Send>>,
+    target: LogTarget,
     what: &'static str,
     broken: std::sync::atomic::AtomicBool,
 }
 
 impl LogSink {
     pub fn open(target: &LogTarget, what: &'static str) -> std::io::Result<LogSink> {
-        let out: Box<dyn Write + Send> = match target {
+        Ok(LogSink {
+            out: Mutex::new(Self::writer(target, what)?),
+            target: target.clone(),
+            what,
+            broken: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Opens the file again (log rotation: the old name was moved away, SIGHUP). On an error
+    /// the sink keeps writing where it did, and says so.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        if matches!(self.target, LogTarget::Stderr) {
+            return Ok(());
+        }
+        let fresh = Self::writer(&self.target, self.what)?;
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+            *out = fresh;
+        }
+        self.broken
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn writer(target: &LogTarget, what: &'static str) -> std::io::Result<Box<dyn Write + Send>> {
+        Ok(match target {
             LogTarget::Stderr => Box::new(std::io::stderr()),
             LogTarget::File(path) => {
                 let mut options = std::fs::OpenOptions::new();
@@ -50,11 +76,6 @@ impl LogSink {
                 }
                 Box::new(file)
             }
-        };
-        Ok(LogSink {
-            out: Mutex::new(out),
-            what,
-            broken: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -101,6 +122,11 @@ impl Audit {
         self.sink.is_some()
     }
 
+    /// Opens the audit file again (after a rotation).
+    pub fn reopen(&self) -> std::io::Result<()> {
+        self.sink.as_ref().map_or(Ok(()), LogSink::reopen)
+    }
+
     /// Records one event: `event` names it, `fields` say the rest (a JSON object; anything
     /// else is recorded under `detail`). The time comes first.
     pub fn record(&self, event: &str, fields: Value) {
@@ -122,6 +148,23 @@ impl Audit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reopened_log_writes_to_the_new_file_after_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(Some(&LogTarget::File(path.clone())), Clock::system()).unwrap();
+        audit.record("bind", serde_json::json!({"n": 1}));
+        std::fs::rename(&path, dir.path().join("audit.log.1")).unwrap();
+        audit.record("bind", serde_json::json!({"n": 2}));
+        audit.reopen().unwrap();
+        audit.record("bind", serde_json::json!({"n": 3}));
+        let old = std::fs::read_to_string(dir.path().join("audit.log.1")).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(old.lines().count(), 2, "{old}");
+        assert_eq!(new.lines().count(), 1, "{new}");
+        assert!(new.contains("\"n\":3"), "{new}");
+    }
 
     #[test]
     fn audit_lines_are_json_with_the_time_first_and_files_are_private() {

@@ -602,9 +602,43 @@ impl Metrics {
         out
     }
 
+    /// The same exposition in the Prometheus text format 0.0.4 (what `promtool`, older
+    /// scrapers and agents read): a counter family is named with its `_total`, and the
+    /// OpenMetrics-only lines (`# UNIT`, `# EOF`) are left out. Samples are the same.
+    pub fn render_text_004(&self, snap: &Snapshot) -> String {
+        text_004(&self.render(snap))
+    }
+
     pub fn uptime(&self) -> std::time::Duration {
         self.started.elapsed()
     }
+}
+
+/// OpenMetrics text to Prometheus text 0.0.4 (see [`Metrics::render_text_004`]).
+fn text_004(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            (counters.contains(name) && !name.ends_with("_total"))
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(l.trim_end()),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Counts a connection as open while it lives.
@@ -700,6 +734,38 @@ mod tests {
         assert!(m
             .render(&snap(0, 0))
             .contains("onepages_connections_open{transport=\"plain\"} 0"));
+    }
+
+    #[test]
+    fn the_004_text_names_counters_with_their_total() {
+        let m = Metrics::new();
+        m.bind("success");
+        m.operation("search", 0, Instant::now());
+        let text = m.render_text_004(&Snapshot::default());
+        assert!(
+            text.contains("# TYPE onepages_binds_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP onepages_binds_total Binds by outcome"),
+            "{text}"
+        );
+        assert!(
+            text.contains("onepages_binds_total{outcome=\"success\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE onepages_operation_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE onepages_uptime_seconds gauge\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
     }
 
     #[test]

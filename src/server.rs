@@ -55,6 +55,8 @@ pub struct Running {
     pub tls: Option<Arc<TlsCertificates>>,
     /// Slow password checks: how many ran, and the most at once.
     pub slow_checks: Arc<crate::protocol::SlowChecks>,
+    /// The server's shared state, for reopening its logs (gone once it stopped).
+    shared: std::sync::Weak<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -76,6 +78,11 @@ impl Running {
             .map(|e| e.addr)
     }
 
+    /// The server's log files, to reopen after a rotation (SIGHUP).
+    pub fn logs(&self) -> Logs {
+        Logs(self.shared.clone())
+    }
+
     /// Stops accepting, closes connections, commits the index, flushes the store.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
@@ -87,6 +94,27 @@ impl Running {
     /// Waits until the server stops by itself (after the shutdown future resolves).
     pub async fn wait(self) {
         let _ = self.task.await;
+    }
+}
+
+/// The audit trail and the access log of a running server.
+pub struct Logs(std::sync::Weak<Shared>);
+
+impl Logs {
+    /// Opens the files again (after a log rotation moved them). A file that cannot be opened
+    /// is logged and the old one kept.
+    pub fn reopen(&self) {
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        if let Err(e) = shared.dsa.audit().reopen() {
+            warn!(error = %e, "the audit log was not reopened; it goes on in the old file");
+        }
+        if let Some(log) = &shared.access_log {
+            if let Err(e) = log.reopen() {
+                warn!(error = %e, "the access log was not reopened; it goes on in the old file");
+            }
+        }
     }
 }
 
@@ -198,6 +226,7 @@ pub async fn start(
         })
         .collect();
     let _ = shared.listeners.set(urls);
+    let weak_shared = Arc::downgrade(&shared);
     drop(shared);
     let housekeeping = {
         let dsa = Arc::clone(&dsa);
@@ -264,6 +293,7 @@ pub async fn start(
         entries,
         tls,
         slow_checks,
+        shared: weak_shared,
         stop: Some(tx),
         task,
     })

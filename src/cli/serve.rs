@@ -81,7 +81,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                  staff details cross the network in clear; set tls_cert_file and tls_key_file"
             );
         }
-        tokio::spawn(reload_on_hangup(running.tls.clone()));
+        tokio::spawn(reload_on_hangup(running.tls.clone(), running.logs()));
         if args.demo {
             let (rdn, password) = DEMO_READER;
             eprintln!("Try it (demo reader account):");
@@ -115,10 +115,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Reloads the TLS certificate and key on every SIGHUP (an ACME renewal, say); a file that
-/// does not load leaves the certificate in use and is logged.
-/// Without a certificate, SIGHUP is logged and ignored (it no longer stops the server).
-async fn reload_on_hangup(tls: Option<std::sync::Arc<crate::protocol::tls::TlsCertificates>>) {
+/// On every SIGHUP, reopens the audit and access log files (logrotate moved them) and reloads
+/// the TLS certificate and key (an ACME renewal, say); a file that does not load leaves the
+/// certificate in use and is logged.
+async fn reload_on_hangup(
+    tls: Option<std::sync::Arc<crate::protocol::tls::TlsCertificates>>,
+    logs: crate::server::Logs,
+) {
     #[cfg(unix)]
     {
         let Ok(mut hangups) =
@@ -128,6 +131,7 @@ async fn reload_on_hangup(tls: Option<std::sync::Arc<crate::protocol::tls::TlsCe
             return;
         };
         while hangups.recv().await.is_some() {
+            logs.reopen();
             match tls.as_ref().map(|t| t.reload()) {
                 Some(Ok(())) => tracing::info!("TLS certificate reloaded"),
                 Some(Err(e)) => tracing::warn!(
@@ -141,7 +145,7 @@ async fn reload_on_hangup(tls: Option<std::sync::Arc<crate::protocol::tls::TlsCe
         }
     }
     #[cfg(not(unix))]
-    let _ = tls;
+    let _ = (tls, logs);
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

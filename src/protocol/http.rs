@@ -1,11 +1,13 @@
 //! The operators' HTTP listener (`http_listen`): `GET /healthz` (the process serves), `GET
-//! /readyz` (the index has caught up with the store) and `GET /metrics` (the OpenMetrics 1.0
-//! text exposition `prometheus-client` writes, which Prometheus scrapes natively), on the server's own runtime, stopped with the LDAP listeners.
+//! /readyz` (the index has caught up with the store), `GET /metrics` (the exposition
+//! `prometheus-client` writes: OpenMetrics 1.0 when asked for, the text format 0.0.4
+//! otherwise) and `GET /status` (everything `onepages status` shows, JSON), on the server's
+//! own runtime, stopped with the LDAP listeners.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -67,21 +69,32 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     )
 }
 
-async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+/// The exposition: OpenMetrics 1.0 to a scraper that asks for it (Prometheus does), the
+/// Prometheus text format 0.0.4 otherwise (curl, promtool, older agents).
+async fn metrics(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    let open_metrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
     let shared = Arc::clone(&state.shared);
     // Counting the entries reads the store: off the runtime's threads.
-    let text = tokio::task::spawn_blocking(move || shared.metrics.render(&shared.snapshot()))
-        .await
-        .unwrap_or_default();
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    let text = tokio::task::spawn_blocking(move || {
+        let snap = shared.snapshot();
+        if open_metrics {
+            shared.metrics.render(&snap)
+        } else {
+            shared.metrics.render_text_004(&snap)
+        }
+    })
+    .await
+    .unwrap_or_default();
+    let kind = if open_metrics {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
 /// Everything `onepages status` shows (JSON, `metrics::Snapshot`).
