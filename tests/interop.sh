@@ -193,6 +193,16 @@ for _ in $(seq 1 50); do grep -q "TLS certificate not reloaded" "$log" && break;
 check "a bad file on SIGHUP keeps the certificate in use" "dn:$R" \
   env LDAPTLS_CACERT="$data/pki2/ca.pem" ldapwhoami -x -H "$HS" -D "$R" -w demo-reader-2026
 check "and says why" "server.key" grep "TLS certificate not reloaded" "$log"
+# Log rotation as dist/onepages.logrotate does it: move the files, SIGHUP; the server writes
+# to new files (nothing lost to a copytruncate).
+mv "$data/audit.log" "$data/audit.log.1"
+mv "$data/access.log" "$data/access.log.1"
+kill -HUP "$pid"
+for _ in $(seq 1 50); do [ -f "$data/audit.log" ] && [ -f "$data/access.log" ] && break; sleep 0.1; done
+ldapwhoami -x -H "$H" -D "$R" -w demo-reader-2026 >/dev/null 2>&1 || true
+check "SIGHUP reopens the audit log after a rotation" '"event":"bind"' cat "$data/audit.log"
+check "and the access log" "BIND" cat "$data/access.log"
+check "the new audit log is private (0600)" "600" stat -c %a "$data/audit.log"
 
 DW="uid=dewey.rahim@oneid.on.ca,ou=people,$S"
 printf 'dn: %s\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: not a phone\n' "$DW" >"$data/phone.ldif"
@@ -290,16 +300,58 @@ check "onepages dormant --as-of matches the rules computed from the LDIF ($expec
   sh -c "'$bin' dormant --data-dir '$data/hist' --as-of 2026-12-01 --format csv | awk -F, 'NR > 1 { n[\$1]++ } END { printf \"remove=%d disable=%d skip=%d exemption-ends=%d\", n[\"remove\"], n[\"disable\"], n[\"skip\"], n[\"exemption-ends\"] }'"
 check "and its table ends with the summary" "accounts as of 2026-12-01:" \
   "$bin" dormant --data-dir "$data/hist" --as-of 2026-12-01
-# Issue 17: the operators' endpoints, read with curl; the exposition through a strict
-# OpenMetrics parser (Python prometheus_client's).
-check "GET /healthz" '"status":"serving"' curl -sf "http://127.0.0.1:$hport/healthz"
-check "GET /readyz" '"ready":true' curl -sf "http://127.0.0.1:$hport/readyz"
+# Issue 17: the operators' endpoints, read with curl; the exposition through real parsers
+# (promtool's, from Debian's prometheus package, and Python prometheus_client's).
+M="http://127.0.0.1:$hport"
+check "GET /healthz" '"status":"serving"' curl -sf "$M/healthz"
+check "GET /readyz" '"ready":true' curl -sf "$M/readyz"
 check "GET /metrics counts the searches above" 'onepages_operations_total{op="search",code="0"}' \
-  curl -sf "http://127.0.0.1:$hport/metrics"
+  curl -sf "$M/metrics"
 check "and the failed binds" 'onepages_binds_total{outcome="invalid_credentials"}' \
-  curl -sf "http://127.0.0.1:$hport/metrics"
-check "the exposition parses (OpenMetrics)" "families:" \
-  sh -c "curl -sf 'http://127.0.0.1:$hport/metrics' | python3 -c 'import sys; from prometheus_client.openmetrics.parser import text_string_to_metric_families as p; f = list(p(sys.stdin.read())); assert any(x.name == \"onepages_operations\" for x in f); print(\"families:\", len(f))'"
+  curl -sf "$M/metrics"
+check "and the entries by kind" 'onepages_directory_entries_by_kind{kind="people"}' \
+  curl -sf "$M/metrics"
+check "and the last import (online, above: the sync the guard stopped)" 'onepages_last_import_success 0' \
+  sh -c "curl -sf '$M/metrics' | grep -x 'onepages_last_import_success 0'"
+check "and the certificate's expiry" 'onepages_tls_certificate_expiry_timestamp_seconds 1' \
+  sh -c "curl -sf '$M/metrics' | grep -E '^onepages_tls_certificate_expiry_timestamp_seconds [0-9]{10}$'"
+check "it is the text format 0.0.4 by default" "text/plain; version=0.0.4" \
+  curl -sfi "$M/metrics"
+if command -v promtool >/dev/null 2>&1; then
+  check "promtool check metrics passes (no lint)" "promtool: clean" \
+    sh -c "curl -sf '$M/metrics' | promtool check metrics && echo 'promtool: clean'"
+  check "promtool check rules dist/prometheus-alerts.yml" "SUCCESS: 8 rules found" \
+    promtool check rules dist/prometheus-alerts.yml
+else
+  fail=$((fail+1)); echo "FAIL promtool is not installed (apt-get install prometheus)"
+fi
+check "the 0.0.4 text parses (prometheus_client) with the counters typed" "counters typed" \
+  sh -c "curl -sf '$M/metrics' | python3 -c 'import sys; from prometheus_client.parser import text_string_to_metric_families as p; f = list(p(sys.stdin.read())); n = sum(1 for x in f if x.type == \"counter\"); assert n >= 5, n; print(\"counters typed:\", n)'"
+check "OpenMetrics when asked (what Prometheus asks), parsed strictly" "families:" \
+  sh -c "curl -sf -H 'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' '$M/metrics' | python3 -c 'import sys; from prometheus_client.openmetrics.parser import text_string_to_metric_families as p; f = list(p(sys.stdin.read())); assert any(x.name == \"onepages_operations\" for x in f); print(\"families:\", len(f))'"
+check "GET /status is the snapshot" "\"naming_context\":\"$S\"" curl -sf "$M/status"
+check "ldapsearch cn=Monitor as an administrator (counters with +)" "monitorOpCompleted: " \
+  ldapsearch -x -H "$H" -D "$A" -w demo-admin-2026 -b "cn=Operations,cn=Monitor" -s one "(cn=Search)" +
+check "cn=Monitor's database counts the people" "monitorCounter: " \
+  ldapsearch -x -H "$H" -D "$A" -w demo-admin-2026 -b "cn=People,cn=Database 1,cn=Databases,cn=Monitor" -s base monitorCounter
+check "cn=Monitor refuses a reader" "result: 50 Insufficient access" \
+  ldapsearch -x -H "$H" -D "$R" -w demo-reader-2026 -b "cn=Monitor" "(objectClass=*)"
+check "the root DSE names it" "monitorContext: cn=Monitor" \
+  ldapsearch -x -H "$H" -b "" -s base monitorContext
+check "onepages status over HTTP: one screen" "Failed binds" "$bin" status --server "$M"
+check "it warns of the 2-day certificate and exits 1" "rc=1" \
+  sh -c "'$bin' status --server '$M' | grep -q 'WARNING: the TLS certificate expires in' ; '$bin' status --server '$M' >/dev/null; echo rc=\$?"
+check "it shows the last import and its outcome (the guard's refusal)" "STOPPED: " \
+  sh -c "'$bin' status --server '$M' | grep '^Last import'"
+check "onepages status from cn=Monitor shows the same entries as over HTTP" "same" \
+  sh -c "a=\$('$bin' status --server '$M' | grep '^Entries'); b=\$('$bin' status --server '$H' --bind-dn '$A' --password-file '$data/admin.pw' | grep '^Entries'); [ -n \"\$a\" ] && [ \"\$a\" = \"\$b\" ] && echo same || echo \"\$a / \$b\""
+check "onepages status refuses a reader's cn=Monitor (exit 2)" "rc=2" \
+  sh -c "ONEPAGES_PASSWORD=demo-reader-2026 '$bin' status --server '$H' --bind-dn '$R' >/dev/null 2>&1; echo rc=\$?"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  sed "s|/usr/local/bin/onepages|$(realpath "$bin")|" dist/onepages.service >"$data/onepages.service"
+  check "systemd-analyze verify dist/onepages.service" "verified" \
+    sh -c "systemd-analyze verify '$data/onepages.service' && echo verified"
+fi
 check "offline import refuses a served data directory" "in use by another process: onepages serve" \
   "$bin" import --data-dir "$data/dir" "$data/add.ldif"
 lock_darcy
