@@ -49,11 +49,11 @@ done
 
 run() { # port workload conns -> the figure compared
   local bind=$READER pw=demo-reader-2026
-  if [ "$2" = dump ]; then bind=$ADMIN; pw=demo-admin-2026; fi
+  case $2 in dump|modify|add-delete) bind=$ADMIN; pw=demo-admin-2026 ;; esac
   IFS=$'\t' read -r _ _ _ ops ent _ < <($LOAD --url "ldap://127.0.0.1:$1" --bind-dn "$bind" --password "$pw" \
     --queries "$work/q.tsv" --workload "$2" --connections "$3" --seconds "$SECONDS_PER" --tsv)
   case $2 in
-    outlook|thunderbird|dump|browse) echo "$ent" ;;
+    outlook|outlook-no-mail|thunderbird|dump|browse) echo "$ent" ;;
     *) echo "$ops" ;;
   esac
 }

@@ -37,6 +37,16 @@ pub enum ListenerKind {
     Http,
 }
 
+/// A listener's address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen ({kind:?}) on {at}: {source}")]
+pub struct ListenError {
+    pub kind: ListenerKind,
+    pub at: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// A listener that is running.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -145,23 +155,19 @@ pub async fn start(
         anyhow::bail!("ldaps_listen needs a certificate: set tls_cert_file and tls_key_file");
     }
     let mut bound = Vec::new();
-    let ldap = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let bind = |kind, at| async move {
+        TcpListener::bind(at)
+            .await
+            .map_err(|source| ListenError { kind, at, source })
+    };
+    let ldap = bind(ListenerKind::Ldap, settings.listen).await?;
     let addr = ldap.local_addr()?;
     bound.push((ListenerKind::Ldap, ldap));
     if let Some(at) = settings.ldaps_listen {
-        let ldaps = TcpListener::bind(at)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen (LDAPS) on {at}: {e}"))?;
-        bound.push((ListenerKind::Ldaps, ldaps));
+        bound.push((ListenerKind::Ldaps, bind(ListenerKind::Ldaps, at).await?));
     }
     let http = match settings.http_listen {
-        Some(at) => Some(
-            TcpListener::bind(at)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen (HTTP) on {at}: {e}"))?,
-        ),
+        Some(at) => Some(bind(ListenerKind::Http, at).await?),
         None => None,
     };
     let holder = format!("onepages serve, listening on {addr}");

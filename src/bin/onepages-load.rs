@@ -27,7 +27,10 @@ use tokio_util::codec::Encoder;
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Workload {
     MailEq,
+    /// Outlook's ANR template with the `(mail=*)` conjunct (Exchange-style GAL)
     Outlook,
+    /// the same prefix OR without the `(mail=*)` conjunct (CLIENTS.md §2's other template)
+    OutlookNoMail,
     Thunderbird,
     ConnectBind,
     /// connect-bind as users whose passwords are stored as argon2id
@@ -36,6 +39,10 @@ enum Workload {
     ConnectBindTls,
     Browse,
     Dump,
+    /// replace `telephoneNumber` and `title` of a random person (bind as an administrator)
+    Modify,
+    /// add a new person, then delete it: two writes per request (bind as an administrator)
+    AddDelete,
 }
 
 #[derive(Debug, Parser)]
@@ -404,6 +411,12 @@ impl Client {
         self.result(entries).await
     }
 
+    /// Sends a write and reads its result code.
+    async fn write(&mut self, op: LdapOp) -> anyhow::Result<i64> {
+        self.send(op, &[]).await?;
+        Ok(self.result(&mut 0).await?.rc)
+    }
+
     async fn unbind(mut self) -> anyhow::Result<()> {
         self.send(LdapOp::UnbindRequest, &[]).await?;
         self.stream.get_mut().shutdown().await?;
@@ -514,6 +527,69 @@ async fn one_request(
             c.search(&args.base, &f, &OUTLOOK_ATTRS, 100, &[], &mut entries)
                 .await?
                 .rc
+        }
+        Workload::OutlookNoMail => {
+            let p = escape(pick(&q.prefixes, n).map(String::as_str).unwrap_or("a"));
+            let f = format!("(|(mail={p}*)(|(cn={p}*)(|(sn={p}*)(givenName={p}*))))");
+            c.search(&args.base, &f, &OUTLOOK_ATTRS, 100, &[], &mut entries)
+                .await?
+                .rc
+        }
+        Workload::Modify => {
+            use ldap3_proto::proto::{
+                LdapModify, LdapModifyRequest, LdapModifyType, LdapPartialAttribute,
+            };
+            let Some((uid, _)) = pick(&q.binds, n) else {
+                anyhow::bail!("the queries file has no bind lines");
+            };
+            let replace = |atype: &str, v: String| LdapModify {
+                operation: LdapModifyType::Replace,
+                modification: LdapPartialAttribute {
+                    atype: atype.into(),
+                    vals: vec![v.into_bytes()],
+                },
+            };
+            let phone = format!("+1 416 555 {:04}", n % 10_000);
+            c.write(LdapOp::ModifyRequest(LdapModifyRequest {
+                dn: format!("uid={uid},ou=people,{}", args.base),
+                changes: vec![
+                    replace("telephoneNumber", phone),
+                    replace("title", format!("Clinician grade {}", n % 97)),
+                ],
+            }))
+            .await?
+        }
+        Workload::AddDelete => {
+            use ldap3_proto::proto::LdapPartialAttribute as A;
+            let who = format!("load.{}.{n}", std::process::id());
+            let dn = format!("uid={who}@oneid.on.ca,ou=people,{}", args.base);
+            let attr = |atype: &str, vals: &[&str]| A {
+                atype: atype.into(),
+                vals: vals.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            };
+            let mail = format!("{who}@one-mail.on.ca");
+            let uid = format!("{who}@oneid.on.ca");
+            let rc = c
+                .write(LdapOp::AddRequest(ldap3_proto::proto::LdapAddRequest {
+                    dn: dn.clone(),
+                    attributes: vec![
+                        attr(
+                            "objectClass",
+                            &["top", "person", "organizationalPerson", "inetOrgPerson"],
+                        ),
+                        attr("uid", &[&uid]),
+                        attr("cn", &[&format!("Load {n}")]),
+                        attr("sn", &["Load"]),
+                        attr("givenName", &["Test"]),
+                        attr("mail", &[&mail]),
+                        attr("o", &["Load Test Clinic"]),
+                    ],
+                }))
+                .await?;
+            if rc != 0 {
+                anyhow::bail!("add: result code {rc}");
+            }
+            c.write(LdapOp::DelRequest(dn)).await?
         }
         Workload::Thunderbird => {
             let p = escape(

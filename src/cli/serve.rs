@@ -41,14 +41,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         demo_ca = Some(std::fs::canonicalize(&pki.ca).unwrap_or(pki.ca));
     }
     // The demo shows the operators' endpoints too, on 127.0.0.1:8389 when that port is free
-    // (several demos side by side: the others go without).
-    if args.demo && settings.http_listen.is_none() {
-        let at = std::net::SocketAddr::from(([127, 0, 0, 1], DEMO_HTTP_PORT));
-        if std::net::TcpListener::bind(at).is_ok() {
-            settings.http_listen = Some(at);
-        } else {
-            tracing::warn!(%at, "port taken: the demo serves no HTTP endpoints (set http_listen)");
-        }
+    // (several demos side by side: the others go without, even when two start at once).
+    let demo_http = args.demo && settings.http_listen.is_none();
+    if demo_http {
+        settings.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], DEMO_HTTP_PORT)));
     }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
@@ -61,7 +57,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let data_dir = settings.data_dir.clone();
         let listen = settings.listen;
         let has_tls = settings.tls.is_some();
-        let running = crate::server::start(settings, args.demo, shutdown_signal()).await?;
+        let running = match crate::server::start(settings.clone(), args.demo, shutdown_signal())
+            .await
+        {
+            Err(e)
+                if demo_http
+                    && e.downcast_ref::<crate::server::ListenError>()
+                        .is_some_and(|l| l.kind == crate::server::ListenerKind::Http) =>
+            {
+                tracing::warn!(
+                    error = %e,
+                    "port taken: the demo serves no HTTP endpoints (set http_listen)"
+                );
+                settings.http_listen = None;
+                crate::server::start(settings, args.demo, shutdown_signal()).await?
+            }
+            other => other?,
+        };
         let n = running.entries;
         eprintln!(
             "ONE Pages is serving {n} entries of {suffix} on ldap://{} (data in {})",

@@ -275,6 +275,17 @@ impl<'d> Writer<'d> {
     /// since). Refused changes are left out; the rest are applied together, or, on an I/O
     /// error, none.
     pub fn apply(&self, plan: Plan) -> Result<Applied, DsaError> {
+        let applied = self.apply_locked(plan)?;
+        // The disk wait is outside the writer lock, so that the writers that finish their
+        // batches meanwhile share the next flush (group commit, `store::durable`).
+        if applied.generation > 0 && self.dsa.store.syncs_each_write() {
+            self.dsa.store.sync_through(applied.generation)?;
+        }
+        Ok(applied)
+    }
+
+    /// [`Writer::apply`] up to the durable wait: planned again if need be, applied, indexed.
+    fn apply_locked(&self, plan: Plan) -> Result<Applied, DsaError> {
         let _guard = self
             .dsa
             .writer_lock
@@ -375,7 +386,7 @@ impl<'d> Writer<'d> {
             })
             .collect();
         self.dsa.index.mark_dirty(&ids);
-        let generation = self.dsa.store.apply(&writes)?;
+        let generation = self.dsa.store.apply_unsynced(&writes)?;
         self.record_bulk_claims(&writes);
         self.record_forced_domains(&writes);
         if touches_existing {

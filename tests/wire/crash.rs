@@ -25,6 +25,7 @@ fn spawn(data: &std::path::Path, port: u16) -> Child {
         .env("ONEPAGES_LOG", "warn")
         // The demo's LDAPS listener on an ephemeral port: tests run side by side.
         .env("ONEPAGES_LDAPS_LISTEN", "127.0.0.1:0")
+        .env("ONEPAGES_HTTP_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -187,6 +188,7 @@ fn offline_bulk_import_is_searchable_through_the_index() {
         .env("ONEPAGES_LOG", "warn")
         // The demo's LDAPS listener on an ephemeral port: tests run side by side.
         .env("ONEPAGES_LDAPS_LISTEN", "127.0.0.1:0")
+        .env("ONEPAGES_HTTP_LISTEN", "127.0.0.1:0")
         .output()
         .expect("run import");
     let said = String::from_utf8_lossy(&out.stderr);
