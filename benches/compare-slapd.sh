@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # ONE Pages against OpenLDAP slapd (mdb) on the same machine and the same generated data, in
-# one run: import time, every workload at the given connection counts (alternating servers),
-# and peak memory. Prints a markdown table of ONE Pages / slapd ratios.
+# one run: import time; slapd's `threads` picked by tuning runs; every workload in ROUNDS
+# alternating pairs (medians; reads, writes, browse on an sssvlv instance); peak memory.
+# Prints markdown tables of ONE Pages / slapd ratios.
 #
-#   benches/compare-slapd.sh                 # N=100000
+#   benches/compare-slapd.sh                 # N=100000, ROUNDS=3, SECONDS_PER=10
 #   N=1000000 benches/compare-slapd.sh       # a million entries
 #   SECONDS_PER=5 CONNS="1 8" benches/compare-slapd.sh
-#   PLAN="connect-bind:8 connect-bind-tls:8" benches/compare-slapd.sh   # some workloads only
+#   THREADS=8 PLAN="modify:1 modify:8" benches/compare-slapd.sh   # skip the tuning, some workloads
+#   PLAN="connect-bind-tls:8 connect-bind-argon2:8" benches/compare-slapd.sh
 #
 # Traffic stays on 127.0.0.1; every load run is bounded by SECONDS_PER.
 set -euo pipefail
@@ -78,52 +80,81 @@ read -r op_import op_import_rss < <(wall $OP import --config "$work/onepages.tom
 
 mkdir -p "$work/slapd-db"
 modpath=/usr/lib/ldap
-cat >"$work/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-include $repo/schema/20-onepages.schema
-pidfile $work/slapd.pid
-modulepath $modpath
-moduleload back_mdb
-moduleload sssvlv
-moduleload argon2
-sizelimit 1000
-database mdb
-maxsize 8589934592
-suffix "$SUFFIX"
-rootdn "cn=root,$SUFFIX"
-rootpw not-used-by-the-benchmark
-directory $work/slapd-db
-TLSCertificateFile $work/tls/server.pem
-TLSCertificateKeyFile $work/tls/server.key
-TLSCACertificateFile $work/tls/ca.pem
-index objectClass eq
-index cn,sn,givenName,mail eq,sub
-index uid,o,ou eq
-limits dn.exact="$ADMIN" size=unlimited time=unlimited
-access to attrs=userPassword by anonymous auth by * none
-access to * by users read by * none
-overlay sssvlv
-CONF
+# cn gets an ORDERING rule (its supertype `name` has none in core.schema), so that sssvlv can
+# sort by it for the browse workload; nothing else in the schema changes.
+sed "/NAME 'name'/ s/SUBSTR caseIgnoreSubstringsMatch/ORDERING caseIgnoreOrderingMatch SUBSTR caseIgnoreSubstringsMatch/" \
+  /etc/ldap/schema/core.schema >"$work/core.schema"
+# slapd as an expert would set it up for these workloads: mdb with its default durable
+# commits, the indexes the templates use (pres where one has a presence term), an ACL as
+# simple as ONE Pages' policy (people and readers read, the administrator writes, passwords
+# are for binding only), `threads` chosen by the tuning runs below, and no overlay but for
+# the browse workload, which needs sssvlv (its own slapd start on the same database: the
+# overlay also takes over paged results, which would slow the dump).
+slapd_conf() { # file threads overlay(yes|no)
+  {
+    echo "include $work/core.schema"
+    echo "include /etc/ldap/schema/cosine.schema"
+    echo "include /etc/ldap/schema/inetorgperson.schema"
+    echo "include $repo/schema/20-onepages.schema"
+    echo "pidfile $work/slapd.pid"
+    echo "modulepath $modpath"
+    echo "moduleload back_mdb"
+    echo "moduleload argon2"
+    [ "$3" = yes ] && echo "moduleload sssvlv"
+    echo "threads $2"
+    echo "sizelimit 1000"
+    echo "TLSCertificateFile $work/tls/server.pem"
+    echo "TLSCertificateKeyFile $work/tls/server.key"
+    echo "TLSCACertificateFile $work/tls/ca.pem"
+    echo "database mdb"
+    echo "maxsize 8589934592"
+    echo "suffix \"$SUFFIX\""
+    echo "rootdn \"cn=root,$SUFFIX\""
+    echo "rootpw not-used-by-the-benchmark"
+    echo "directory $work/slapd-db"
+    echo "index objectClass eq,pres"
+    echo "index cn,sn,givenName,mail eq,sub,pres"
+    echo "index uid,o,ou eq"
+    echo "limits dn.exact=\"$ADMIN\" size=unlimited time=unlimited"
+    echo "access to attrs=userPassword by self write by anonymous auth by * none"
+    echo "access to * by dn.exact=\"$ADMIN\" write by users read by * none"
+    [ "$3" = yes ] && echo "overlay sssvlv"
+  } >"$1"
+}
+slapd_conf "$work/slapd.conf" 16 no
 echo "# importing into slapd (slapadd -q)" >&2
 read -r sl_import sl_import_rss < <(wall $SLAPADD -q -f "$work/slapd.conf" -l "$work/data.ldif")
 
 # --- servers ----------------------------------------------------------------------------------
-ONEPAGES_SIZE_LIMIT=1000 $OP serve --config "$work/onepages.toml" --data-dir "$work/op" --listen "127.0.0.1:$OP_PORT" 2>"$work/op.log" &
-op_pid=$!; pids+=("$op_pid")
-$SLAPD -f "$work/slapd.conf" -h "ldap://127.0.0.1:$SL_PORT/ ldaps://127.0.0.1:$SL_TLS_PORT/" -d 0 2>"$work/slapd.log" &
-sl_pid=$!; pids+=("$sl_pid")
-for port in $OP_PORT $SL_PORT; do
+wait_for() { # port
   for _ in $(seq 1 600); do
-    ldapsearch -x -H "ldap://127.0.0.1:$port" -b "" -s base >/dev/null 2>&1 && break
+    ldapsearch -x -H "ldap://127.0.0.1:$1" -b "" -s base >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-done
+  echo "nothing answers on $1" >&2; return 1
+}
+sl_pid=""
+start_slapd() { # threads overlay
+  stop_slapd
+  slapd_conf "$work/slapd.conf" "$1" "$2"
+  $SLAPD -f "$work/slapd.conf" -h "ldap://127.0.0.1:$SL_PORT/ ldaps://127.0.0.1:$SL_TLS_PORT/" -d 0 2>"$work/slapd.log" &
+  sl_pid=$!; pids+=("$sl_pid")
+  wait_for "$SL_PORT"
+}
+stop_slapd() {
+  if [ -n "$sl_pid" ]; then
+    kill -INT "$sl_pid" 2>/dev/null || true
+    wait "$sl_pid" 2>/dev/null || true
+    sl_pid=""
+  fi
+}
+ONEPAGES_SIZE_LIMIT=1000 $OP serve --config "$work/onepages.toml" --data-dir "$work/op" --listen "127.0.0.1:$OP_PORT" 2>"$work/op.log" &
+op_pid=$!; pids+=("$op_pid")
+wait_for "$OP_PORT"
 
-run() { # server (op|sl) workload conns
+run() { # server (op|sl) workload conns -> the load generator's line
   local bind=$READER pw=demo-reader-2026 url
-  if [ "$2" = dump ]; then bind=$ADMIN; pw=demo-admin-2026; fi
+  case $2 in dump|modify|add-delete) bind=$ADMIN; pw=demo-admin-2026 ;; esac
   case $1:$2 in
     op:connect-bind-tls) url="ldaps://127.0.0.1:$OP_TLS_PORT" ;;
     sl:connect-bind-tls) url="ldaps://127.0.0.1:$SL_TLS_PORT" ;;
@@ -133,33 +164,83 @@ run() { # server (op|sl) workload conns
   $LOAD --url "$url" --ca-file "$work/tls/ca.pem" --bind-dn "$bind" --password "$pw" --queries "$work/q.tsv" \
     --workload "$2" --connections "$3" --seconds "$SECONDS_PER" --tsv
 }
-
+figure() { # workload, load line -> the figure compared (entries/s for entry-heavy workloads)
+  local w=$1; shift
+  IFS=$'\t' read -r _ _ _ ops ent _ <<<"$*"
+  case $w in
+    outlook|outlook-no-mail|thunderbird|dump|browse) echo "$ent" ;;
+    *) echo "$ops" ;;
+  esac
+}
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b>0 else 'n/a')" "$1" "$2"; }
+median() { python3 -c "import statistics,sys; print(f'{statistics.median(float(x) for x in sys.argv[1:]):.0f}')" "$@"; }
 
-echo "| workload | conns | ONE Pages ops/s | slapd ops/s | ONE Pages entries/s | slapd entries/s | ratio | ONE Pages p50/p99 ms | slapd p50/p99 ms | errors (OP/slapd) |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+# --- slapd's threads: the fastest of the candidates on two read workloads ----------------------
+THREAD_CANDIDATES=${THREAD_CANDIDATES:-"4 8 16 32"}
+if [ -n "${THREADS:-}" ]; then
+  best=$THREADS
+  echo "slapd threads: $best (given)"
+else
+  echo "| slapd threads | mail-eq:8 ops/s | outlook:8 entries/s | sum of shares |"
+  echo "| --- | --- | --- | --- |"
+  declare -A me ou
+  for t in $THREAD_CANDIDATES; do
+    start_slapd "$t" no
+    me[$t]=$(figure mail-eq "$(run sl mail-eq 8)")
+    ou[$t]=$(figure outlook "$(run sl outlook 8)")
+  done
+  maxme=$(printf '%s\n' "${me[@]}" | sort -n | tail -1); maxou=$(printf '%s\n' "${ou[@]}" | sort -n | tail -1)
+  best=""; bestscore=0
+  for t in $THREAD_CANDIDATES; do
+    score=$(python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2])+float(sys.argv[3])/float(sys.argv[4]):.3f}')" "${me[$t]}" "$maxme" "${ou[$t]}" "$maxou")
+    echo "| $t | ${me[$t]} | ${ou[$t]} | $score |"
+    if python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)" "$score" "$bestscore"; then
+      best=$t; bestscore=$score
+    fi
+  done
+  echo
+  echo "slapd threads: $best (the fastest above)"
+fi
+echo
+
+# --- the workloads: ROUNDS alternating pairs each, medians ---------------------------------------
+ROUNDS=${ROUNDS:-3}
 plan=""
 for c in $CONNS; do plan="$plan mail-eq:$c"; done
-plan="$plan outlook:8 thunderbird:8 connect-bind:8 connect-bind-tls:8 connect-bind-argon2:8 browse:8 dump:1"
+plan="$plan outlook:8 outlook-no-mail:8 thunderbird:8 connect-bind:8 dump:1 modify:1 modify:8 add-delete:1 add-delete:8 browse:8"
 PLAN=${PLAN:-$plan}
+echo "| workload | conns | ONE Pages (median) | slapd (median) | ratio | ONE Pages runs | slapd runs | ONE Pages p50/p99 ms | slapd p50/p99 ms | errors (OP/slapd) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+overlay=""
 for item in $PLAN; do
   w=${item%%:*}; c=${item##*:}
-  IFS=$'\t' read -r _ _ _ ops_o ent_o p50_o _ p99_o err_o < <(run op "$w" "$c")
-  IFS=$'\t' read -r _ _ _ ops_s ent_s p50_s _ p99_s err_s < <(run sl "$w" "$c")
-  case $w in
-    outlook|thunderbird|dump) r=$(ratio "$ent_o" "$ent_s") ;;
-    *) r=$(ratio "$ops_o" "$ops_s") ;;
-  esac
-  echo "| $w | $c | $ops_o | $ops_s | $ent_o | $ent_s | $r | $p50_o / $p99_o | $p50_s / $p99_s | $err_o / $err_s |"
+  want=no; [ "$w" = browse ] && want=yes
+  if [ "$overlay" != "$want" ]; then
+    [ "$overlay" = no ] && sl_mem=$(awk '/VmHWM/ {print $2}' "/proc/$sl_pid/status" 2>/dev/null || echo 0)
+    start_slapd "$best" "$want"; overlay=$want
+  fi
+  os=(); ss=(); lo=""; ls=""; eo=0; es=0
+  for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) -eq 1 ]; then order="op sl"; else order="sl op"; fi
+    for who in $order; do
+      line=$(run "$who" "$w" "$c")
+      IFS=$'\t' read -r _ _ _ _ _ p50 _ p99 err <<<"$line"
+      if [ "$who" = op ]; then os+=("$(figure "$w" "$line")"); lo="$p50 / $p99"; eo=$((eo + err))
+      else ss+=("$(figure "$w" "$line")"); ls="$p50 / $p99"; es=$((es + err)); fi
+    done
+  done
+  mo=$(median "${os[@]}"); ms=$(median "${ss[@]}")
+  echo "| $w | $c | $mo | $ms | $(ratio "$mo" "$ms") | ${os[*]} | ${ss[*]} | $lo | $ls | $eo / $es |"
 done
+[ "$overlay" = no ] && sl_mem=$(awk '/VmHWM/ {print $2}' "/proc/$sl_pid/status" 2>/dev/null || echo 0)
 
-hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-op_mem=$(hwm "$op_pid"); sl_mem=$(hwm "$sl_pid")
+op_mem=$(awk '/VmHWM/ {print $2}' "/proc/$op_pid/status" 2>/dev/null || echo 0)
+sl_mem=${sl_mem:-0}
 echo
 echo "| measure | ONE Pages | slapd | ratio |"
 echo "| --- | --- | --- | --- |"
 echo "| import of $N entries, wall s | $op_import | $sl_import | $(ratio "$op_import" "$sl_import") |"
 echo "| import peak RSS, KiB | $op_import_rss | $sl_import_rss | $(ratio "$op_import_rss" "$sl_import_rss") |"
-echo "| serving peak RSS (VmHWM), KiB | $op_mem | $sl_mem | $(ratio "$op_mem" "$sl_mem") |"
+echo "| serving peak RSS (VmHWM), KiB (slapd: the instance without sssvlv) | $op_mem | $sl_mem | $(ratio "$op_mem" "$sl_mem") |"
 echo
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; slapd $($SLAPD -VV 2>&1 | head -1 | sed 's/.*slapd //')"
