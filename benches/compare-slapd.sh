@@ -100,7 +100,7 @@ slapd_conf() { # file threads overlay(yes|no)
     echo "modulepath $modpath"
     echo "moduleload back_mdb"
     echo "moduleload argon2"
-    [ "$3" = yes ] && echo "moduleload sssvlv"
+    if [ "$3" = yes ]; then echo "moduleload sssvlv"; fi
     echo "threads $2"
     echo "sizelimit 1000"
     echo "TLSCertificateFile $work/tls/server.pem"
@@ -118,7 +118,7 @@ slapd_conf() { # file threads overlay(yes|no)
     echo "limits dn.exact=\"$ADMIN\" size=unlimited time=unlimited"
     echo "access to attrs=userPassword by self write by anonymous auth by * none"
     echo "access to * by dn.exact=\"$ADMIN\" write by users read by * none"
-    [ "$3" = yes ] && echo "overlay sssvlv"
+    if [ "$3" = yes ]; then echo "overlay sssvlv"; fi
   } >"$1"
 }
 slapd_conf "$work/slapd.conf" 16 no
@@ -216,7 +216,7 @@ for item in $PLAN; do
   w=${item%%:*}; c=${item##*:}
   want=no; [ "$w" = browse ] && want=yes
   if [ "$overlay" != "$want" ]; then
-    [ "$overlay" = no ] && sl_mem=$(awk '/VmHWM/ {print $2}' "/proc/$sl_pid/status" 2>/dev/null || echo 0)
+    if [ "$overlay" = no ]; then sl_mem=$(awk '/VmHWM/ {print $2}' "/proc/$sl_pid/status" 2>/dev/null || echo 0); fi
     start_slapd "$best" "$want"; overlay=$want
   fi
   os=(); ss=(); lo=""; ls=""; eo=0; es=0
@@ -232,7 +232,7 @@ for item in $PLAN; do
   mo=$(median "${os[@]}"); ms=$(median "${ss[@]}")
   echo "| $w | $c | $mo | $ms | $(ratio "$mo" "$ms") | ${os[*]} | ${ss[*]} | $lo | $ls | $eo / $es |"
 done
-[ "$overlay" = no ] && sl_mem=$(awk '/VmHWM/ {print $2}' "/proc/$sl_pid/status" 2>/dev/null || echo 0)
+if [ "$overlay" = no ]; then sl_mem=$(awk '/VmHWM/ {print $2}' "/proc/$sl_pid/status" 2>/dev/null || echo 0); fi
 
 op_mem=$(awk '/VmHWM/ {print $2}' "/proc/$op_pid/status" 2>/dev/null || echo 0)
 sl_mem=${sl_mem:-0}

@@ -98,8 +98,11 @@ pub struct Dsa {
     census: Mutex<census::Kept>,
     /// Subtree searches the index could not narrow (read in full).
     scans: AtomicU64,
-    /// The secure-domain registry, with the store generation it was read at.
+    /// The secure-domain registry, with the domains epoch it was read at.
     registry: Mutex<Option<(u64, Arc<BTreeSet<String>>)>>,
+    /// Bumped by every write within `ou=domains` (and only those): the registry is read
+    /// again when it moves, not after every write to the directory.
+    domains_epoch: AtomicU64,
     /// Held by [`Writer::apply`]: one batch at a time, in order.
     writer_lock: Mutex<()>,
     /// How long a failed bind's answer is held back, at least: what one argon2id check at
@@ -203,6 +206,7 @@ impl Dsa {
                 census: Mutex::new(None),
                 scans: AtomicU64::new(0),
                 registry: Mutex::new(None),
+                domains_epoch: AtomicU64::new(0),
                 writer_lock: Mutex::new(()),
                 failed_bind_floor,
                 verified,

@@ -2,8 +2,9 @@
 //! from the entry and the registry of secure mail domains (DESIGN decision 4).
 //!
 //! The registry is the configured `secure_domains` plus every `onePagesMailDomain` entry under
-//! `ou=domains,<suffix>`; it is re-read when the store generation moves, so a registration
-//! takes effect on the next read.
+//! `ou=domains,<suffix>`; it is re-read when a write within `ou=domains` has moved the
+//! domains epoch (the writer bumps it), so a registration takes effect on the next read and
+//! other writes keep the registry.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -42,7 +43,9 @@ impl Security {
 
 /// The secure mail domains: the configured ones and those registered as entries.
 pub(super) fn secure_domains(dsa: &Dsa) -> Arc<BTreeSet<String>> {
-    let generation = dsa.store.generation();
+    // Read before the entries, so that a registration racing this read moves the epoch past
+    // what is cached here.
+    let generation = dsa.domains_epoch.load(std::sync::atomic::Ordering::Acquire);
     if let Ok(cache) = dsa.registry.lock() {
         if let Some((g, set)) = cache.as_ref() {
             if *g == generation {

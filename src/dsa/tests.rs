@@ -660,3 +660,46 @@ fn an_upsert_keeps_the_account_state_a_record_does_not_mention() {
     );
     assert_eq!(active.first_str("onePagesExemptReason"), Some("sabbatical"));
 }
+
+/// The secure-domain registry is read again after a write within ou=domains, and kept across
+/// every other write.
+#[test]
+fn the_domain_registry_outlives_writes_elsewhere() {
+    let (_dir, dsa) = open();
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    let before = super::security::secure_domains(&dsa);
+    let applied = w.write(vec![person("kept.registry", &[])]).unwrap();
+    assert!(applied.refused.is_empty(), "{:?}", applied.refused);
+    assert!(
+        Arc::ptr_eq(&before, &super::security::secure_domains(&dsa)),
+        "a write to ou=people re-read the registry"
+    );
+    let domains = format!("ou=domains,{SUFFIX}");
+    let add = |dn: String, attrs: Vec<(&str, &str)>| Change::Add {
+        dn: Dn::parse(&dn).unwrap(),
+        attrs: attrs
+            .into_iter()
+            .map(|(a, v)| (a.to_string(), vec![v.as_bytes().to_vec()]))
+            .collect(),
+    };
+    let applied = w
+        .write(vec![
+            add(
+                domains.clone(),
+                vec![("objectClass", "organizationalUnit"), ("ou", "domains")],
+            ),
+            add(
+                format!("associatedDomain=clinic.example,{domains}"),
+                vec![
+                    ("objectClass", "onePagesMailDomain"),
+                    ("associatedDomain", "clinic.example"),
+                ],
+            ),
+        ])
+        .unwrap();
+    assert!(applied.refused.is_empty(), "{:?}", applied.refused);
+    let after = super::security::secure_domains(&dsa);
+    assert!(after.contains("clinic.example"), "{after:?}");
+    assert!(!before.contains("clinic.example"));
+}

@@ -387,6 +387,7 @@ impl<'d> Writer<'d> {
             .collect();
         self.dsa.index.mark_dirty(&ids);
         let generation = self.dsa.store.apply_unsynced(&writes)?;
+        self.note_domain_writes(&writes);
         self.record_bulk_claims(&writes);
         self.record_forced_domains(&writes);
         if touches_existing {
@@ -415,6 +416,25 @@ impl<'d> Writer<'d> {
             .collect();
         self.dsa.index.changed(changes)?;
         Ok(applied)
+    }
+
+    /// Moves the domains epoch when a write lands within `ou=domains` (the secure-domain
+    /// registry is read again then, and only then).
+    fn note_domain_writes(&self, writes: &[Write]) {
+        let domains = self.dsa.domains_ndn();
+        let within = |ndn: &str| crate::directory::dn::is_within(ndn, &domains);
+        let touches = writes.iter().any(|w| match w {
+            Write::Put {
+                entry, previous, ..
+            } => within(&entry.ndn) || previous.as_ref().is_some_and(|p| within(&p.ndn)),
+            Write::Delete { previous, .. } => within(&previous.ndn),
+            Write::Forget { .. } => false,
+        });
+        if touches {
+            self.dsa
+                .domains_epoch
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
     }
 
     /// What a delete keeps: the entry as a tombstone, unless tombstones are off.
