@@ -296,13 +296,30 @@ impl<'d> Reader<'d> {
         self.dsa.store.generation()
     }
 
-    /// A sorted list built at `generation`, if cached and the index has caught up (a list
-    /// built while entries were dirty could miss none, but is not reused either).
+    /// A sorted list exact at `generation`, if cached (a list is complete whatever the
+    /// index's lag: its candidates include the entries not yet indexed).
     pub fn cached_view(&self, key: &str, generation: u64) -> Option<Arc<SortedView>> {
-        if self.dsa.index.dirty_count() != 0 {
-            return None;
-        }
         self.dsa.views.get(key, generation)
+    }
+
+    /// The list kept under `key` at whatever generation, taken out of the cache (to be
+    /// brought forward with [`Reader::changed_between`] and kept again).
+    pub fn take_view(&self, key: &str) -> Option<(u64, Arc<SortedView>)> {
+        self.dsa.views.take(key)
+    }
+
+    /// The entries the generations after `from` up to `to` wrote or removed, sorted; `None`
+    /// when they are no longer remembered (rebuild instead).
+    pub fn changed_between(&self, from: u64, to: u64) -> Option<Vec<EntryId>> {
+        self.dsa.store.changed_between(from, to)
+    }
+
+    /// Moves with every write within `ou=domains`: what an entry's `oneMailSecure` depends
+    /// on besides the entry (a cached list filtered on it is keyed with this).
+    pub fn domains_epoch(&self) -> u64 {
+        self.dsa
+            .domains_epoch
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Keeps a sorted list for later windows, if the directory has not changed since.

@@ -1,7 +1,8 @@
-//! Sorted result lists, cached for the store generation they were built at.
+//! Sorted result lists, cached with the store generation they are exact at.
 //!
 //! Outlook's browsing asks for window after window of the same sorted list; the cache makes
-//! every window after the first a slice of a list built once, until the directory changes.
+//! every window after the first a slice of a list built once. After a write, a list is brought
+//! forward by moving the entries that changed (`ops::search::sort`), not rebuilt.
 
 use std::sync::{Arc, Mutex};
 
@@ -33,9 +34,22 @@ impl ViewCache {
         Some(view)
     }
 
+    /// Takes the list kept under `key` out of the cache, whatever its generation (to bring it
+    /// forward and put it back).
+    pub(super) fn take(&self, key: &str) -> Option<(u64, Arc<SortedView>)> {
+        let mut views = self.views.lock().ok()?;
+        let pos = views.iter().position(|(k, _, _)| k == key)?;
+        let (_, g, v) = views.remove(pos);
+        Some((g, v))
+    }
+
     pub(super) fn put(&self, key: String, generation: u64, view: Arc<SortedView>) {
         if let Ok(mut views) = self.views.lock() {
-            views.retain(|(k, g, _)| k != &key && *g == generation);
+            // A newer list of the same key wins (two readers brought it forward at once).
+            if views.iter().any(|(k, g, _)| k == &key && *g > generation) {
+                return;
+            }
+            views.retain(|(k, _, _)| k != &key);
             if views.len() >= VIEW_CACHE_SIZE {
                 views.remove(0);
             }

@@ -34,6 +34,7 @@ pub mod backup;
 mod bind_state;
 pub mod datadir;
 mod durable;
+mod recent;
 mod tombstone;
 
 use tombstone::encode_tombstone;
@@ -107,6 +108,8 @@ pub struct Store {
     unlogged: AtomicBool,
     /// Writers waiting for the disk share flushes (`durable.rs`).
     durable: durable::GroupCommit,
+    /// The entries recent generations changed (`recent.rs`).
+    recent: recent::Recent,
 }
 
 /// Ids beyond the held array's length by more than this go to its side map instead of
@@ -357,6 +360,7 @@ impl Store {
             holding: AtomicBool::new(false),
             sync_each_write: AtomicBool::new(true),
             durable: durable::GroupCommit::at(generation),
+            recent: recent::Recent::default(),
             unlogged: AtomicBool::new(false),
         })
     }
@@ -633,6 +637,16 @@ impl Store {
         self.tree.apply_batch(batch)?;
         self.next_id.store(next_id, Ordering::Release);
         self.update_held(writes, &encoded);
+        self.recent.record(
+            generation,
+            writes
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Put { id, .. } | Write::Delete { id, .. } => Some(*id),
+                    Write::Forget { .. } => None,
+                })
+                .collect(),
+        );
         self.generation.store(generation, Ordering::Release);
         Ok(generation)
     }

@@ -577,3 +577,103 @@ fn a_read_budget_stops_harvesting_and_refills() {
     let mut a = server.admin();
     assert_eq!(dump(&mut a, "(objectClass=*)", 100).2.rc, 0);
 }
+
+/// A sorted list kept across writes is brought forward by moving the changed entries: after
+/// adds, a rename, a delete and a disable (hidden from readers), after a dozen adds at once
+/// and after more changes than are moved one by one, it is the list a fresh sort gives (a
+/// filter that means the same but reads differently is never cached, so it is sorted anew).
+#[test]
+fn a_sorted_list_brought_forward_equals_a_fresh_sort() {
+    let server = TestServer::demo();
+    let mut admin = server.admin();
+    let mut reader = server.reader();
+    let sorted = |c: &mut LdapConn, filter: &str| -> Vec<String> {
+        let (e, res) = search_with(c, PEOPLE, filter, vec![sort("cn", false, true)], vec!["cn"]);
+        assert_eq!(res.rc, 0, "{res:?}");
+        e.into_iter().map(|e| e.dn).collect()
+    };
+    const KEPT: &str = "(objectClass=inetOrgPerson)";
+    let same = |kept: &[String], fresh: &[String]| {
+        let at = kept.iter().zip(fresh).position(|(a, b)| a != b);
+        assert!(
+            at.is_none() && kept.len() == fresh.len(),
+            "the kept list ({}) differs from a fresh sort ({}) at {at:?}",
+            kept.len(),
+            fresh.len()
+        );
+    };
+    let first = sorted(&mut reader, KEPT);
+    assert!(first.len() > 250);
+    let add = |c: &mut LdapConn, uid: &str, cn: &str| {
+        let attrs: Vec<(&str, HashSet<&str>)> = vec![
+            ("objectClass", HashSet::from(["inetOrgPerson"])),
+            ("cn", HashSet::from([cn])),
+            ("sn", HashSet::from(["Probe"])),
+        ];
+        let rc = c
+            .add(&format!("uid={uid}@oneid.on.ca,{PEOPLE}"), attrs)
+            .unwrap()
+            .rc;
+        assert_eq!(rc, 0, "add {uid}");
+    };
+    add(&mut admin, "middle.probe", "Mmm Middle");
+    let renamed = first[10].clone();
+    let rc = admin
+        .modify(
+            &renamed,
+            vec![ldap3::Mod::Replace("cn", HashSet::from(["Zzz Renamed"]))],
+        )
+        .unwrap()
+        .rc;
+    assert_eq!(rc, 0);
+    assert_eq!(admin.delete(&first[20]).unwrap().rc, 0);
+    let disabled = first[30].clone();
+    let rc = admin
+        .modify(
+            &disabled,
+            vec![ldap3::Mod::Replace(
+                "onePagesStatus",
+                HashSet::from(["disabled"]),
+            )],
+        )
+        .unwrap()
+        .rc;
+    assert_eq!(rc, 0);
+    let moved = sorted(&mut reader, KEPT);
+    same(
+        &moved,
+        &sorted(&mut reader, "(&(objectClass=inetOrgPerson))"),
+    );
+    assert_eq!(
+        moved.len(),
+        first.len() - 1,
+        "one added, one deleted, one disabled"
+    );
+    assert!(!moved.contains(&first[20]) && !moved.contains(&disabled));
+    assert_eq!(moved.last(), Some(&renamed), "Zzz sorts last");
+    assert!(moved.iter().any(|d| d.starts_with("uid=middle.probe")));
+
+    // A dozen at once (merged in), then more than are moved one by one (sorted anew).
+    for n in 0..12 {
+        add(
+            &mut admin,
+            &format!("dozen.{n}"),
+            &format!("Dozen {}", 11 - n),
+        );
+    }
+    let moved = sorted(&mut reader, KEPT);
+    same(
+        &moved,
+        &sorted(&mut reader, "(&(objectClass=inetOrgPerson)(cn=*))"),
+    );
+    assert_eq!(moved.len(), first.len() + 11);
+    for n in 0..70 {
+        add(&mut admin, &format!("many.{n}"), &format!("Many {n:02}"));
+    }
+    let moved = sorted(&mut reader, KEPT);
+    same(
+        &moved,
+        &sorted(&mut reader, "(&(cn=*)(objectClass=inetOrgPerson))"),
+    );
+    assert_eq!(moved.len(), first.len() + 81);
+}

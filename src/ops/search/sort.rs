@@ -141,8 +141,14 @@ fn compare_keys(a: &SortValue, b: &SortValue, keys: &[ResolvedKey]) -> std::cmp:
     Ordering::Equal
 }
 
-/// The sorted list of matches, from the cache when the directory has not changed since;
-/// `None` when the read stopped first (time limit, abandon, fault).
+/// Changed entries past which a list is rebuilt rather than brought forward (moving each
+/// costs a pass over the list).
+const MOVE_LIMIT: usize = 64;
+
+/// The sorted list of matches: from the cache when the directory has not changed since, or
+/// brought forward from an older list by moving the entries that changed (a write moves one
+/// entry; nothing rebuilds a million-entry list after it); built otherwise. `None` when the
+/// read stopped first (time limit, abandon, fault).
 fn sorted_view(
     reader: &Reader<'_>,
     search: &mut Search<'_, '_>,
@@ -150,18 +156,35 @@ fn sorted_view(
     base_ndn: &str,
     keys: &[ResolvedKey],
 ) -> OpResult<Option<Arc<SortedView>>> {
+    // The domains epoch: a list filtered on oneMailSecure changes when a domain is
+    // registered, though no entry of it does.
     let cache_key = format!(
-        "{base_ndn}|{:?}|{}|{:?}|{:?}",
+        "{base_ndn}|{:?}|{}|{:?}|{:?}|{}",
         req.scope,
         search.hides_disabled(),
         req.filter,
         keys.iter()
             .map(|k| (&k.names, k.reverse))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        reader.domains_epoch()
     );
     let generation = reader.generation();
     if let Some(v) = reader.cached_view(&cache_key, generation) {
         return Ok(Some(v));
+    }
+    if let Some((built, old)) = reader.take_view(&cache_key) {
+        match reader.changed_between(built, generation) {
+            Some(changed) if built <= generation && changed.len() <= MOVE_LIMIT => {
+                let Some(view) = bring_forward(search, old, &changed, keys) else {
+                    return Ok(None);
+                };
+                let view = Arc::new(view);
+                reader.keep_view(cache_key, generation, Arc::clone(&view));
+                return Ok(Some(view));
+            }
+            // Too many changes, or forgotten: a newer list is built below.
+            _ => {}
+        }
     }
     let mut items: Vec<(SortValue, EntryId)> = Vec::new();
     let mut collect = |id: EntryId, view: &crate::directory::record::EntryView<'_>| {
@@ -184,6 +207,50 @@ fn sorted_view(
     let view = Arc::new(items);
     reader.keep_view(cache_key, generation, Arc::clone(&view));
     Ok(Some(view))
+}
+
+/// A list moved forward: each changed entry leaves its old place and, if it still matches,
+/// goes to its new one (found by binary search). The list is changed in place when nobody
+/// else holds it. `None` when the read stopped.
+fn bring_forward(
+    search: &mut Search<'_, '_>,
+    old: Arc<SortedView>,
+    changed: &[EntryId],
+    keys: &[ResolvedKey],
+) -> Option<SortedView> {
+    let mut fresh: Vec<(SortValue, EntryId)> = Vec::with_capacity(changed.len());
+    let _ = search.each_of(changed.iter().copied(), &mut |id, view| {
+        fresh.push((entry_sort_key(view, keys), id));
+        std::ops::ControlFlow::Continue(())
+    });
+    if search.stopped() {
+        return None;
+    }
+    let mut view = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
+    // `changed` is sorted: one pass takes every changed entry out.
+    view.retain(|(_, id)| changed.binary_search(id).is_err());
+    let order = |a: &(SortValue, EntryId), b: &(SortValue, EntryId)| {
+        compare_keys(&a.0, &b.0, keys).then(a.1.cmp(&b.1))
+    };
+    if fresh.len() <= 4 {
+        for item in fresh {
+            let at = view.partition_point(|probe| order(probe, &item).is_lt());
+            view.insert(at, item);
+        }
+        return Some(view);
+    }
+    // More: one merge instead of an insert (a move of the list's tail) each.
+    fresh.sort_by(order);
+    let mut merged = Vec::with_capacity(view.len() + fresh.len());
+    let mut fresh = fresh.into_iter().peekable();
+    for item in view {
+        while let Some(f) = fresh.next_if(|f| order(f, &item).is_lt()) {
+            merged.push(f);
+        }
+        merged.push(item);
+    }
+    merged.extend(fresh);
+    Some(merged)
 }
 
 fn vlv_response(
