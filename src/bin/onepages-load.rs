@@ -69,6 +69,15 @@ struct Args {
     /// Stop after this many requests in all (0 = only the time bound)
     #[arg(long, default_value_t = 0)]
     max_requests: u64,
+    /// The ordering rule the browse workload's sort key names (e.g. 2.5.13.3,
+    /// caseIgnoreOrderingMatch, for a slapd whose cn has no ORDERING rule); none by default,
+    /// as Outlook sends
+    #[arg(long)]
+    sort_rule: Option<String>,
+    /// Issue at most this many requests per second over all connections (0 = as fast as
+    /// the server answers): a steady writer beside a read load
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Prefix users' ONE IDs with this to bind (connect-bind): "" binds with the bare ONE ID,
     /// "dn" binds with uid=<ONE ID>,ou=people,<base>
     #[arg(long, default_value = "dn")]
@@ -184,12 +193,13 @@ fn control(oid: &str, critical: bool, value: &[u8]) -> Vec<u8> {
     tlv(0x30, &c)
 }
 
-fn sort_vlv_controls(offset: i64, before: i64, after: i64) -> Vec<u8> {
-    let sort = control(
-        "1.2.840.113556.1.4.473",
-        true,
-        &tlv(0x30, &tlv(0x30, &tlv(0x04, b"cn"))),
-    );
+fn sort_vlv_controls(offset: i64, before: i64, after: i64, rule: Option<&str>) -> Vec<u8> {
+    let mut key = tlv(0x04, b"cn");
+    if let Some(rule) = rule {
+        // orderingRule [0]: for a server whose cn has no ORDERING rule (slapd).
+        key.extend(tlv(0x80, rule.as_bytes()));
+    }
+    let sort = control("1.2.840.113556.1.4.473", true, &tlv(0x30, &tlv(0x30, &key)));
     let target = tlv(0xa0, &[int(offset), int(0)].concat());
     let vlv = control(
         "2.16.840.1.113730.3.4.9",
@@ -609,7 +619,12 @@ async fn one_request(
             } else {
                 1
             };
-            let controls = sort_vlv_controls(i64::try_from(offset).unwrap_or(1), 0, 19);
+            let controls = sort_vlv_controls(
+                i64::try_from(offset).unwrap_or(1),
+                0,
+                19,
+                args.sort_rule.as_deref(),
+            );
             let r = c
                 .search(
                     &args.base,
@@ -674,14 +689,17 @@ async fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let browse_count = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    // With --rate: the request slots, one every 1/rate s from the start, taken in turn.
+    let slots = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for worker in 0..args.connections {
-        let (args, queries, issued, stop, browse_count) = (
+        let (args, queries, issued, stop, browse_count, slots) = (
             Arc::clone(&args),
             Arc::clone(&queries),
             Arc::clone(&issued),
             Arc::clone(&stop),
             Arc::clone(&browse_count),
+            Arc::clone(&slots),
         );
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
@@ -693,6 +711,14 @@ async fn main() -> anyhow::Result<()> {
                     break;
                 }
                 n = n.wrapping_add(1);
+                if let Some(gap) = 1_000_000_000u64.checked_div(args.rate) {
+                    let slot = slots.fetch_add(1, Ordering::Relaxed);
+                    let at = started + Duration::from_nanos(slot.saturating_mul(gap));
+                    if at >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(at.into()).await;
+                }
                 let t = Instant::now();
                 match tokio::time::timeout(
                     Duration::from_secs(30),
