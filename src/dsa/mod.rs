@@ -124,7 +124,7 @@ pub struct Dsa {
     /// Whether no network client can reach this directory yet: offline commands, and a server
     /// before [`Dsa::start_serving`]. Operator grants are handed out only then.
     offline: AtomicBool,
-    _data_dir: DataDir,
+    data_dir: DataDir,
 }
 
 impl Dsa {
@@ -215,7 +215,7 @@ impl Dsa {
                 audit,
                 auth_epoch: AtomicU64::new(0),
                 offline: AtomicBool::new(true),
-                _data_dir: data_dir,
+                data_dir,
             },
             catch_up,
         ))
@@ -311,7 +311,19 @@ impl Dsa {
     /// are no longer handed out. Returns the number of entries held.
     pub fn start_serving(&self) -> Result<usize, DsaError> {
         self.offline.store(false, Ordering::Release);
-        Ok(self.store.hold_entries()?)
+        let held = self.store.hold_entries()?;
+        // The sorted lists a clean shutdown kept: Outlook's first browse after a restart is a
+        // window of a list, not a sort of the directory.
+        let (views, epoch) = self
+            .views
+            .load(&self.data_dir.views_path(), self.store.generation());
+        if let Some(epoch) = epoch {
+            self.domains_epoch.store(epoch, Ordering::Release);
+        }
+        if views > 0 {
+            tracing::info!(views, "sorted lists kept from the last shutdown");
+        }
+        Ok(held)
     }
 
     /// Entries in the directory.
@@ -326,6 +338,17 @@ impl Dsa {
     /// Commits everything queued to the index and flushes the store (clean shutdown).
     pub fn shutdown(&self) -> Result<(), DsaError> {
         self.sign_ins.flush();
+        if !self.offline.load(Ordering::Acquire) {
+            let epoch = self.domains_epoch.load(Ordering::Acquire);
+            match self
+                .views
+                .save(&self.data_dir.views_path(), self.store.generation(), epoch)
+            {
+                Ok(0) => {}
+                Ok(views) => tracing::info!(views, "sorted lists kept for the next start"),
+                Err(e) => tracing::warn!(error = %e, "the sorted lists could not be kept"),
+            }
+        }
         self.index.flush()?;
         self.store.flush()?;
         self.index.shutdown();

@@ -120,6 +120,11 @@ impl DataDir {
     pub fn index_path(&self) -> PathBuf {
         self.root.join("index")
     }
+
+    /// The sorted lists kept across a clean restart (`dsa::views`).
+    pub fn views_path(&self) -> PathBuf {
+        self.root.join("sorted-views.bin")
+    }
 }
 
 #[cfg(test)]

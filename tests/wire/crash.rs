@@ -284,3 +284,60 @@ fn a_sign_in_survives_a_crash_seconds_later() {
     assert_eq!(read(&mut admin), Some(before), "the sign-in is on disk");
     terminate(&mut child);
 }
+
+/// Outlook's sorted list survives a clean restart: the server keeps it in the data directory
+/// at shutdown and reads it back at start (the file is used once), so the first browse after
+/// the restart is a window of the kept list, the same as before.
+#[test]
+fn sorted_lists_survive_a_clean_restart() {
+    use ldap3::controls::RawControl;
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // sort on cn + VLV: the 5 entries from offset 40.
+    let controls = || {
+        let sort = RawControl {
+            ctype: "1.2.840.113556.1.4.473".into(),
+            crit: true,
+            val: Some(vec![0x30, 0x06, 0x30, 0x04, 0x04, 0x02, b'c', b'n']),
+        };
+        let vlv = RawControl {
+            ctype: "2.16.840.1.113730.3.4.9".into(),
+            crit: true,
+            val: Some(vec![
+                0x30, 0x0e, 0x02, 0x01, 0x00, 0x02, 0x01, 0x04, 0xa0, 0x06, 0x02, 0x01, 0x28, 0x02,
+                0x01, 0x00,
+            ]),
+        };
+        vec![sort, vlv]
+    };
+    let window = |c: &mut LdapConn| -> Vec<String> {
+        let ldap3::SearchResult(entries, res) = c
+            .with_controls(controls())
+            .search(
+                "ou=people,dc=one-mail,dc=on,dc=ca",
+                ldap3::Scope::Subtree,
+                "(objectClass=inetOrgPerson)",
+                vec!["cn"],
+            )
+            .unwrap();
+        assert_eq!(res.rc, 0, "{res:?}");
+        entries
+            .into_iter()
+            .map(|e| ldap3::SearchEntry::construct(e).dn)
+            .collect()
+    };
+    let mut child = spawn(data.path(), port);
+    let mut admin = connect(port);
+    let before = window(&mut admin);
+    assert_eq!(before.len(), 5);
+    drop(admin);
+    terminate(&mut child);
+    let kept = data.path().join("sorted-views.bin");
+    assert!(kept.exists(), "the list is kept at shutdown");
+    let mut child = spawn(data.path(), port);
+    let mut admin = connect(port);
+    assert!(!kept.exists(), "the kept file is read once");
+    assert_eq!(window(&mut admin), before);
+    drop(admin);
+    terminate(&mut child);
+}
