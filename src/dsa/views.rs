@@ -232,7 +232,11 @@ mod tests {
         let cache = ViewCache::default();
         cache.put("people".into(), 9, view());
         cache.put("stale".into(), 8, view());
-        assert_eq!(cache.save(&path, 9, 4).unwrap(), 1, "only the lists exact at 9");
+        assert_eq!(
+            cache.save(&path, 9, 4).unwrap(),
+            1,
+            "only the lists exact at 9"
+        );
         let back = ViewCache::default();
         assert_eq!(back.load(&path, 9), (1, Some(4)));
         assert_eq!(back.get("people", 9).as_deref(), Some(&*view()));
