@@ -314,26 +314,34 @@ fn child_key(parent_ndn: &str, id: EntryId) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens a store a test has just dropped: sled's background threads may hold its lock a
-    /// moment after the drop, so this retries for up to two seconds.
+    /// Opens a store in a test (which may just have dropped it: see [`Store::open`]).
     #[cfg(test)]
     pub(crate) fn reopen_for_test(path: &Path, cache_bytes: u64) -> Store {
-        for _ in 0..100 {
-            if let Ok(s) = Store::open(path, cache_bytes) {
-                return s;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
         Store::open(path, cache_bytes).unwrap()
     }
 
-    /// Opens the store with sled's page cache of `cache_bytes`.
+    /// Opens the store with sled's page cache of `cache_bytes`. sled's background threads
+    /// hold the store's file lock a moment after a handle is dropped, so a store this process
+    /// has just closed (restore-backup loads, then reopens) can refuse its lock: that is
+    /// retried for up to two seconds. Another process cannot be the holder — the data
+    /// directory's own LOCK keeps it out before this is called.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         let tree = db.open_tree("directory")?;
         let bind_state = db.open_tree("bind-state")?;
         let sign_in = db.open_tree("sign-in")?;

@@ -237,52 +237,74 @@ fn tombstone_view(
         ));
     }
     let schema = dsa.schema();
+    let entries = dsa
+        .tombstones()?
+        .into_iter()
+        .filter(|t| in_scope(&req.scope, &t.entry.ndn, base_ndn))
+        .map(|tomb| {
+            let mut entry = tomb.entry.clone();
+            // Kept for the restore, never shown (as for live entries).
+            entry
+                .attrs
+                .retain(|a| !crate::directory::secret::is_secret(&a.name));
+            let time = |secs| crate::clock::generalized_time(secs).into_bytes();
+            entry.set_values(schema, "isDeleted", vec![b"TRUE".to_vec()]);
+            entry.set_values(schema, "onePagesDeletedAt", vec![time(tomb.burial.at)]);
+            if !tomb.burial.by.is_empty() {
+                entry.set_values(
+                    schema,
+                    "onePagesDeletedBy",
+                    vec![tomb.burial.by.clone().into_bytes()],
+                );
+            }
+            entry.set_values(schema, "onePagesPurgeAt", vec![time(dsa.purge_time(&tomb))]);
+            entry
+        });
+    Ok(send_owned(entries, req, filter, sel, schema, emit))
+}
+
+/// Whether `ndn` lies in the search scope of `base_ndn` (for entries that are not in the
+/// store: tombstones, cn=Monitor).
+fn in_scope(scope: &LdapSearchScope, ndn: &str, base_ndn: &str) -> bool {
+    match scope {
+        LdapSearchScope::Base => ndn == base_ndn,
+        LdapSearchScope::OneLevel => {
+            ndn != base_ndn && crate::directory::dn::parent_of(ndn) == base_ndn
+        }
+        LdapSearchScope::Subtree => is_within(ndn, base_ndn),
+        LdapSearchScope::Children => ndn != base_ndn && is_within(ndn, base_ndn),
+    }
+}
+
+/// Sends the owned entries (already in scope) that match the filter, within the client's
+/// size limit.
+fn send_owned<E: std::borrow::Borrow<crate::directory::entry::Entry>>(
+    entries: impl IntoIterator<Item = E>,
+    req: &SearchRequest,
+    filter: &crate::directory::filter::Filter,
+    sel: &Selection,
+    schema: &Schema,
+    emit: &mut Emit<'_>,
+) -> SearchEnd {
     let limit = usize::try_from(req.size_limit).unwrap_or(0);
     let mut sent = 0usize;
-    for tomb in dsa.tombstones()? {
-        let ndn = tomb.entry.ndn.as_str();
-        let within = match req.scope {
-            LdapSearchScope::Base => ndn == base_ndn,
-            LdapSearchScope::OneLevel => {
-                !ndn.is_empty() && crate::directory::dn::parent_of(ndn) == base_ndn
-            }
-            LdapSearchScope::Subtree => is_within(ndn, base_ndn),
-            LdapSearchScope::Children => ndn != base_ndn && is_within(ndn, base_ndn),
-        };
-        if !within {
-            continue;
-        }
-        let mut entry = tomb.entry.clone();
-        // Kept for the restore, never shown (as for live entries).
-        entry
-            .attrs
-            .retain(|a| !crate::directory::secret::is_secret(&a.name));
-        let time = |secs| crate::clock::generalized_time(secs).into_bytes();
-        entry.set_values(schema, "isDeleted", vec![b"TRUE".to_vec()]);
-        entry.set_values(schema, "onePagesDeletedAt", vec![time(tomb.burial.at)]);
-        if !tomb.burial.by.is_empty() {
-            entry.set_values(
-                schema,
-                "onePagesDeletedBy",
-                vec![tomb.burial.by.clone().into_bytes()],
-            );
-        }
-        entry.set_values(schema, "onePagesPurgeAt", vec![time(dsa.purge_time(&tomb))]);
-        if !filter.matches(&entry, schema) {
+    for entry in entries {
+        let entry = entry.borrow();
+        if !filter.matches(entry, schema) {
             continue;
         }
         if limit > 0 && sent >= limit {
-            return Ok(SearchEnd::Done(
+            return SearchEnd::Done(
                 result(LdapResultCode::SizeLimitExceeded, "size limit reached"),
                 Vec::new(),
-            ));
+            );
         }
-        if emit(&Found::of(&select::render_plain(&entry, sel, schema))).is_break() {
-            return Ok(SearchEnd::Silent);
+        if emit(&Found::of(&select::render_plain(entry, sel, schema))).is_break() {
+            return SearchEnd::Silent;
         }
         sent += 1;
     }
-    Ok(SearchEnd::Done(success(), Vec::new()))
+    SearchEnd::Done(success(), Vec::new())
 }
 
 /// Runs a search, calling `emit` for every entry returned. `paging` holds this connection's

@@ -8,17 +8,17 @@
 //!
 //! The entries are built from one `metrics::Snapshot` per search; nothing is stored.
 
-use ldap3_proto::proto::{LdapResultCode, LdapSearchScope};
+use ldap3_proto::proto::LdapResultCode;
 
-use super::select::{self, Emit, Found, Selection};
-use super::{result, SearchEnd, SearchRequest};
-use crate::directory::dn::{is_within, parent_of, Dn};
+use super::select::{Emit, Selection};
+use super::{SearchEnd, SearchRequest};
+use crate::directory::dn::{is_within, Dn};
 use crate::directory::entry::Entry;
 use crate::directory::filter::Filter;
 use crate::directory::schema::Schema;
 use crate::metrics::Snapshot;
 use crate::ops::context::RequestContext;
-use crate::ops::{success, OpError, OpResult};
+use crate::ops::{OpError, OpResult};
 
 /// The monitor subtree's root.
 pub const MONITOR_DN: &str = "cn=Monitor";
@@ -327,29 +327,8 @@ pub(super) fn view(
         e.matched_dn = MONITOR_DN.to_string();
         return Err(e);
     }
-    let limit = usize::try_from(req.size_limit).unwrap_or(0);
-    let mut sent = 0usize;
-    for entry in &all {
-        let ndn = entry.ndn.as_str();
-        let within = match req.scope {
-            LdapSearchScope::Base => ndn == base_ndn,
-            LdapSearchScope::OneLevel => ndn != base_ndn && parent_of(ndn) == base_ndn,
-            LdapSearchScope::Subtree => is_within(ndn, base_ndn),
-            LdapSearchScope::Children => ndn != base_ndn && is_within(ndn, base_ndn),
-        };
-        if !within || !filter.matches(entry, schema) {
-            continue;
-        }
-        if limit > 0 && sent >= limit {
-            return Ok(SearchEnd::Done(
-                result(LdapResultCode::SizeLimitExceeded, "size limit reached"),
-                Vec::new(),
-            ));
-        }
-        if emit(&Found::of(&select::render_plain(entry, sel, schema))).is_break() {
-            return Ok(SearchEnd::Silent);
-        }
-        sent += 1;
-    }
-    Ok(SearchEnd::Done(success(), Vec::new()))
+    let within = all
+        .iter()
+        .filter(|e| super::in_scope(&req.scope, &e.ndn, base_ndn));
+    Ok(super::send_owned(within, req, filter, sel, schema, emit))
 }

@@ -243,6 +243,10 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                         drop(slot);
                         if let SearchEnd::Done(result, _) = &end {
                             ops::audit::refused(&dsa, &ctx, "search", &search.base, result);
+                            // Counted before the result leaves: a client that reads the
+                            // figures next sees this search in them.
+                            conn3.measure("search", result.code.clone() as i32, started);
+                            conn3.shared.metrics.entries_returned(count);
                         }
                         // The result goes out with the last entries: one hand-over.
                         if let SearchEnd::Done(result, ctrls) = &end {
@@ -264,8 +268,6 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                         Ok((SearchEnd::Done(result, _), count)) => {
                             debug!(msgid, op = "search", code = ?result.code, entries = count,
                                    ms = started.elapsed().as_millis() as u64, "done");
-                            conn2.measure("search", result.code.clone() as i32, started);
-                            conn2.shared.metrics.entries_returned(count);
                             conn2.access(msgid, || {
                                 search_line(summary.as_deref(), &result, count, started)
                             });
