@@ -197,6 +197,24 @@ pub trait Observe: Send + Sync {
 }
 
 /// Latency buckets: 0.1 ms doubling to 13 s (18 buckets).
+/// Result codes whose counters are kept at hand (every code but the LCUP/cancel ones).
+const HANDLED_CODES: usize = 128;
+
+/// The series of one operation, each made on first use.
+struct OpHandles {
+    latency: std::sync::OnceLock<Histogram>,
+    by_code: [std::sync::OnceLock<Counter>; HANDLED_CODES],
+}
+
+impl OpHandles {
+    fn new() -> OpHandles {
+        OpHandles {
+            latency: std::sync::OnceLock::new(),
+            by_code: std::array::from_fn(|_| std::sync::OnceLock::new()),
+        }
+    }
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
 }
@@ -206,6 +224,10 @@ pub struct Metrics {
     started: Instant,
     operations: Family<OpLabels, Counter>,
     latency: Family<OpLabel, Histogram, fn() -> Histogram>,
+    /// The series above once used, per operation (and result code below
+    /// [`HANDLED_CODES`]): an answered operation then costs no label hashing and no lock of
+    /// the family. Filled on first use, so `/metrics` lists only the series that occurred.
+    handles: Box<[OpHandles]>,
     binds: Family<OutcomeLabel, Counter>,
     entries_returned: Counter,
     connections_open: Family<TransportLabel, Gauge>,
@@ -393,6 +415,7 @@ impl Metrics {
             started: Instant::now(),
             operations,
             latency,
+            handles: OPERATIONS.iter().map(|_| OpHandles::new()).collect(),
             binds,
             entries_returned,
             connections_open,
@@ -443,10 +466,31 @@ impl Metrics {
 
     /// One answered operation.
     pub fn operation(&self, op: &'static str, code: i32, started: Instant) {
-        self.operations.get_or_create(&OpLabels { op, code }).inc();
-        self.latency
-            .get_or_create(&OpLabel { op })
-            .observe(started.elapsed().as_secs_f64());
+        let handles = self.handles.get(op_index(op));
+        let counter = handles.and_then(|h| {
+            let slot = usize::try_from(code).ok().and_then(|c| h.by_code.get(c))?;
+            Some(slot.get_or_init(|| {
+                self.operations
+                    .get_or_create(&OpLabels { op, code })
+                    .clone()
+            }))
+        });
+        match counter {
+            Some(c) => {
+                c.inc();
+            }
+            None => {
+                self.operations.get_or_create(&OpLabels { op, code }).inc();
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        match handles {
+            Some(h) => h
+                .latency
+                .get_or_init(|| self.latency.get_or_create(&OpLabel { op }).clone())
+                .observe(seconds),
+            None => self.latency.get_or_create(&OpLabel { op }).observe(seconds),
+        }
         if let Some(c) = self.completed.get(op_index(op)) {
             c.fetch_add(1, Ordering::Relaxed);
         }

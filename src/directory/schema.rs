@@ -419,7 +419,11 @@ impl Schema {
     /// Looks up an attribute type by name, alias or numeric OID, ignoring case and options
     /// (`cn;lang-fr` finds `cn`).
     pub fn attr_id(&self, name: &str) -> Option<AttrId> {
-        let base = name.split(';').next().unwrap_or(name);
+        // Options (`;binary`, `;lang-fr`) end the type's name; a byte loop, as names are short.
+        let base = match name.bytes().position(|b| b == b';') {
+            Some(at) => name.get(..at).unwrap_or(name),
+            None => name,
+        };
         if !base.bytes().any(|b| b.is_ascii_uppercase()) {
             return self.attr_by_name.get(base).copied();
         }

@@ -121,8 +121,14 @@ pub struct Selection {
     pub sign_ins: bool,
     /// Stored attribute names already decided (name bytes, returned?): entries of a search
     /// repeat the same few names, so each is looked up in the schema once per search.
+    /// Kept only past the first [`DECIDE_DIRECTLY`] names: a look-up of one entry decides
+    /// its dozen names faster than it could fill the map.
     decided: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
+    asked: std::cell::Cell<u32>,
 }
+
+/// Names decided without the per-search map (about two entries' worth).
+const DECIDE_DIRECTLY: u32 = 32;
 
 impl Selection {
     pub fn new(schema: &Schema, attrs: &[String], types_only: bool) -> Selection {
@@ -135,6 +141,7 @@ impl Selection {
             sight: Sight::Public,
             sign_ins: false,
             decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
+            asked: std::cell::Cell::new(0),
         };
         for a in attrs {
             match a.trim() {
@@ -173,6 +180,7 @@ impl Selection {
             sight: Sight::Public,
             sign_ins: false,
             decided: std::cell::RefCell::new(rustc_hash::FxHashMap::default()),
+            asked: std::cell::Cell::new(0),
         }
     }
 
@@ -195,10 +203,16 @@ impl Selection {
     /// Whether a stored attribute goes to the client (never a secret one), decided once per
     /// name and search.
     fn returns(&self, schema: &Schema, name: &[u8]) -> bool {
-        if let Ok(decided) = self.decided.try_borrow() {
-            if let Some(yes) = decided.get(name) {
-                return *yes;
+        let asked = self.asked.get();
+        let cached = asked >= DECIDE_DIRECTLY;
+        if cached {
+            if let Ok(decided) = self.decided.try_borrow() {
+                if let Some(yes) = decided.get(name) {
+                    return *yes;
+                }
             }
+        } else {
+            self.asked.set(asked + 1);
         }
         let yes = std::str::from_utf8(name).is_ok_and(|name| {
             if self.sight.hides(name) {
@@ -209,8 +223,10 @@ impl Selection {
                 .is_some_and(|at| at.usage.is_operational());
             self.wants(name, operational)
         });
-        if let Ok(mut decided) = self.decided.try_borrow_mut() {
-            decided.insert(name.into(), yes);
+        if cached {
+            if let Ok(mut decided) = self.decided.try_borrow_mut() {
+                decided.insert(name.into(), yes);
+            }
         }
         yes
     }

@@ -161,7 +161,7 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                     });
                     pending.extend_from_slice(&search_done(msgid, result, &ctrls));
                 }
-                let _ = conn.sender().send(Out::Pdu(pending.freeze())).await;
+                conn.sender().pdu(pending.freeze()).await;
                 return Next::Continue;
             }
             let flag = Arc::new(AtomicBool::new(false));
@@ -213,7 +213,7 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                                     return ControlFlow::Continue(());
                                 }
                                 let chunk = std::mem::replace(&mut pending, batch()).freeze();
-                                match tx.try_send(Out::Pdu(chunk)) {
+                                match tx.try_pdu(chunk) {
                                     Ok(()) => ControlFlow::Continue(()),
                                     Err(mpsc::error::TrySendError::Closed(_)) => {
                                         ControlFlow::Break(())
@@ -229,7 +229,7 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                                             conn3.kill.notify_one();
                                             return ControlFlow::Break(());
                                         };
-                                        if tx.blocking_send(out).is_err() {
+                                        if !tx.blocking_send(out) {
                                             return ControlFlow::Break(());
                                         }
                                         slot = handle
@@ -259,7 +259,7 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
                             }
                         }
                         if !pending.is_empty() {
-                            let _ = tx.blocking_send(Out::Pdu(pending.freeze()));
+                            tx.blocking_pdu(pending.freeze());
                         }
                         (end, count)
                     })

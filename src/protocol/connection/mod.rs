@@ -45,7 +45,7 @@ mod dispatch;
 mod writer;
 
 use dispatch::{dispatch, Next};
-use writer::{write_loop, Out};
+use writer::{Out, Output};
 
 /// BER nesting allowed in a request; deep filters are refused later, with a result code.
 const MAX_BER_DEPTH: usize = 256;
@@ -88,8 +88,8 @@ struct Conn {
     /// The last access decision for the session's identity (see `dsa::access`).
     grants: Mutex<GrantCache>,
     running: Mutex<HashMap<i32, Arc<AtomicBool>>>,
-    /// The writer task's queue (replaced once, when StartTLS starts a new writer).
-    tx: RwLock<mpsc::Sender<Out>>,
+    /// Where responses go (replaced once, when StartTLS starts a new writer).
+    tx: RwLock<Output>,
     /// Whether the session runs over TLS (from the first byte, or since StartTLS).
     tls: AtomicBool,
     searches: Arc<Semaphore>,
@@ -109,7 +109,7 @@ impl Conn {
         self.identity.read().map(|i| i.clone()).unwrap_or_default()
     }
 
-    fn sender(&self) -> mpsc::Sender<Out> {
+    fn sender(&self) -> Output {
         match self.tx.read() {
             Ok(tx) => tx.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -192,7 +192,7 @@ impl Conn {
     }
 
     async fn send(&self, msg: LdapMsg) {
-        let _ = self.sender().send(Out::Pdu(encode(msg).freeze())).await;
+        self.sender().pdu(encode(msg).freeze()).await;
     }
 
     async fn reply(&self, msgid: i32, op_tag: u64, result: LdapResult) {
@@ -208,10 +208,9 @@ impl Conn {
 
     async fn disconnect(&self, code: LdapResultCode, message: &str) {
         let tx = self.sender();
-        let _ = tx
-            .send(Out::Pdu(notice_of_disconnection(code, message).freeze()))
+        tx.send(Out::Pdu(notice_of_disconnection(code, message).freeze()))
             .await;
-        let _ = tx.send(Out::Close).await;
+        tx.send(Out::Close).await;
     }
 
     fn abandon_all(&self) {
@@ -243,16 +242,14 @@ pub async fn serve<S: ByteStream>(
         debug!("connected");
         let dsa = Arc::clone(&shared.dsa);
         let (mut rd, wr) = stream.into_halves();
-        let (tx, rx) = mpsc::channel::<Out>(OUTPUT_QUEUE);
         let (back_tx, back_rx) = oneshot::channel();
         let kill = Arc::new(tokio::sync::Notify::new());
-        let writer = tokio::spawn(write_loop(
+        let (tx, writer) = writer::start(
             wr,
-            rx,
             Some(back_tx),
             dsa.settings().limits.output_timeout,
             Arc::clone(&kill),
-        ));
+        );
         let gauge = Mutex::new(shared.metrics.connection(info.transport.name()));
         let conn = Arc::new(Conn {
             gauge,
@@ -459,7 +456,7 @@ async fn start_tls<S: ByteStream>(
     });
     conn.measure("extended", 0, std::time::Instant::now());
     conn.send(LdapMsg::new(msgid, response)).await;
-    let _ = conn.sender().send(Out::Handover).await;
+    conn.sender().send(Out::Handover).await;
     let wr = back.await.ok()?;
     let _ = writer.await;
     let tcp = S::unsplit(rd, wr)?.into_tcp()?;
@@ -479,18 +476,16 @@ async fn start_tls<S: ByteStream>(
         gauge.upgrade(Transport::Tls.name());
     }
     let (tls_rd, tls_wr) = Locked(stream).into_halves();
-    let (tx, rx) = mpsc::channel::<Out>(OUTPUT_QUEUE);
+    let (tx, writer) = writer::start(
+        tls_wr,
+        None,
+        conn.dsa.settings().limits.output_timeout,
+        Arc::clone(&conn.kill),
+    );
     if let Ok(mut current) = conn.tx.write() {
         *current = tx;
     }
     debug!("StartTLS: the session continues over TLS");
-    let writer = tokio::spawn(write_loop(
-        tls_wr,
-        rx,
-        None,
-        conn.dsa.settings().limits.output_timeout,
-        Arc::clone(&conn.kill),
-    ));
     Some((tls_rd, writer))
 }
 
