@@ -44,6 +44,60 @@ pub trait AttrSource {
 
 type SliceOf = fn(&Vec<u8>) -> &[u8];
 
+/// An entry seen with attributes the server computes (`structuralObjectClass`,
+/// `hasSubordinates`) beside its stored ones, for a filter that reads them: the computed
+/// values are made only for such a filter, never for the usual search.
+pub struct WithComputed<'e, E: ?Sized> {
+    pub entry: &'e E,
+    /// Computed attributes by canonical name, each with one value.
+    pub computed: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Either a stored attribute's values or a computed one's.
+pub enum ComputedValues<'s, I> {
+    Stored(I),
+    Computed(Option<&'s [u8]>),
+}
+
+impl<'s, I: Iterator<Item = &'s [u8]>> Iterator for ComputedValues<'s, I> {
+    type Item = &'s [u8];
+
+    fn next(&mut self) -> Option<&'s [u8]> {
+        match self {
+            ComputedValues::Stored(i) => i.next(),
+            ComputedValues::Computed(v) => v.take(),
+        }
+    }
+}
+
+impl<E: AttrSource + ?Sized> AttrSource for WithComputed<'_, E> {
+    type Values<'s>
+        = ComputedValues<'s, E::Values<'s>>
+    where
+        Self: 's;
+
+    fn dn(&self) -> &str {
+        self.entry.dn()
+    }
+
+    fn values_of<'s>(&'s self, name: &str) -> Self::Values<'s> {
+        match self
+            .computed
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some((_, v)) => ComputedValues::Computed(Some(v.as_slice())),
+            None => ComputedValues::Stored(self.entry.values_of(name)),
+        }
+    }
+
+    fn attribute_names(&self) -> Vec<&str> {
+        let mut names = self.entry.attribute_names();
+        names.extend(self.computed.iter().map(|(n, _)| *n));
+        names
+    }
+}
+
 impl AttrSource for Entry {
     type Values<'s> = std::iter::Map<std::slice::Iter<'s, Vec<u8>>, SliceOf>;
 

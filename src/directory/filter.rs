@@ -385,10 +385,18 @@ fn substring_pieces(rule: Rule, sub: &LdapSubstringFilter) -> Option<Pieces> {
     Some((initial, any, last))
 }
 
-/// Attributes the server computes when read; they are never stored or indexed.
+/// Attributes the server computes when read; they are never stored or indexed (a filter on
+/// them examines the entries in scope, with the computed values added).
 pub fn is_virtual(name: &str) -> bool {
-    name.eq_ignore_ascii_case("entryDN") || name.eq_ignore_ascii_case("oneMailSecure")
+    ["entryDN", "oneMailSecure"]
+        .iter()
+        .chain(COMPUTED_FOR_FILTERS)
+        .any(|n| n.eq_ignore_ascii_case(name))
 }
+
+/// Computed attributes a filter can test, the reader adding them to an entry before the
+/// filter when it reads them (`entryDN` and `oneMailSecure` have their own ways).
+pub const COMPUTED_FOR_FILTERS: &[&str] = &["structuralObjectClass", "hasSubordinates"];
 
 /// The attributes ambiguous name resolution looks at (MS-ADTS 3.1.1.3.1.3.4, with the
 /// directory's naming attributes in place of Active Directory's).

@@ -147,6 +147,18 @@ impl Rule {
     pub fn try_normalize(self, value: &[u8], schema: &Schema) -> Option<Vec<u8>> {
         match self {
             Rule::OctetString => Some(value.to_vec()),
+            // Directory, printable, numeric and telephone strings have at least one character
+            // (RFC 4517 §3.2, §3.3.10, §3.3.23, §3.3.31): an empty assertion value is invalid,
+            // which makes a filter item Undefined, and its negation too (RFC 4511 §4.5.1.7).
+            Rule::CaseIgnore
+            | Rule::CaseExact
+            | Rule::CaseIgnoreList
+            | Rule::NumericString
+            | Rule::TelephoneNumber
+                if value.is_empty() =>
+            {
+                None
+            }
             _ => {
                 let text = std::str::from_utf8(value).ok()?;
                 self.normalize_str(text, schema).map(String::into_bytes)

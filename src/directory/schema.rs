@@ -440,6 +440,22 @@ impl Schema {
         }
     }
 
+    /// The most specific structural class of an entry (its `structuralObjectClass`).
+    pub fn structural_class<E: super::entry::AttrSource + ?Sized>(
+        &self,
+        entry: &E,
+    ) -> Option<String> {
+        entry
+            .values_of("objectClass")
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .filter(|n| {
+                self.class(n)
+                    .is_some_and(|c| c.kind == ClassKind::Structural)
+            })
+            .max_by_key(|n| self.class_chain(n).len())
+            .map(str::to_string)
+    }
+
     pub fn attr(&self, name: &str) -> Option<&AttributeType> {
         self.attr_id(name).and_then(|id| self.attrs.get(id))
     }

@@ -20,6 +20,7 @@ pub mod lockout;
 pub mod plan;
 pub mod reader;
 pub mod runs;
+mod schema_stamp;
 pub mod security;
 pub mod sign_in;
 pub mod survey;
@@ -125,6 +126,8 @@ pub struct Dsa {
     /// before [`Dsa::start_serving`]. Operator grants are handed out only then.
     offline: AtomicBool,
     data_dir: DataDir,
+    /// When the schema in effect was put in place and last changed (`schema_stamp`).
+    schema_times: (i64, i64),
 }
 
 impl Dsa {
@@ -192,6 +195,7 @@ impl Dsa {
             Arc::clone(&store),
         )?;
         let audit = crate::audit::Audit::open(settings.audit_log.as_ref(), settings.clock.clone())?;
+        let schema_times = schema_stamp::stamp(&store, &schema, settings.clock.unix_secs());
         Ok((
             Dsa {
                 schema,
@@ -216,6 +220,7 @@ impl Dsa {
                 auth_epoch: AtomicU64::new(0),
                 offline: AtomicBool::new(true),
                 data_dir,
+                schema_times,
             },
             catch_up,
         ))
@@ -223,6 +228,12 @@ impl Dsa {
 
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// When the schema in effect was put in place and when it last changed (seconds since
+    /// 1970): the subschema subentry's createTimestamp and modifyTimestamp.
+    pub fn schema_times(&self) -> (i64, i64) {
+        self.schema_times
     }
 
     pub fn settings(&self) -> &Settings {

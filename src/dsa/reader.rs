@@ -24,7 +24,7 @@ use super::security::{self, Security};
 use super::views::SortedView;
 use super::{Dsa, DsaError};
 use crate::directory::dn::{is_within, parent_of, Dn};
-use crate::directory::entry::{AttrSource, Entry, EntryId};
+use crate::directory::entry::{AttrSource, Entry, EntryId, WithComputed};
 use crate::directory::filter::{compile, Filter};
 use crate::directory::record::{self, EntryView};
 use crate::index::CandidateOutcome;
@@ -335,6 +335,9 @@ impl<'d> Reader<'d> {
             dsa: self.dsa,
             domains: self.domains(),
             filter_reads_security: query.filter.reads("oneMailSecure"),
+            filter_reads_computed: crate::directory::filter::COMPUTED_FOR_FILTERS
+                .iter()
+                .any(|n| query.filter.reads(n)),
             per_entry: 1 + query.filter.cost(),
             work: 0,
             query,
@@ -351,6 +354,8 @@ pub struct Search<'r, 'q> {
     domains: Arc<BTreeSet<String>>,
     /// Whether the filter reads `oneMailSecure` (computed before filtering if so).
     filter_reads_security: bool,
+    /// Whether it reads `structuralObjectClass` or `hasSubordinates` (the same).
+    filter_reads_computed: bool,
     query: Query<'q>,
     budget: Budget<'q>,
     examined: usize,
@@ -432,13 +437,40 @@ impl Search<'_, '_> {
         if self.filter_reads_security {
             security::decorate_view(view, &self.domains);
         }
-        if !self.query.filter.matches(view, &self.dsa.schema) {
+        let matched = if self.filter_reads_computed {
+            self.query
+                .filter
+                .matches(&self.with_computed(view), &self.dsa.schema)
+        } else {
+            self.query.filter.matches(view, &self.dsa.schema)
+        };
+        if !matched {
             return false;
         }
         if !self.filter_reads_security {
             security::decorate_view(view, &self.domains);
         }
         true
+    }
+
+    /// The candidate with the computed attributes its filter reads.
+    fn with_computed<'e, 'v>(&self, view: &'e EntryView<'v>) -> WithComputed<'e, EntryView<'v>> {
+        let filter = &self.query.filter;
+        let mut computed = Vec::new();
+        if filter.reads("structuralObjectClass") {
+            if let Some(c) = self.dsa.schema.structural_class(view) {
+                computed.push(("structuralObjectClass", c.into_bytes()));
+            }
+        }
+        if filter.reads("hasSubordinates") {
+            let has = self.dsa.store.has_children(view.ndn).unwrap_or(false);
+            let v: &[u8] = if has { b"TRUE" } else { b"FALSE" };
+            computed.push(("hasSubordinates", v.to_vec()));
+        }
+        WithComputed {
+            entry: view,
+            computed,
+        }
     }
 
     /// Considers one candidate, reading its record unless the caller has it.

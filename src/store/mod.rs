@@ -323,7 +323,7 @@ impl Store {
     /// Opens the store with sled's page cache of `cache_bytes`. sled's background threads
     /// hold the store's file lock a moment after a handle is dropped, so a store this process
     /// has just closed (restore-backup loads, then reopens) can refuse its lock: that is
-    /// retried for up to two seconds. Another process cannot be the holder — the data
+    /// retried for up to ten seconds (two were not always enough on a loaded machine). Another process cannot be the holder — the data
     /// directory's own LOCK keeps it out before this is called.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let config = sled::Config::new()
@@ -334,7 +334,7 @@ impl Store {
         let db = loop {
             match config.open() {
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 100 =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 500 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));

@@ -23,6 +23,7 @@ mod properties;
 mod protocol;
 mod search;
 mod secure;
+mod standards;
 mod support;
 mod tls;
 mod trash;

@@ -110,6 +110,10 @@ pub fn subschema(dsa: &Dsa) -> Entry {
         vec![bytes("top"), bytes("subschema")],
     );
     e.add_values(schema, "cn", vec![bytes("Subschema")]);
+    let (created, modified) = dsa.schema_times();
+    let time = |t: i64| vec![crate::clock::generalized_time(t).into_bytes()];
+    e.add_values(schema, "createTimestamp", time(created));
+    e.add_values(schema, "modifyTimestamp", time(modified));
     let defs = |it: Vec<String>| it.into_iter().map(String::into_bytes).collect::<Vec<_>>();
     e.add_values(
         schema,

@@ -8,9 +8,9 @@ use std::ops::ControlFlow;
 use ldap3_proto::proto::{LdapPartialAttribute, LdapSearchResultEntry};
 
 use super::dse::SUBSCHEMA_DN;
-use crate::directory::entry::{AttrSource, Entry};
+use crate::directory::entry::Entry;
 use crate::directory::record::{EntryView, ValueIter};
-use crate::directory::schema::{ClassKind, Schema};
+use crate::directory::schema::Schema;
 use crate::directory::secret::Sight;
 use crate::dsa::Reader;
 
@@ -292,7 +292,7 @@ pub fn render<'s, 'v: 's>(
         ));
     }
     if sel.wants("structuralObjectClass", true) {
-        if let Some(c) = structural_class(schema, view) {
+        if let Some(c) = schema.structural_class(view) {
             attributes.push(computed(
                 "structuralObjectClass",
                 Cow::Owned(c.into_bytes()),
@@ -373,21 +373,4 @@ pub fn render_plain(entry: &Entry, sel: &Selection, schema: &Schema) -> LdapSear
         dn: entry.dn.clone(),
         attributes,
     }
-}
-
-/// The most specific structural class of an entry.
-fn structural_class<E: AttrSource + ?Sized>(schema: &Schema, entry: &E) -> Option<String> {
-    let names: Vec<String> = entry
-        .values_of("objectClass")
-        .map(|v| String::from_utf8_lossy(v).to_string())
-        .collect();
-    names
-        .iter()
-        .filter(|n| {
-            schema
-                .class(n)
-                .is_some_and(|c| c.kind == ClassKind::Structural)
-        })
-        .max_by_key(|n| schema.class_chain(n).len())
-        .cloned()
 }
