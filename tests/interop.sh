@@ -99,6 +99,22 @@ check "whoami by DN ({CRYPT})" "dn:uid=helene.cote-tremblay" \
   ldapwhoami -x -H "$H" -D "uid=helene.cote-tremblay@oneid.on.ca,ou=people,$S" -w helene-demo-2026
 check "wrong password" "Invalid credentials (49)" \
   ldapwhoami -x -H "$H" -D dewey.rahim@oneid.on.ca -w wrong
+# ldappasswd without -s: the server generates the password (RFC 3062 §3.3) and it works.
+J="uid=jessica.hebert@oneid.on.ca,ou=people,$S"
+gen=$(ldappasswd -x -H "$H" -D "$A" -w demo-admin-2026 "$J" 2>&1 | sed -n 's/^New password: //p')
+check "ldappasswd without -s prints a generated password" "generated=yes" \
+  bash -c '[ "${#1}" -eq 20 ] && echo generated=yes || echo "generated: [$1]"' _ "$gen"
+check "and the user binds with it" "dn:$J" ldapwhoami -x -H "$H" -D "$J" -w "$gen"
+# The same with python's ldap3 (another client stack): modify_password without a new one.
+check "python ldap3 modify_password generates a password the user binds with" "bound=True" \
+  python3 - "$H" "$A" "$J" <<'PY'
+import sys, ldap3
+url, admin, user = sys.argv[1:4]
+c = ldap3.Connection(ldap3.Server(url), admin, "demo-admin-2026", auto_bind=True)
+new = c.extend.standard.modify_password(user=user, old_password=None, new_password=None)
+u = ldap3.Connection(ldap3.Server(url), user, new)
+print("generated", len(new), "bound=%s" % u.bind())
+PY
 check "mail address bind hint" "ONE ID username" \
   ldapwhoami -x -H "$H" -D dewey.rahim@one-mail.on.ca -w dewey-demo-2026
 check "anonymous whoami" "anonymous" ldapwhoami -x -H "$H"

@@ -292,6 +292,25 @@ impl DecoyHash {
     }
 }
 
+/// Characters of a generated password: letters and digits without the ones read alike
+/// (`0 O o 1 l I`), so that a password read aloud or copied by hand survives.
+const GENERATED_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+/// 20 of those 56 characters: about 116 bits from the operating system's generator.
+pub const GENERATED_LENGTH: usize = 20;
+
+/// A new random password (RFC 3062 §3.3: what the server answers a Password Modify request
+/// without a new password).
+pub fn generate() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..GENERATED_LENGTH)
+        .map(|_| {
+            let i = rng.gen_range(0..GENERATED_ALPHABET.len());
+            char::from(GENERATED_ALPHABET.get(i).copied().unwrap_or(b'x'))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +321,16 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         }
+    }
+
+    #[test]
+    fn generated_passwords_are_long_random_and_unambiguous() {
+        let a = generate();
+        let b = generate();
+        assert_eq!(a.len(), GENERATED_LENGTH);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| GENERATED_ALPHABET.contains(&c)));
+        assert!(!a.contains(['0', 'O', 'o', '1', 'l', 'I']));
     }
 
     #[test]

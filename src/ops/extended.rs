@@ -1,7 +1,8 @@
 //! Extended operations: Who am I? (RFC 4532) and Password Modify (RFC 3062).
 
 use ldap3_proto::proto::{
-    LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest, LdapResultCode,
+    LdapExtendedRequest, LdapExtendedResponse, LdapPasswordModifyRequest,
+    LdapPasswordModifyResponse, LdapResultCode,
 };
 
 use super::context::RequestContext;
@@ -315,11 +316,11 @@ fn password_modify(
             ));
         }
     }
-    let Some(new_password) = pm.new_password.filter(|p| !p.is_empty()) else {
-        return Err(OpError::new(
-            LdapResultCode::UnwillingToPerform,
-            "give the new password; this server does not generate passwords",
-        ));
+    // RFC 3062 §3.3: without a new password (or with an empty one) the server makes one and
+    // answers it in genPasswd, as slapd does; admin tools rely on it.
+    let (new_password, generated) = match pm.new_password.filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => (crate::directory::password::generate(), true),
     };
     let dn = parse_dn(&old.dn)?;
     super::write(
@@ -327,9 +328,16 @@ fn password_modify(
         ctx,
         Change::SetPassword {
             dn,
-            password: new_password.into_bytes(),
+            password: new_password.clone().into_bytes(),
         },
     )?;
+    if generated {
+        return Ok(LdapPasswordModifyResponse {
+            res: success(),
+            gen_password: Some(new_password),
+        }
+        .into());
+    }
     Ok(LdapExtendedResponse {
         res: success(),
         name: None,

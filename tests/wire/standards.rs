@@ -172,3 +172,56 @@ fn the_subschema_subentry_has_timestamps() {
     let plain = one(&mut c, "cn=Subschema", "(objectClass=subschema)", vec!["*"]);
     assert!(!plain.attrs.contains_key("createTimestamp"));
 }
+
+/// RFC 3062 §3.3: Password Modify without a new password gets one made by the server
+/// (`ldappasswd` without `-s`, python-ldap `passwd_s(dn, None, None)`).
+#[test]
+fn password_modify_without_a_new_password_generates_one() {
+    use ldap3::exop::{PasswordModify, PasswordModifyResp};
+    let server = TestServer::demo();
+    let mut admin = server.admin();
+    let ldap3::result::ExopResult(exop, res) = admin
+        .extended(PasswordModify {
+            user_id: Some(DEWEY),
+            old_pass: None,
+            new_pass: None,
+        })
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let generated = exop.parse::<PasswordModifyResp>().gen_pass;
+    assert_eq!(generated.len(), 20, "{generated}");
+    assert!(generated.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let mut user = server.conn();
+    assert_eq!(user.simple_bind(DEWEY, &generated).unwrap().rc, 0);
+    // The user, giving the old one and no new one, gets another; the old one stops working.
+    let ldap3::result::ExopResult(exop, res) = user
+        .extended(PasswordModify {
+            user_id: None,
+            old_pass: Some(&generated),
+            new_pass: Some(""),
+        })
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res:?}");
+    let second = exop.parse::<PasswordModifyResp>().gen_pass;
+    assert_ne!(second, generated);
+    assert_eq!(server.conn().simple_bind(DEWEY, &generated).unwrap().rc, 49);
+    assert_eq!(server.conn().simple_bind(DEWEY, &second).unwrap().rc, 0);
+    // A given password is set as given, with no value in the response.
+    let ldap3::result::ExopResult(exop, res) = admin
+        .extended(PasswordModify {
+            user_id: Some(DEWEY),
+            old_pass: None,
+            new_pass: Some("chosen-by-the-admin-2026"),
+        })
+        .unwrap();
+    assert_eq!(res.rc, 0);
+    assert!(exop.val.is_none());
+    assert_eq!(
+        server
+            .conn()
+            .simple_bind(DEWEY, "chosen-by-the-admin-2026")
+            .unwrap()
+            .rc,
+        0
+    );
+}
