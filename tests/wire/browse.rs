@@ -164,6 +164,55 @@ fn paged_dump_of_the_whole_directory() {
     );
 }
 
+/// A total that is a multiple of the page size ends on its last full page (no cookie, no
+/// empty page after it), by scan and through the index alike; a client's size limit counts
+/// over the pages and its message names the whole limit.
+#[test]
+fn the_last_full_page_is_the_last_page_and_size_limits_span_pages() {
+    let server = TestServer::demo();
+    let mut a = server.admin();
+    for size in [40, 64, 160, 320] {
+        let (dns, pages, res) = dump(&mut a, "(objectClass=*)", size);
+        assert_eq!(res.rc, 0);
+        assert_eq!(dns.len(), 320);
+        assert_eq!(pages as i64, 320 / size, "page size {size}");
+    }
+    // Not a multiple: one short page at the end, as before.
+    assert_eq!(dump(&mut a, "(objectClass=*)", 100).1, 4);
+    // Through the index (candidate ids): counted first, then paged by exactly that size.
+    let filter = "(|(sn=*ga*)(mail=*lab*))";
+    let n = crate::support::dns(&mut a, SUFFIX, filter).len() as i64;
+    assert!(n > 2, "{n}");
+    assert_eq!(dump(&mut a, filter, n).1, 1);
+    assert_eq!(dump(&mut a, filter, 1).1 as i64, n);
+    // A size limit of 120 over pages of 20: six pages, then sizeLimitExceeded naming 120.
+    let mut cookie = Vec::new();
+    let mut got = 0;
+    let res = loop {
+        let r = a
+            .with_controls(vec![paged(20, &cookie, true)])
+            .with_search_options(ldap3::SearchOptions::new().sizelimit(120))
+            .search(SUFFIX, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
+            .unwrap();
+        got += r.0.len();
+        if r.1.rc != 0 {
+            break r.1;
+        }
+        cookie = bytes_of(&response(&r.1, PAGED)[1]);
+        assert!(
+            !cookie.is_empty(),
+            "stopped at {got} without the size limit"
+        );
+    };
+    assert_eq!(got, 120);
+    assert_eq!(res.rc, 4);
+    assert!(
+        res.text.contains("size limit of 120 entries"),
+        "{}",
+        res.text
+    );
+}
+
 #[test]
 fn paging_cookies_are_checked() {
     let server = TestServer::demo();

@@ -65,8 +65,11 @@ struct Sender<'a, 'e> {
     schema: &'a Schema,
     marker: Option<&'a str>,
     sel: &'a Selection,
-    /// Size limit of the whole search (0 = none).
+    /// Size limit of what is left of the search (0 = none): a page of a paged search has
+    /// what the earlier pages did not use.
     limit: usize,
+    /// The size limit of the whole search, as the message names it.
+    whole_limit: usize,
     /// Entries per page of a paged search (0 = not paged).
     page: usize,
     /// The server's own size cap (0 = none), which bounds even a VLV window.
@@ -165,7 +168,7 @@ impl Sender<'_, '_> {
             None | Some(Stop::PageFull) => end(success()),
             Some(Stop::SizeLimit) => end(result(
                 LdapResultCode::SizeLimitExceeded,
-                &format!("size limit of {} entries reached", self.limit),
+                &format!("size limit of {} entries reached", self.whole_limit),
             )),
             Some(Stop::ClientGone) => Ok(SearchEnd::Silent),
             Some(Stop::ReadBudget(wait)) => end(result(
@@ -426,6 +429,7 @@ fn run(
         marker: dsa.settings().insecure_marker.as_deref(),
         sel: &sel,
         limit: size_limit(&limits, req.size_limit),
+        whole_limit: size_limit(&limits, req.size_limit),
         page: 0,
         server_cap: limits.size_limit,
         work_limit: limits.work_limit,

@@ -2,6 +2,7 @@
 //! came from; a scan cursor in constant memory when the index cannot narrow the filter.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use ldap3_proto::proto::LdapResultCode;
@@ -9,7 +10,7 @@ use ldap3_proto::proto::LdapResultCode;
 use super::request::{PagedRequest, ResponseControl, SearchRequest};
 use super::{OpError, OpResult, RequestContext, SearchEnd, Sender, Stop};
 use crate::directory::entry::EntryId;
-use crate::dsa::reader::Search;
+use crate::dsa::reader::{ReadStop, Search};
 
 /// Paged searches in progress on one connection, by cookie.
 #[derive(Default)]
@@ -136,6 +137,14 @@ pub(super) fn paged(
     if exhausted || !page_full {
         return sender.finish(search, last_page());
     }
+    // A page that ends on the last match is the last page: no cookie, and no round trip for
+    // an empty page after it (a total that is a multiple of the page size).
+    match more_after(search, &mut st.cursor) {
+        Peek::More => {}
+        Peek::NoMore => return sender.finish(search, last_page()),
+        Peek::Cancelled => return Ok(SearchEnd::Silent),
+        Peek::Failed(e) => return Err(super::super::internal(e)),
+    }
     let mut cookie = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cookie);
     {
@@ -157,4 +166,49 @@ pub(super) fn paged(
             cookie: cookie.to_vec(),
         }],
     )
+}
+
+/// What a look past a full page found.
+enum Peek {
+    /// Another match, or it could not tell within the search's limits (a cookie is given).
+    More,
+    NoMore,
+    Cancelled,
+    Failed(String),
+}
+
+/// Whether another match follows the page, without sending it: candidate ids that do not match
+/// are passed over for good (the next page would pass over them too); a scan looks ahead from
+/// a copy of its place. A time or work limit reached while looking is not the page's: the
+/// answer is then "more", and the next page meets the limit itself.
+fn more_after(search: &mut Search<'_, '_>, cursor: &mut Cursor) -> Peek {
+    let found = match cursor {
+        Cursor::Scan { after } => {
+            let mut probe = *after;
+            search
+                .each_after(&mut probe, &mut |_, _| ControlFlow::Break(()))
+                .is_break()
+        }
+        Cursor::Ids { ids, pos } => {
+            let mut found = false;
+            while let Some(id) = ids.get(*pos).copied() {
+                if search
+                    .each_of([id], &mut |_, _| ControlFlow::Break(()))
+                    .is_break()
+                {
+                    found = true;
+                    break;
+                }
+                *pos += 1;
+            }
+            found
+        }
+    };
+    match search.take_stop() {
+        None if found => Peek::More,
+        None => Peek::NoMore,
+        Some(ReadStop::Cancelled) => Peek::Cancelled,
+        Some(ReadStop::Failed(e)) => Peek::Failed(e),
+        Some(ReadStop::TimeUp | ReadStop::WorkLimit { .. }) => Peek::More,
+    }
 }
