@@ -225,3 +225,49 @@ fn password_modify_without_a_new_password_generates_one() {
         0
     );
 }
+
+/// RFC 4529: `@inetOrgPerson` in the attribute list stands for every attribute the class and
+/// its superclasses allow; the root DSE says the feature is there.
+#[test]
+fn an_object_class_in_the_attribute_list_names_its_attributes() {
+    let server = TestServer::demo();
+    let mut c = server.reader();
+    let e = one(&mut c, DEWEY, "(objectClass=*)", vec!["@inetOrgPerson"]);
+    for want in [
+        "cn",
+        "sn",
+        "givenName",
+        "mail",
+        "objectClass",
+        "telephoneNumber",
+        "uid",
+    ] {
+        assert!(
+            e.attrs.contains_key(want),
+            "{want} missing from {:?}",
+            e.attrs.keys()
+        );
+    }
+    // Attributes of the directory's own auxiliary classes are not inetOrgPerson's.
+    for not in ["company", "onePagesStatus", "oneMailSecure", "userPassword"] {
+        assert!(!e.attrs.contains_key(not), "{not} in {:?}", e.attrs.keys());
+    }
+    // With another name, both; an unknown class names nothing.
+    let e = one(&mut c, DEWEY, "(objectClass=*)", vec!["@person", "company"]);
+    assert!(e.attrs.contains_key("sn") && e.attrs.contains_key("company"));
+    assert!(!e.attrs.contains_key("mail"), "mail is not person's");
+    let e = one(&mut c, DEWEY, "(objectClass=*)", vec!["@noSuchClass"]);
+    assert!(e.attrs.is_empty(), "{:?}", e.attrs.keys());
+    let (dse, _) = c
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["supportedFeatures"],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    let dse = SearchEntry::construct(dse.into_iter().next().unwrap());
+    assert!(dse.attrs["supportedFeatures"].contains(&"1.3.6.1.4.1.4203.1.5.2".to_string()));
+}

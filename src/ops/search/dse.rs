@@ -53,8 +53,14 @@ pub const SUPPORTED_EXTENSIONS: &[&str] = &[
     crate::import::online::RUN_OID,
     crate::import::online::STATUS_OID,
 ];
-/// All operational attributes (`+`), absolute true and false filters (`(&)`, `(|)`).
-pub const SUPPORTED_FEATURES: &[&str] = &["1.3.6.1.4.1.4203.1.5.1", "1.3.6.1.4.1.4203.1.5.3"];
+/// All operational attributes (`+`), object classes in attribute lists (`@inetOrgPerson`),
+/// absolute true and false filters (`(&)`, `(|)`).
+pub const SUPPORTED_FEATURES: &[&str] = &[
+    "1.3.6.1.4.1.4203.1.5.1",
+    // RFC 4529: `@objectClass` in an attribute list.
+    "1.3.6.1.4.1.4203.1.5.2",
+    "1.3.6.1.4.1.4203.1.5.3",
+];
 
 /// The root DSE (RFC 4512 §5.1).
 pub fn root_dse(dsa: &Dsa) -> Entry {

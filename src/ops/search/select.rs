@@ -148,6 +148,30 @@ impl Selection {
                 "*" => sel.all_user = true,
                 "+" => sel.all_operational = true,
                 "1.1" => {}
+                // RFC 4529: every attribute the class and its superclasses require or allow;
+                // an unknown class names nothing (like an unknown attribute).
+                name if name.starts_with('@') => {
+                    let class = name.get(1..).and_then(|c| schema.class_index(c));
+                    let mut chain = Vec::new();
+                    if let Some(index) = class {
+                        schema.push_class_chain(index, &mut chain);
+                    }
+                    for c in chain {
+                        let Some(attrs) = schema.class_attrs(c) else {
+                            continue;
+                        };
+                        for id in attrs.must.iter().chain(&attrs.may) {
+                            for sub in schema.with_subtypes(*id) {
+                                if let Some(at) = schema.attr_by_id(*sub) {
+                                    let lower = at.name().to_ascii_lowercase();
+                                    if !sel.named.contains(&lower) {
+                                        sel.named.push(lower);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 name => {
                     if let Some(id) = schema.attr_id(name) {
                         for sub in schema.with_subtypes(id) {
