@@ -386,17 +386,19 @@ fn substring_pieces(rule: Rule, sub: &LdapSubstringFilter) -> Option<Pieces> {
 }
 
 /// Attributes the server computes when read; they are never stored or indexed (a filter on
-/// them examines the entries in scope, with the computed values added).
+/// them examines the entries in scope: the reader adds `oneMailSecure`,
+/// `structuralObjectClass` and `hasSubordinates` to a candidate when its filter reads them,
+/// `entryDN` is read from the entry's name).
 pub fn is_virtual(name: &str) -> bool {
-    ["entryDN", "oneMailSecure"]
-        .iter()
-        .chain(COMPUTED_FOR_FILTERS)
-        .any(|n| n.eq_ignore_ascii_case(name))
+    [
+        "entryDN",
+        "oneMailSecure",
+        "structuralObjectClass",
+        "hasSubordinates",
+    ]
+    .iter()
+    .any(|n| n.eq_ignore_ascii_case(name))
 }
-
-/// Computed attributes a filter can test, the reader adding them to an entry before the
-/// filter when it reads them (`entryDN` and `oneMailSecure` have their own ways).
-pub const COMPUTED_FOR_FILTERS: &[&str] = &["structuralObjectClass", "hasSubordinates"];
 
 /// The attributes ambiguous name resolution looks at (MS-ADTS 3.1.1.3.1.3.4, with the
 /// directory's naming attributes in place of Active Directory's).

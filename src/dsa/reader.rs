@@ -335,9 +335,8 @@ impl<'d> Reader<'d> {
             dsa: self.dsa,
             domains: self.domains(),
             filter_reads_security: query.filter.reads("oneMailSecure"),
-            filter_reads_computed: crate::directory::filter::COMPUTED_FOR_FILTERS
-                .iter()
-                .any(|n| query.filter.reads(n)),
+            reads_structural: query.filter.reads("structuralObjectClass"),
+            reads_subordinates: query.filter.reads("hasSubordinates"),
             per_entry: 1 + query.filter.cost(),
             work: 0,
             query,
@@ -354,8 +353,9 @@ pub struct Search<'r, 'q> {
     domains: Arc<BTreeSet<String>>,
     /// Whether the filter reads `oneMailSecure` (computed before filtering if so).
     filter_reads_security: bool,
-    /// Whether it reads `structuralObjectClass` or `hasSubordinates` (the same).
-    filter_reads_computed: bool,
+    /// Whether it reads `structuralObjectClass`, `hasSubordinates` (the same).
+    reads_structural: bool,
+    reads_subordinates: bool,
     query: Query<'q>,
     budget: Budget<'q>,
     examined: usize,
@@ -437,7 +437,7 @@ impl Search<'_, '_> {
         if self.filter_reads_security {
             security::decorate_view(view, &self.domains);
         }
-        let matched = if self.filter_reads_computed {
+        let matched = if self.reads_structural || self.reads_subordinates {
             self.query
                 .filter
                 .matches(&self.with_computed(view), &self.dsa.schema)
@@ -455,14 +455,13 @@ impl Search<'_, '_> {
 
     /// The candidate with the computed attributes its filter reads.
     fn with_computed<'e, 'v>(&self, view: &'e EntryView<'v>) -> WithComputed<'e, EntryView<'v>> {
-        let filter = &self.query.filter;
         let mut computed = Vec::new();
-        if filter.reads("structuralObjectClass") {
+        if self.reads_structural {
             if let Some(c) = self.dsa.schema.structural_class(view) {
                 computed.push(("structuralObjectClass", c.into_bytes()));
             }
         }
-        if filter.reads("hasSubordinates") {
+        if self.reads_subordinates {
             let has = self.dsa.store.has_children(view.ndn).unwrap_or(false);
             let v: &[u8] = if has { b"TRUE" } else { b"FALSE" };
             computed.push(("hasSubordinates", v.to_vec()));

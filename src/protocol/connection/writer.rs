@@ -342,10 +342,7 @@ async fn flush<W: AsyncWrite + Unpin>(
     kill: &tokio::sync::Notify,
 ) -> bool {
     let write = async {
-        if !buf.is_empty() {
-            w.write_all(buf).await?;
-            buf.clear();
-        }
+        write_buffered(w, buf).await?;
         w.flush().await
     };
     bounded(write, output_timeout, kill).await
@@ -369,10 +366,7 @@ async fn timed_write<W: AsyncWrite + Unpin>(
         return true;
     }
     let write = async {
-        if !buf.is_empty() {
-            w.write_all(buf).await?;
-            buf.clear();
-        }
+        write_buffered(w, buf).await?;
         if b.len() >= DIRECT_WRITE_BYTES {
             w.write_all(b).await
         } else {
@@ -381,6 +375,18 @@ async fn timed_write<W: AsyncWrite + Unpin>(
         }
     };
     bounded(write, output_timeout, kill).await
+}
+
+/// Writes what the turn's buffer holds and empties it.
+async fn write_buffered<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if !buf.is_empty() {
+        w.write_all(buf).await?;
+        buf.clear();
+    }
+    Ok(())
 }
 
 /// Runs one write, giving up after `output_timeout` without completion or when `kill` fires
