@@ -9,6 +9,8 @@
 #   SECONDS_PER=5 CONNS="1 8" benches/compare-slapd.sh
 #   THREADS=8 PLAN="modify:1 modify:8" benches/compare-slapd.sh   # skip the tuning, some workloads
 #   PLAN="connect-bind-tls:8 connect-bind-argon2:8" benches/compare-slapd.sh
+#   CERTS_EVERY=10 PLAN="mail-eq:8 cert-lookup:8" benches/compare-slapd.sh   # every 10th person
+#                                            # publishes S/MIME certificates (cert-lookup)
 #
 # Traffic stays on 127.0.0.1; every load run is bounded by SECONDS_PER.
 set -euo pipefail
@@ -44,7 +46,8 @@ trap cleanup EXIT
 echo "# generating $N entries" >&2
 # Every 100th user's password is stored as argon2id (both servers verify {ARGON2}): the
 # connect-bind-argon2 workload binds as them.
-$OP generate --entries "$N" --seed 1 --argon2-every 100 -o "$work/data.ldif" --queries "$work/q.tsv" --query-count 20000
+$OP generate --entries "$N" --seed 1 --argon2-every 100 --certificates-every "${CERTS_EVERY:-0}" \
+  -o "$work/data.ldif" --queries "$work/q.tsv" --query-count 20000
 
 # --- imports ----------------------------------------------------------------------------------
 wall() { /usr/bin/env python3 - "$@" <<'PY'
@@ -207,6 +210,23 @@ else
   echo "slapd threads: $best (the fastest above)"
 fi
 echo
+
+# --- with certificates: both servers answer cert-lookup with the same DER values -------------
+if [ "${CERTS_EVERY:-0}" != 0 ]; then
+  start_slapd "$best" no
+  mail=$(sed -n 's/^cert\t//p' "$work/q.tsv" | head -1)
+  for port in "$OP_PORT" "$SL_PORT"; do
+    ldapsearch -x -LLL -o ldif_wrap=no -H "ldap://127.0.0.1:$port" -D "$READER" -w demo-reader-2026 \
+      -b "$SUFFIX" "(mail=$mail)" 'userSMIMECertificate;binary' 'userCertificate;binary' \
+      | sed -n 's/^user[A-Za-z;]*:: //Ip' | sort >"$work/certs.$port"
+  done
+  if cmp -s "$work/certs.$OP_PORT" "$work/certs.$SL_PORT" && [ "$(grep -c . "$work/certs.$OP_PORT")" = 2 ]; then
+    echo "cert-lookup: both servers return the same certificate values for $mail"
+  else
+    echo "cert-lookup: the servers' answers for $mail differ" >&2; exit 1
+  fi
+  echo
+fi
 
 # --- the workloads: ROUNDS alternating pairs each, medians ---------------------------------------
 ROUNDS=${ROUNDS:-3}

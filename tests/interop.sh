@@ -115,6 +115,34 @@ new = c.extend.standard.modify_password(user=user, old_password=None, new_passwo
 u = ldap3.Connection(ldap3.Server(url), user, new)
 print("generated", len(new), "bound=%s" % u.bind())
 PY
+# Encryption certificates: an S/MIME certificate made with openssl, published with ldapmodify
+# (userCertificate;binary, and userSMIMECertificate as the PKCS#7 that Outlook publishes), read
+# back with ldapsearch and decoded by openssl.
+DW="uid=dewey.rahim@oneid.on.ca,ou=people,$S"
+mkdir -p "$data/certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$data/certs/dewey.key" \
+  -out "$data/certs/dewey.pem" -days 30 -subj "/CN=Dewey Rahim/O=ONE Pages interop" \
+  -addext "subjectAltName=email:dewey.rahim@one-mail.on.ca" 2>/dev/null
+openssl x509 -in "$data/certs/dewey.pem" -outform DER -out "$data/certs/dewey.der"
+openssl crl2pkcs7 -nocrl -certfile "$data/certs/dewey.pem" -outform DER -out "$data/certs/dewey.p7b"
+printf 'dn: %s\nchangetype: modify\nadd: userCertificate;binary\nuserCertificate;binary:< file://%s\n-\nadd: userSMIMECertificate\nuserSMIMECertificate:< file://%s\n-\n' \
+  "$DW" "$data/certs/dewey.der" "$data/certs/dewey.p7b" >"$data/certs/add.ldif"
+check "ldapmodify publishes a certificate and a PKCS#7" "modifying entry" \
+  ldapmodify -x -H "$H" -D "$A" -w demo-admin-2026 -f "$data/certs/add.ldif"
+printf 'dn: %s\nchangetype: modify\nadd: userCertificate;binary\nuserCertificate;binary: not a certificate\n-\n' \
+  "$DW" >"$data/certs/bad.ldif"
+check "what is not a certificate is refused" "Invalid syntax (21)" \
+  ldapmodify -x -H "$H" -D "$A" -w demo-admin-2026 -f "$data/certs/bad.ldif"
+ldapsearch -x -LLL -o ldif_wrap=no -tt -T "$data/certs" -H "$H" -D "$R" -w demo-reader-2026 -b "$S" \
+  "(mail=dewey.rahim@one-mail.on.ca)" 'userSMIMECertificate;binary' 'userCertificate;binary' >"$data/certs/found.ldif"
+check "ldapsearch userCertificate;binary decodes with openssl x509 -inform DER" "subject=CN = Dewey Rahim" \
+  bash -c 'openssl x509 -inform DER -noout -subject -in "$(sed -n "s|^userCertificate;binary:< file://||p" "$1")"' _ "$data/certs/found.ldif"
+check "userSMIMECertificate;binary is the PKCS#7 openssl wrote" "subject=CN = Dewey Rahim" \
+  bash -c 'openssl pkcs7 -inform DER -print_certs -noout -in "$(sed -n "s|^userSMIMECertificate;binary:< file://||p" "$1")"' _ "$data/certs/found.ldif"
+check "onepages check says which certificate is published and warns of its expiry" "WARNING: this certificate expires in" \
+  "$bin" check --server "$H" --bind-dn "$R" --password demo-reader-2026 dewey.rahim@one-mail.on.ca
+check "a tagged attribute description matches nothing (RFC 4512 2.5.2)" "entries=0 result=0" \
+  bash -c 'out=$(ldapsearch -x -LLL -H "$1" -D "$2" -w demo-reader-2026 -b "$3" "(cn;lang-fr=dewey*)" dn); rc=$?; echo "entries=$(grep -c "^dn:" <<<"$out") result=$rc"' _ "$H" "$R" "$S"
 check "mail address bind hint" "ONE ID username" \
   ldapwhoami -x -H "$H" -D dewey.rahim@one-mail.on.ca -w dewey-demo-2026
 check "anonymous whoami" "anonymous" ldapwhoami -x -H "$H"

@@ -27,6 +27,9 @@ use tokio_util::codec::Encoder;
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Workload {
     MailEq,
+    /// a sender's client fetching a recipient's certificates: `(mail=x)` of people who publish
+    /// one (`cert` lines), asking for `userSMIMECertificate;binary userCertificate;binary`
+    CertLookup,
     /// Outlook's ANR template with the `(mail=*)` conjunct (Exchange-style GAL)
     Outlook,
     /// the same prefix OR without the `(mail=*)` conjunct (CLIENTS.md §2's other template)
@@ -125,6 +128,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 struct Queries {
     prefixes: Vec<String>,
     mails: Vec<String>,
+    certs: Vec<String>,
     binds: Vec<(String, String)>,
     argon2_binds: Vec<(String, String)>,
 }
@@ -134,6 +138,7 @@ fn load_queries(path: &std::path::Path) -> anyhow::Result<Queries> {
     let mut q = Queries {
         prefixes: Vec::new(),
         mails: Vec::new(),
+        certs: Vec::new(),
         binds: Vec::new(),
         argon2_binds: Vec::new(),
     };
@@ -142,6 +147,7 @@ fn load_queries(path: &std::path::Path) -> anyhow::Result<Queries> {
         match parts.as_slice() {
             ["prefix", p] => q.prefixes.push((*p).to_string()),
             ["mail", m] => q.mails.push((*m).to_string()),
+            ["cert", m] => q.certs.push((*m).to_string()),
             ["bind", u, p] => q.binds.push(((*u).to_string(), (*p).to_string())),
             ["bind-argon2", u, p] => q.argon2_binds.push(((*u).to_string(), (*p).to_string())),
             _ => {}
@@ -528,6 +534,16 @@ async fn one_request(
             let mail = pick(&q.mails, n).cloned().unwrap_or_default();
             let f = format!("(mail={})", escape(&mail));
             c.search(&args.base, &f, &["cn", "mail", "o"], 0, &[], &mut entries)
+                .await?
+                .rc
+        }
+        Workload::CertLookup => {
+            let Some(mail) = pick(&q.certs, n).cloned() else {
+                anyhow::bail!("the queries file has no cert lines (generate --certificates-every)");
+            };
+            let f = format!("(mail={})", escape(&mail));
+            let attrs = ["userSMIMECertificate;binary", "userCertificate;binary"];
+            c.search(&args.base, &f, &attrs, 0, &[], &mut entries)
                 .await?
                 .rc
         }

@@ -7,6 +7,12 @@
 //! unique) is not secure: which holder a sender reaches is not known.
 //! Exit status: 0 when every address is secure, 3 otherwise.
 //!
+//! It also says which encryption certificates the address's entry publishes
+//! (`userSMIMECertificate`, `userCertificate`): subject, issuer and expiry, with a warning for
+//! one expired or expiring within 30 days. A certificate never makes an address secure or not:
+//! the service's own domains are protected by transport; a certificate is what a sender
+//! outside the service encrypts to (S/MIME).
+//!
 //! `onepages check --values` and `--duplicates` survey a data directory offline instead: the
 //! entries with values today's rules refuse, and the `uid` and `mail` values held by more than
 //! one entry (a running server logs the same at start-up). Exit status 3 when any are found.
@@ -14,7 +20,14 @@
 use clap::Args;
 
 use super::{Common, Online};
+use crate::directory::certificate::{self, CertFacts, Held};
 use crate::dsa::{Dsa, Security};
+
+/// A certificate expiring within this many days is warned of.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// The certificate attributes a sender's mail client reads, in the order Outlook tries them.
+const CERTIFICATE_ATTRS: [&str; 2] = ["userSMIMECertificate", "userCertificate"];
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -31,6 +44,100 @@ pub struct CheckArgs {
     /// List the uid and mail values that more than one entry holds (offline)
     #[arg(long, conflicts_with = "addresses")]
     pub duplicates: bool,
+}
+
+/// What `check` says of one address: the verdict and the certificates published for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub verdict: Verdict,
+    /// (attribute, certificate) for each certificate the entry publishes.
+    pub certificates: Vec<(String, CertFacts)>,
+    /// Certificate values that do not parse (written before they were checked).
+    pub unreadable: Vec<String>,
+}
+
+impl Checked {
+    fn of(verdict: Verdict) -> Checked {
+        Checked {
+            verdict,
+            certificates: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// Adds what one stored certificate value carries.
+    fn add_value(&mut self, attr: &str, value: &[u8]) {
+        let held = if attr.eq_ignore_ascii_case("userSMIMECertificate") {
+            Held::Smime
+        } else {
+            Held::Certificate
+        };
+        let found = certificate::facts(held, value);
+        if found.is_empty() {
+            self.unreadable.push(attr.to_string());
+        }
+        for f in found {
+            if !self.certificates.iter().any(|(_, c)| *c == f) {
+                self.certificates.push((attr.to_string(), f));
+            }
+        }
+    }
+
+    /// The lines printed for `address`, as of `now` (seconds since 1970).
+    pub fn lines(&self, address: &str, now: i64) -> Vec<String> {
+        let mut out = vec![self.verdict.line(address)];
+        if self.verdict == Verdict::Unknown {
+            return out;
+        }
+        if self.certificates.is_empty() && self.unreadable.is_empty() {
+            out.push("  no encryption certificate published".into());
+        }
+        for (attr, c) in &self.certificates {
+            let emails = if c.emails.is_empty() {
+                String::new()
+            } else {
+                format!(", for {}", c.emails.join(", "))
+            };
+            out.push(format!(
+                "  certificate ({attr}): subject {}, issuer {}, serial {}, valid {} to {}{emails}",
+                c.subject,
+                c.issuer,
+                c.serial,
+                day(c.not_before),
+                day(c.not_after)
+            ));
+            let left = c.not_after.saturating_sub(now);
+            if left < 0 {
+                out.push(format!(
+                    "  WARNING: this certificate expired on {}: senders cannot encrypt to it",
+                    day(c.not_after)
+                ));
+            } else if left <= EXPIRY_WARNING_DAYS * 86_400 {
+                out.push(format!(
+                    "  WARNING: this certificate expires in {} days ({})",
+                    left / 86_400,
+                    day(c.not_after)
+                ));
+            } else if c.not_before > now {
+                out.push(format!(
+                    "  WARNING: this certificate is not valid before {}",
+                    day(c.not_before)
+                ));
+            }
+        }
+        for attr in &self.unreadable {
+            out.push(format!(
+                "  WARNING: a {attr} value is not a readable certificate"
+            ));
+        }
+        out
+    }
+}
+
+/// `YYYY-MM-DD` (UTC).
+fn day(unix_secs: i64) -> String {
+    let (y, m, d, _, _, _) = crate::directory::matching::civil_from_seconds(unix_secs);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// The verdict on one address.
@@ -70,9 +177,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         }
     };
     let mut all_secure = true;
-    for (address, v) in args.addresses.iter().zip(&verdicts) {
-        println!("{}", v.line(address));
-        all_secure &= *v == Verdict::Secure;
+    let now = crate::clock::Clock::system().unix_secs();
+    for (address, c) in args.addresses.iter().zip(&verdicts) {
+        for line in c.lines(address, now) {
+            println!("{line}");
+        }
+        all_secure &= c.verdict == Verdict::Secure;
     }
     if !all_secure {
         std::process::exit(3);
@@ -150,27 +260,38 @@ pub fn mailbox_of(text: &str) -> &str {
 }
 
 /// The verdict from an open data directory.
-pub fn offline(dsa: &Dsa, address: &str) -> anyhow::Result<Verdict> {
+pub fn offline(dsa: &Dsa, address: &str) -> anyhow::Result<Checked> {
     let reader = dsa.reader();
     let found = reader.find_equal("mail", mailbox_of(address).as_bytes())?;
     if found.len() > 1 {
-        return Ok(duplicate(found.len()));
+        return Ok(Checked::of(duplicate(found.len())));
     }
     let mut best: Option<Security> = None;
+    let mut secure = false;
     for (_, entry) in &found {
         match reader.security(entry) {
-            Some(Security::Secure) => return Ok(Verdict::Secure),
+            Some(Security::Secure) => secure = true,
             Some(s) => best = best.or(Some(s)),
             None => {}
         }
     }
-    Ok(match best {
+    let verdict = match best {
+        _ if secure => Verdict::Secure,
         Some(s) => Verdict::Listed(s.describe().to_string()),
         None => Verdict::Unknown,
-    })
+    };
+    let mut checked = Checked::of(verdict);
+    for (_, entry) in &found {
+        for attr in CERTIFICATE_ATTRS {
+            for value in entry.values(attr) {
+                checked.add_value(attr, value);
+            }
+        }
+    }
+    Ok(checked)
 }
 
-fn online(args: &CheckArgs) -> anyhow::Result<Vec<Verdict>> {
+fn online(args: &CheckArgs) -> anyhow::Result<Vec<Checked>> {
     let (mut conn, base) = args.online.connect(&args.common)?;
     let mut out = Vec::new();
     for address in &args.addresses {
@@ -180,17 +301,32 @@ fn online(args: &CheckArgs) -> anyhow::Result<Vec<Verdict>> {
                 &base,
                 ldap3::Scope::Subtree,
                 &filter,
-                vec!["oneMailSecure", "onePagesStatus", "onePagesAccountType"],
+                vec![
+                    "oneMailSecure",
+                    "onePagesStatus",
+                    "onePagesAccountType",
+                    "userSMIMECertificate;binary",
+                    "userCertificate;binary",
+                ],
             )?
             .success()?;
         let _ = res;
         if entries.len() > 1 {
-            out.push(duplicate(entries.len()));
+            out.push(Checked::of(duplicate(entries.len())));
             continue;
         }
         let mut verdict = Verdict::Unknown;
+        let mut published: Vec<(&str, Vec<u8>)> = Vec::new();
         for e in entries {
             let e = ldap3::SearchEntry::construct(e);
+            for attr in CERTIFICATE_ATTRS {
+                for (name, values) in &e.bin_attrs {
+                    let base = name.split(';').next().unwrap_or(name);
+                    if base.eq_ignore_ascii_case(attr) {
+                        published.extend(values.iter().map(|v| (attr, v.clone())));
+                    }
+                }
+            }
             let secure = e
                 .attrs
                 .get("oneMailSecure")
@@ -219,7 +355,11 @@ fn online(args: &CheckArgs) -> anyhow::Result<Vec<Verdict>> {
             };
             verdict = Verdict::Listed(why.describe().to_string());
         }
-        out.push(verdict);
+        let mut checked = Checked::of(verdict);
+        for (attr, value) in &published {
+            checked.add_value(attr, value);
+        }
+        out.push(checked);
     }
     let _ = conn.unbind();
     Ok(out)

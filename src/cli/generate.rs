@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GenFormat {
     Ldif,
     Csv,
@@ -44,6 +44,10 @@ pub struct GenerateArgs {
     /// dormant-account rules (LDIF only)
     #[arg(long, value_name = "DATE", conflicts_with = "demo")]
     pub history: Option<String>,
+    /// Give every N-th person an S/MIME certificate for their address (userSMIMECertificate
+    /// as PKCS#7 and userCertificate;binary, one generated CA; 0 = none; LDIF only)
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "demo")]
+    pub certificates_every: usize,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -67,6 +71,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let as_of = super::parse_day_or_time("--history", day, false)?;
             crate::gen::with_history(&mut people, as_of, args.seed);
         }
+        if args.certificates_every > 0 && args.format != GenFormat::Ldif {
+            anyhow::bail!("--certificates-every writes LDIF only");
+        }
+        let now = crate::clock::Clock::system().unix_secs();
+        crate::gen::with_certificates(&mut people, args.certificates_every, now - 86_400)
+            .map_err(|e| anyhow::anyhow!("generating certificates: {e}"))?;
         match args.format {
             GenFormat::Ldif => crate::gen::write_ldif(&mut out, &people, &args.suffix)?,
             GenFormat::Csv => crate::gen::write_csv(&mut out, &people)?,

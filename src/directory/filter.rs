@@ -210,14 +210,15 @@ impl Compiler<'_> {
 
     fn is_object_class(&self, attr: &str) -> bool {
         self.schema
-            .attr(attr)
-            .is_some_and(|a| a.name().eq_ignore_ascii_case("objectClass"))
+            .attr_described(attr)
+            .is_ok_and(|a| a.name().eq_ignore_ascii_case("objectClass"))
     }
 
-    /// Resolves an attribute description; `None` when unknown or hidden from the requester
-    /// (secret, or private to administrators: `secret::Sight`).
+    /// Resolves an attribute description; `None` when unknown, when an option is not
+    /// recognized (`cn;lang-fr`: this directory holds no tagged values, RFC 4512 §2.5.2), or
+    /// hidden from the requester (secret, or private to administrators: `secret::Sight`).
     fn target(&self, attr: &str) -> Option<Target> {
-        let id = self.schema.attr_id(attr)?;
+        let id = self.schema.describe(attr).ok()?.id;
         let at = self.schema.attr_by_id(id)?;
         if self.sight.hides(at.name()) {
             return None;

@@ -75,6 +75,10 @@ pub enum Syntax {
     NumericString,
     OctetString,
     Binary,
+    /// X.509 certificates (RFC 4523): checked as such, transferred with `;binary`.
+    Certificate,
+    /// X.509 revocation lists (RFC 4523).
+    CertificateList,
     Other,
     /// Not given: taken from the `SUP` type when the schema is resolved.
     Inherit,
@@ -96,7 +100,9 @@ impl Syntax {
             "50" | "22" => Syntax::TelephoneNumber,
             "36" => Syntax::NumericString,
             "40" => Syntax::OctetString,
-            "4" | "5" | "8" | "9" | "10" | "23" | "28" => Syntax::Binary,
+            "8" => Syntax::Certificate,
+            "9" => Syntax::CertificateList,
+            "4" | "5" | "10" | "23" | "28" => Syntax::Binary,
             "14" | "51" | "52" => Syntax::DirectoryString,
             _ => Syntax::Other,
         }
@@ -104,7 +110,10 @@ impl Syntax {
 
     /// Values of this syntax are text a person reads (not photos or certificates).
     pub fn is_human_readable(self) -> bool {
-        !matches!(self, Syntax::Binary | Syntax::OctetString)
+        !matches!(
+            self,
+            Syntax::Binary | Syntax::Certificate | Syntax::CertificateList | Syntax::OctetString
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 //! attributes. Pure logic: no I/O, no storage, no protocol types beyond the decoded filter. The
 //! store and the index build on it; the open directory (`dsa`) puts them together.
 
+pub mod certificate;
 pub mod dn;
 pub mod entry;
 pub mod filter;

@@ -66,6 +66,8 @@ pub struct AttributeType {
     pub ordering: Option<Rule>,
     pub substr: Option<Rule>,
     pub syntax: Syntax,
+    /// Whether values travel with the `binary` transfer option (RFC 4522), from the syntax.
+    pub transfer: Transfer,
     pub single_value: bool,
     pub no_user_modification: bool,
     pub usage: Usage,
@@ -74,6 +76,57 @@ pub struct AttributeType {
     pub allowed_values: Vec<String>,
     /// The definition as written, for `attributeTypes` in the subschema entry.
     pub definition: String,
+}
+
+/// How an attribute's values travel: RFC 4522's `binary` transfer option, decided by the
+/// syntax (the certificate syntaxes require it, RFC 4523; the Binary syntax of RFC 2798's
+/// `userSMIMECertificate` and `userPKCS12` allows it). The value is the same with or without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// `;binary` is not an option of the type.
+    Plain,
+    /// `;binary` may be asked for; values are returned under the name the client asked for.
+    BinaryAllowed,
+    /// Values are always returned as `NAME;binary`.
+    BinaryRequired,
+}
+
+impl Transfer {
+    fn of_syntax(oid: &str) -> Transfer {
+        match oid.strip_prefix("1.3.6.1.4.1.1466.115.121.1.") {
+            Some("5") => Transfer::BinaryAllowed,
+            Some("8" | "9" | "10" | "49") => Transfer::BinaryRequired,
+            _ => Transfer::Plain,
+        }
+    }
+}
+
+/// An attribute description resolved (RFC 4512 §2.5): the type, and whether it carries the
+/// `binary` transfer option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Description {
+    pub id: AttrId,
+    pub binary: bool,
+}
+
+/// Why an attribute description is not recognized. This directory recognizes one option, the
+/// `binary` transfer option on the types that take it; it holds no tagged values (language
+/// tags and the like), and RFC 4512 §2.5.2 makes a description with an unrecognized option
+/// unrecognized as a whole: a filter item on it is Undefined, an attribute list naming it
+/// returns nothing, a write of it is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unrecognized {
+    #[error("unknown attribute type '{0}'")]
+    Type(String),
+    #[error(
+        "'{description}': this directory holds no values with the option '{option}' \
+         (an attribute description with an unrecognized option is unrecognized, RFC 4512 §2.5.2)"
+    )]
+    Option { description: String, option: String },
+    #[error(
+        "'{0}': the binary transfer option is only for certificate and binary attributes (RFC 4522)"
+    )]
+    Binary(String),
 }
 
 impl AttributeType {
@@ -264,6 +317,7 @@ impl Schema {
             ordering: None,
             substr: None,
             syntax: Syntax::DirectoryString,
+            transfer: Transfer::Plain,
             single_value: false,
             no_user_modification: false,
             usage: Usage::UserApplications,
@@ -288,6 +342,7 @@ impl Schema {
                         let s = next()?;
                         let oid = s.split('{').next().unwrap_or("").to_string();
                         attr.syntax = Syntax::from_oid(&oid);
+                        attr.transfer = Transfer::of_syntax(&oid);
                         syntax_set = true;
                     }
                     "SINGLE-VALUE" => attr.single_value = true,
@@ -358,6 +413,7 @@ impl Schema {
                     a.substr = a.substr.or(sup.substr);
                     if a.syntax == Syntax::Inherit {
                         a.syntax = sup.syntax;
+                        a.transfer = sup.transfer;
                     }
                     if a.usage == Usage::UserApplications {
                         a.usage = sup.usage;
@@ -438,6 +494,43 @@ impl Schema {
             }
             None => self.attr_by_name.get(&base.to_ascii_lowercase()).copied(),
         }
+    }
+
+    /// Resolves an attribute description with its options (RFC 4512 §2.5): `binary` is
+    /// recognized on the types whose syntax takes it, any other option makes the description
+    /// unrecognized (see [`Unrecognized`]).
+    pub fn describe(&self, description: &str) -> Result<Description, Unrecognized> {
+        let mut parts = description.trim().split(';');
+        let base = parts.next().unwrap_or_default();
+        let id = self
+            .attr_id(base)
+            .ok_or_else(|| Unrecognized::Type(base.to_string()))?;
+        let mut binary = false;
+        for option in parts {
+            if !option.eq_ignore_ascii_case("binary") {
+                return Err(Unrecognized::Option {
+                    description: description.trim().to_string(),
+                    option: option.to_string(),
+                });
+            }
+            let takes = self
+                .attrs
+                .get(id)
+                .is_some_and(|a| a.transfer != Transfer::Plain);
+            if !takes {
+                return Err(Unrecognized::Binary(description.trim().to_string()));
+            }
+            binary = true;
+        }
+        Ok(Description { id, binary })
+    }
+
+    /// The type of a description the directory recognizes (see [`Schema::describe`]).
+    pub fn attr_described(&self, description: &str) -> Result<&AttributeType, Unrecognized> {
+        let d = self.describe(description)?;
+        self.attrs
+            .get(d.id)
+            .ok_or_else(|| Unrecognized::Type(description.to_string()))
     }
 
     /// The most specific structural class of an entry (its `structuralObjectClass`).

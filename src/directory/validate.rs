@@ -95,11 +95,14 @@ pub fn prepare(
             }
             continue;
         }
-        let Some(at) = schema.attr(base) else {
-            unknown.push(ValidationError::UndefinedAttributeType(format!(
-                "unknown attribute type '{base}'"
-            )));
-            continue;
+        // `;binary` names the same values; any other option is not recognized (RFC 4512
+        // §2.5.2), and refused rather than stored under the bare type.
+        let at = match schema.attr_described(&name) {
+            Ok(at) => at,
+            Err(why) => {
+                unknown.push(ValidationError::UndefinedAttributeType(why.to_string()));
+                continue;
+            }
         };
         if at.no_user_modification || at.usage.is_operational() {
             let preserved = PRESERVED_ON_IMPORT
@@ -402,6 +405,11 @@ fn check_syntax(schema: &Schema, at: &AttributeType, value: &[u8]) -> Result<(),
             _ => None,
         });
         if let Some(why) = problem {
+            return bad(&why);
+        }
+    }
+    if let Some(held) = super::certificate::Held::of(at) {
+        if let Err(why) = super::certificate::check(held, value) {
             return bad(&why);
         }
     }

@@ -23,14 +23,9 @@ pub(super) fn apply_edits(
     dn: &Dn,
 ) -> Result<(), WriteRefusal> {
     for edit in edits {
-        let Some(at) = schema.attr(&edit.attr) else {
-            return Err(WriteRefusal::Invalid(
-                ValidationError::UndefinedAttributeType(format!(
-                    "unknown attribute type '{}'",
-                    edit.attr
-                )),
-            ));
-        };
+        let at = schema.attr_described(&edit.attr).map_err(|why| {
+            WriteRefusal::Invalid(ValidationError::UndefinedAttributeType(why.to_string()))
+        })?;
         if at.no_user_modification || crate::directory::filter::is_virtual(at.name()) {
             return Err(constraint(format!(
                 "{} is maintained by the server",

@@ -6,6 +6,7 @@ use std::io::Write;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
+use crate::directory::certificate::{pem_label, Held};
 use crate::directory::entry::Entry;
 use crate::dsa::{DsaError, Reader};
 
@@ -137,7 +138,8 @@ pub fn export_ldif<W: Write>(reader: &Reader<'_>, out: &mut W) -> Result<usize, 
 
 /// The people, contacts and service accounts (entries with a `uid` or a `mail`) as CSV: one
 /// column per attribute any of them holds ([`CSV_COLUMNS`] first), several values joined by
-/// `|`. Binary attributes cannot be CSV cells and are left out (counted).
+/// `|`. Certificates are PEM text (one block per value: what a CSV import reads back); other
+/// binary attributes cannot be CSV cells and are left out (counted).
 pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<CsvExport, ExportError> {
     let schema = reader.schema();
     let entries: Vec<Entry> = ordered(reader)?
@@ -145,11 +147,13 @@ pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<CsvExport, Ex
         .filter(|e| e.get("uid").is_some() || e.get("mail").is_some())
         .collect();
     let mut report = CsvExport::default();
+    let held = |name: &str| schema.attr(name).and_then(Held::of);
     let binary = |name: &str| {
         schema
             .attr(name)
             .is_some_and(|a| !a.syntax.is_human_readable())
             && !name.eq_ignore_ascii_case("userPassword")
+            && held(name).is_none()
     };
     let mut rest: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for e in &entries {
@@ -176,6 +180,13 @@ pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<CsvExport, Ex
             .map(|c| {
                 if c == "dn" {
                     return e.dn.clone();
+                }
+                if let Some(held) = held(c) {
+                    return e
+                        .values(c)
+                        .iter()
+                        .map(|v| pem::encode(&pem::Pem::new(pem_label(held, v), v.clone())))
+                        .collect();
                 }
                 let values: Vec<String> = e
                     .values(c)

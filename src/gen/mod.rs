@@ -72,6 +72,8 @@ pub struct Person {
     pub password: Option<(String, String)>,
     /// Account history (see [`with_history`]): none unless asked for.
     pub history: Option<History>,
+    /// An S/MIME certificate for the person's mail (DER, see [`with_certificates`]).
+    pub certificate: Option<Vec<u8>>,
 }
 
 /// When an account was created, last signed in and is exempt until (seconds since 1970).
@@ -233,6 +235,7 @@ pub fn people(n: usize, seed: u64) -> Vec<Person> {
             kind,
             password,
             history: None,
+            certificate: None,
         });
     }
     out
@@ -280,6 +283,52 @@ pub fn use_argon2(people: &mut [Person], every: usize, seed: u64) -> std::io::Re
         }
         Ok(())
     })
+}
+
+/// Gives every `every`-th person an S/MIME certificate for their mail address, signed by one
+/// throw-away CA (ECDSA P-256, valid two years from `not_before`, seconds since 1970). Keys and
+/// signatures are random, so the certificates differ from run to run; who has one does not.
+pub fn with_certificates(
+    people: &mut [Person],
+    every: usize,
+    not_before: i64,
+) -> Result<(), String> {
+    use rcgen::{CertificateParams, CertifiedIssuer, DnType, KeyPair, SanType};
+    if every == 0 {
+        return Ok(());
+    }
+    let err = |e: rcgen::Error| e.to_string();
+    let start = time::OffsetDateTime::from_unix_timestamp(not_before).map_err(|e| e.to_string())?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "ONE Pages generated S/MIME CA");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.not_before = start;
+    ca.not_after = start + time::Duration::days(3 * 365);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().map_err(err)?).map_err(err)?;
+    // One key for every person: generating keys is not what the directory is measured on.
+    let key = KeyPair::generate().map_err(err)?;
+    for (i, p) in people.iter_mut().enumerate() {
+        if i % every != 0 {
+            continue;
+        }
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, p.cn.as_str());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, p.org.name);
+        let mail = rcgen::string::Ia5String::try_from(p.mail.as_str()).map_err(err)?;
+        params.subject_alt_names = vec![SanType::Rfc822Name(mail)];
+        params.serial_number = Some(rcgen::SerialNumber::from(u64::try_from(i).unwrap_or(0) + 1));
+        params.not_before = start;
+        params.not_after = start + time::Duration::days(2 * 365);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::EmailProtection];
+        let cert = params.signed_by(&key, &ca).map_err(err)?;
+        p.certificate = Some(cert.der().to_vec());
+    }
+    Ok(())
 }
 
 /// The DN of a generated person under `suffix`.
@@ -343,6 +392,13 @@ fn write_person<W: Write>(out: &mut W, p: &Person, suffix: &str) -> std::io::Res
             write_attr(out, "onePagesExemptUntil", &time(until))?;
             write_attr(out, "onePagesExemptReason", reason.as_bytes())?;
         }
+    }
+    if let Some(der) = &p.certificate {
+        // As Outlook publishes it (SignedData) and as RFC 4523 names it.
+        let p7 = crate::directory::certificate::certs_only_signed_data(&[der])
+            .map_err(std::io::Error::other)?;
+        write_attr(out, "userSMIMECertificate", &p7)?;
+        write_attr(out, "userCertificate;binary", der)?;
     }
     out.write_all(b"\n")
 }
@@ -497,7 +553,8 @@ pub fn write_csv<W: Write>(out: W, people: &[Person]) -> Result<(), csv::Error> 
 /// Query terms sampled from the data, one per line, tab-separated:
 /// `prefix TAB <1-6 chars>`, `mail TAB <address>`, `name TAB <full name>`,
 /// `bind TAB <uid> TAB <password>` (`bind-argon2` for users whose password is stored as
-/// argon2id, see [`use_argon2`]).
+/// argon2id, see [`use_argon2`]), and `cert TAB <address>` for people with a certificate
+/// (see [`with_certificates`]).
 pub fn write_queries<W: Write>(
     out: &mut W,
     people: &[Person],
@@ -535,6 +592,16 @@ pub fn write_queries<W: Write>(
             }
         }
     }
+    // `cert TAB <address>`: recipients who publish a certificate (the cert-lookup workload).
+    let holders: Vec<&Person> = active
+        .iter()
+        .copied()
+        .filter(|p| p.certificate.is_some())
+        .collect();
+    for _ in 0..count / 4 {
+        let Some(p) = rng.pick(&holders) else { break };
+        writeln!(out, "cert\t{}", p.mail)?;
+    }
     Ok(())
 }
 
@@ -562,6 +629,7 @@ fn demo_person(given: &str, sn: &str, org: &'static Org, dept: Option<&'static s
         kind: "user",
         password: None,
         history: None,
+        certificate: None,
     }
 }
 

@@ -3,7 +3,8 @@
 //! The header names attributes (`givenName,sn,o,department,mail,uid,...`, any case), or
 //! spells them as HR exports do (`First Name`, `Last Name`, `E-mail`, see [`COMMON`]), or as
 //! `--map "Header=attribute"` says. A `dn` column gives the DN; without one the DN is
-//! `uid=<uid>,ou=people,<suffix>`. Several values in one cell are separated by `|`. Missing
+//! `uid=<uid>,ou=people,<suffix>`. Several values in one cell are separated by `|`; a cell of PEM
+//! text (`-----BEGIN CERTIFICATE-----`, a certificate column) is one value per block. Missing
 //! `objectClass` means a ONE Pages person (inetOrgPerson + onePagesPerson); missing `cn` is
 //! "givenName sn", missing `displayName` is the `cn`. Empty cells are no value. The file must
 //! be UTF-8 (a byte-order mark is allowed); the separator is `,`, `;` or a tab, whichever the
@@ -12,6 +13,7 @@
 use std::io::Read;
 
 use super::Item;
+use crate::directory::certificate;
 use crate::directory::dn::{escape_into, Dn};
 
 pub const DEFAULT_CLASSES: &[&str] = &[
@@ -202,12 +204,21 @@ pub fn items<R: Read>(
         }
         let mut dn = None;
         let mut attrs: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        let mut broken = None;
         for (h, cell) in headers.iter().zip(row.iter()) {
             if cell.is_empty() {
                 continue;
             }
             if h.eq_ignore_ascii_case("dn") {
                 dn = Some(cell.to_string());
+                continue;
+            }
+            // A certificate column holds PEM text: one value per block.
+            if certificate::looks_like_pem(cell) {
+                match certificate::from_pem(cell) {
+                    Ok(values) => attrs.push((h.clone(), values)),
+                    Err(why) => broken = Some(format!("column {h}: {why}")),
+                }
                 continue;
             }
             let values: Vec<Vec<u8>> = cell
@@ -217,6 +228,10 @@ pub fn items<R: Read>(
                 .map(|v| v.as_bytes().to_vec())
                 .collect();
             attrs.push((h.clone(), values));
+        }
+        if let Some(message) = broken {
+            out.push(Item::Bad { line, message });
+            continue;
         }
         let get = |name: &str, attrs: &[(String, Vec<Vec<u8>>)]| {
             attrs

@@ -877,13 +877,20 @@ mod tests {
     #[test]
     fn standard_person_attributes_load() {
         let (_dir, dsa) = open();
+        use base64::Engine;
         let grant = dsa.operator_grant().unwrap();
         let w = dsa.writer(&grant);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let p7 = crate::directory::certificate::certs_only_signed_data(&[&der]).unwrap();
+        let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+        let (cert, smime) = (b64(&der), b64(&p7));
         let text = format!(
             "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: one-mail\no: O\n\n\
              dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n\n\
              dn: uid=m@oneid.on.ca,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\n\
-             cn: M\nsn: M\nuserCertificate;binary:: MIIBAAECAwQ=\nuserSMIMECertificate:: AAEC\n\
+             cn: M\nsn: M\nuserCertificate;binary:: {cert}\nuserSMIMECertificate:: {smime}\n\
              userPKCS12:: AAEC\nphoto:: AAEC\nhomePostalAddress: 1 Main St$Toronto\n\
              x500UniqueIdentifier: '0101'B\npreferredDeliveryMethod: telephone\n\
              registeredAddress: 1 Main St$Toronto\noneMailSecure: TRUE\n\
@@ -897,10 +904,8 @@ mod tests {
             .entry(&format!("uid=m@oneid.on.ca,ou=people,{SUFFIX}"))
             .unwrap()
             .unwrap();
-        assert_eq!(
-            e.values("userCertificate"),
-            [vec![0x30, 0x82, 0x01, 0x00, 0x01, 0x02, 0x03, 0x04]]
-        );
+        assert_eq!(e.values("userCertificate"), [der]);
+        assert_eq!(e.values("userSMIMECertificate"), [p7]);
         assert_eq!(e.values("photo"), [vec![0u8, 1, 2]]);
         assert!(e.get("oneMailSecure").is_none());
     }

@@ -11,12 +11,9 @@ pub fn compare(dsa: &Dsa, ctx: &RequestContext<'_>, req: &LdapCompareRequest) ->
     super::require_reader(ctx)?;
     let dn = parse_dn(&req.dn)?;
     let schema = dsa.schema();
-    let Some(at) = schema.attr(&req.atype) else {
-        return Err(OpError::new(
-            LdapResultCode::UndefinedAttributeType,
-            format!("unknown attribute type '{}'", req.atype),
-        ));
-    };
+    let at = schema
+        .attr_described(&req.atype)
+        .map_err(|why| OpError::new(LdapResultCode::UndefinedAttributeType, why.to_string()))?;
     let sight = if ctx.grant.is_admin() {
         Sight::Full
     } else {

@@ -100,11 +100,10 @@ fn file_error(path: &std::path::Path, why: impl std::fmt::Display) -> TlsError {
 
 /// The subject and expiry of a DER certificate.
 fn facts_of(cert: &CertificateDer<'_>) -> Result<CertFacts, String> {
-    let (_, parsed) =
-        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| e.to_string())?;
+    let parsed = crate::directory::certificate::certificate(cert.as_ref())?;
     Ok(CertFacts {
-        subject: parsed.subject().to_string(),
-        not_after: parsed.validity().not_after.timestamp(),
+        subject: parsed.subject,
+        not_after: parsed.not_after,
     })
 }
 

@@ -3,7 +3,6 @@
 //! moves through the server's injectable clock.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
 use ldap3::{LdapConn, Mod, Scope, SearchEntry};
@@ -14,19 +13,6 @@ use crate::support::*;
 
 const DAY: i64 = 86_400;
 const DEWEY: &str = "uid=dewey.rahim@oneid.on.ca,ou=people,dc=one-mail,dc=on,dc=ca";
-
-fn onepages(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_onepages"))
-        .args(args)
-        .env_remove("ONEPAGES_PASSWORD")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn attrs_of(c: &mut LdapConn, dn: &str, attrs: Vec<&str>) -> Option<SearchEntry> {
     let (entries, res) = c

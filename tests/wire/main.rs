@@ -14,6 +14,7 @@ mod admin;
 mod bind;
 mod browse;
 mod budgets;
+mod certificates;
 mod clients;
 mod crash;
 mod dormant;

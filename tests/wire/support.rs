@@ -176,3 +176,17 @@ pub fn one(conn: &mut LdapConn, base: &str, filter: &str, attrs: Vec<&str>) -> S
     assert_eq!(entries.len(), 1, "expected one entry for {filter}");
     SearchEntry::construct(entries.into_iter().next().expect("one entry"))
 }
+
+/// Runs the `onepages` binary (without ONEPAGES_PASSWORD): exit code, stdout, stderr.
+pub fn onepages(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onepages"))
+        .args(args)
+        .env_remove("ONEPAGES_PASSWORD")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

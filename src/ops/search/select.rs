@@ -10,7 +10,7 @@ use ldap3_proto::proto::{LdapPartialAttribute, LdapSearchResultEntry};
 use super::dse::SUBSCHEMA_DN;
 use crate::directory::entry::Entry;
 use crate::directory::record::{EntryView, ValueIter};
-use crate::directory::schema::Schema;
+use crate::directory::schema::{Schema, Transfer, Unrecognized};
 use crate::directory::secret::Sight;
 use crate::dsa::Reader;
 
@@ -110,6 +110,9 @@ pub struct Selection {
     all_operational: bool,
     /// Lower-case canonical names requested, subtypes included.
     named: Vec<String>,
+    /// Lower-case canonical names requested with the `binary` transfer option (RFC 4522),
+    /// returned under `NAME;binary`.
+    binary_named: Vec<String>,
     pub types_only: bool,
     /// Whether `pwdFailureTime` and `pwdAccountLockedTime` are shown (to administrators who
     /// ask for them, while some account has failures recorded).
@@ -123,12 +126,23 @@ pub struct Selection {
     /// repeat the same few names, so each is looked up in the schema once per search.
     /// Kept only past the first [`DECIDE_DIRECTLY`] names: a look-up of one entry decides
     /// its dozen names faster than it could fill the map.
-    decided: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
+    decided: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, Returned>>,
     asked: std::cell::Cell<u32>,
 }
 
 /// Names decided without the per-search map (about two entries' worth).
 const DECIDE_DIRECTLY: u32 = 32;
+
+/// Whether, and under which name, a stored attribute goes to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Returned {
+    No,
+    /// Under its stored (canonical) name.
+    AsStored,
+    /// Under `NAME;binary` (RFC 4522): always for the certificate syntaxes, when asked for
+    /// the Binary syntax.
+    Binary,
+}
 
 impl Selection {
     pub fn new(schema: &Schema, attrs: &[String], types_only: bool) -> Selection {
@@ -136,6 +150,7 @@ impl Selection {
             all_user: attrs.is_empty(),
             all_operational: false,
             named: Vec::new(),
+            binary_named: Vec::new(),
             types_only,
             password_state: false,
             sight: Sight::Public,
@@ -172,18 +187,23 @@ impl Selection {
                         }
                     }
                 }
-                name => {
-                    if let Some(id) = schema.attr_id(name) {
-                        for sub in schema.with_subtypes(id) {
+                name => match schema.describe(name) {
+                    Ok(d) => {
+                        for sub in schema.with_subtypes(d.id) {
                             if let Some(at) = schema.attr_by_id(*sub) {
-                                sel.named.push(at.name().to_ascii_lowercase());
+                                let lower = at.name().to_ascii_lowercase();
+                                if d.binary {
+                                    sel.binary_named.push(lower.clone());
+                                }
+                                sel.named.push(lower);
                             }
                         }
-                    } else {
-                        // Unknown names are skipped (never an error), but kept for computed ones.
-                        sel.named.push(name.to_ascii_lowercase());
                     }
-                }
+                    // Unknown names are skipped (never an error), but kept for computed ones.
+                    Err(Unrecognized::Type(_)) => sel.named.push(name.to_ascii_lowercase()),
+                    // An unrecognized option (`cn;lang-fr`): no value has it, nothing returned.
+                    Err(_) => {}
+                },
             }
         }
         // "1.1" with other names: the names win (RFC 4511 §4.5.1.8).
@@ -199,6 +219,7 @@ impl Selection {
             all_user: true,
             all_operational: true,
             named: Vec::new(),
+            binary_named: Vec::new(),
             types_only,
             password_state: false,
             sight: Sight::Public,
@@ -224,35 +245,46 @@ impl Selection {
         }
     }
 
-    /// Whether a stored attribute goes to the client (never a secret one), decided once per
-    /// name and search.
-    fn returns(&self, schema: &Schema, name: &[u8]) -> bool {
+    /// Whether, and under which name, a stored attribute goes to the client (never a secret
+    /// one), decided once per name and search.
+    fn returns(&self, schema: &Schema, name: &[u8]) -> Returned {
         let asked = self.asked.get();
         let cached = asked >= DECIDE_DIRECTLY;
         if cached {
             if let Ok(decided) = self.decided.try_borrow() {
-                if let Some(yes) = decided.get(name) {
-                    return *yes;
+                if let Some(how) = decided.get(name) {
+                    return *how;
                 }
             }
         } else {
             self.asked.set(asked + 1);
         }
-        let yes = std::str::from_utf8(name).is_ok_and(|name| {
-            if self.sight.hides(name) {
-                return false;
+        let how = match std::str::from_utf8(name) {
+            Ok(name) if !self.sight.hides(name) => {
+                let at = schema.attr(name);
+                let operational = at.is_some_and(|at| at.usage.is_operational());
+                match at.map(|at| at.transfer) {
+                    _ if !self.wants(name, operational) => Returned::No,
+                    Some(Transfer::BinaryRequired) => Returned::Binary,
+                    Some(Transfer::BinaryAllowed)
+                        if self
+                            .binary_named
+                            .iter()
+                            .any(|n| n.eq_ignore_ascii_case(name)) =>
+                    {
+                        Returned::Binary
+                    }
+                    _ => Returned::AsStored,
+                }
             }
-            let operational = schema
-                .attr(name)
-                .is_some_and(|at| at.usage.is_operational());
-            self.wants(name, operational)
-        });
+            _ => Returned::No,
+        };
         if cached {
             if let Ok(mut decided) = self.decided.try_borrow_mut() {
-                decided.insert(name.into(), yes);
+                decided.insert(name.into(), how);
             }
         }
-        yes
+        how
     }
 
     pub(super) fn is_empty_request(&self) -> bool {
@@ -284,7 +316,8 @@ pub fn render<'s, 'v: 's>(
         .map_or(b"", str::as_bytes);
     for a in &view.attrs {
         let name = a.name;
-        if !sel.returns(schema, name) || (sel.sign_ins && name == b"onePagesLastSignIn") {
+        let how = sel.returns(schema, name);
+        if how == Returned::No || (sel.sign_ins && name == b"onePagesLastSignIn") {
             continue;
         }
         let values = if sel.types_only {
@@ -297,7 +330,10 @@ pub fn render<'s, 'v: 's>(
             }
         };
         attributes.push(FoundAttribute {
-            name: Cow::Borrowed(name),
+            name: match how {
+                Returned::Binary => Cow::Owned([name, b";binary"].concat()),
+                _ => Cow::Borrowed(name),
+            },
             values,
         });
     }
