@@ -214,16 +214,18 @@ echo
 # --- with certificates: both servers answer cert-lookup with the same DER values -------------
 if [ "${CERTS_EVERY:-0}" != 0 ]; then
   start_slapd "$best" no
-  mail=$(sed -n 's/^cert\t//p' "$work/q.tsv" | head -1)
+  mail=$(awk -F'\t' '$1 == "cert" { print $2; exit }' "$work/q.tsv")
   for port in "$OP_PORT" "$SL_PORT"; do
     ldapsearch -x -LLL -o ldif_wrap=no -H "ldap://127.0.0.1:$port" -D "$READER" -w demo-reader-2026 \
-      -b "$SUFFIX" "(mail=$mail)" 'userSMIMECertificate;binary' 'userCertificate;binary' \
+      -b "$SUFFIX" "(mail=$mail)" userSMIMECertificate 'userCertificate;binary' \
       | sed -n 's/^user[A-Za-z;]*:: //Ip' | sort >"$work/certs.$port"
   done
   if cmp -s "$work/certs.$OP_PORT" "$work/certs.$SL_PORT" && [ "$(grep -c . "$work/certs.$OP_PORT")" = 2 ]; then
     echo "cert-lookup: both servers return the same certificate values for $mail"
   else
-    echo "cert-lookup: the servers' answers for $mail differ" >&2; exit 1
+    echo "cert-lookup: the servers' answers for $mail differ (ONE Pages < > slapd):" >&2
+    diff <(cut -c1-60 "$work/certs.$OP_PORT") <(cut -c1-60 "$work/certs.$SL_PORT") >&2 || true
+    exit 1
   fi
   echo
 fi

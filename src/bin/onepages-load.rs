@@ -28,7 +28,7 @@ use tokio_util::codec::Encoder;
 enum Workload {
     MailEq,
     /// a sender's client fetching a recipient's certificates: `(mail=x)` of people who publish
-    /// one (`cert` lines), asking for `userSMIMECertificate;binary userCertificate;binary`
+    /// one (`cert` lines), asking for `userSMIMECertificate userCertificate;binary` as Outlook does
     CertLookup,
     /// Outlook's ANR template with the `(mail=*)` conjunct (Exchange-style GAL)
     Outlook,
@@ -542,7 +542,7 @@ async fn one_request(
                 anyhow::bail!("the queries file has no cert lines (generate --certificates-every)");
             };
             let f = format!("(mail={})", escape(&mail));
-            let attrs = ["userSMIMECertificate;binary", "userCertificate;binary"];
+            let attrs = ["userSMIMECertificate", "userCertificate;binary"];
             c.search(&args.base, &f, &attrs, 0, &[], &mut entries)
                 .await?
                 .rc

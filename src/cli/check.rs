@@ -305,7 +305,7 @@ fn online(args: &CheckArgs) -> anyhow::Result<Vec<Checked>> {
                     "oneMailSecure",
                     "onePagesStatus",
                     "onePagesAccountType",
-                    "userSMIMECertificate;binary",
+                    "userSMIMECertificate",
                     "userCertificate;binary",
                 ],
             )?

@@ -185,7 +185,11 @@ pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<CsvExport, Ex
                     return e
                         .values(c)
                         .iter()
-                        .map(|v| pem::encode(&pem::Pem::new(pem_label(held, v), v.clone())))
+                        .map(|v| {
+                            // Unix line ends: the cell stays one kind of text in the file.
+                            let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+                            pem::encode_config(&pem::Pem::new(pem_label(held, v), v.clone()), lf)
+                        })
                         .collect();
                 }
                 let values: Vec<String> = e

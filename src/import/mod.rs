@@ -20,6 +20,7 @@ use std::path::Path;
 
 use crate::directory::dn::Dn;
 use crate::directory::matching::generalized_seconds;
+use crate::directory::schema::Unrecognized;
 use crate::dsa::plan::DryRun;
 use crate::dsa::writer::Prepared;
 use crate::dsa::{Change, DsaError, EditKind, PlannedKind, WriteRefusal, Writer};
@@ -471,11 +472,21 @@ fn sift(writer: &Writer<'_>, options: &ImportOptions, attrs: Attrs) -> (Attrs, V
             dropped.push(format!("{base}: {why}, left out"));
             continue;
         }
-        if options.drop_unknown && schema.attr(&base).is_none() {
-            dropped.push(format!(
-                "{base}: not in the schema, left out (--drop-unknown)"
-            ));
-            continue;
+        if options.drop_unknown {
+            match schema.describe(&name) {
+                Err(Unrecognized::Type(_)) => {
+                    dropped.push(format!(
+                        "{base}: not in the schema, left out (--drop-unknown)"
+                    ));
+                    continue;
+                }
+                // A tagged value (`description;lang-fr`): this directory holds none.
+                Err(why) => {
+                    dropped.push(format!("{why}, left out (--drop-unknown)"));
+                    continue;
+                }
+                Ok(_) => {}
+            }
         }
         kept.push((name, values));
     }
@@ -656,17 +667,15 @@ fn check_header(
     let unknown: Vec<String> = attributes
         .iter()
         .enumerate()
-        .filter(|(_, a)| {
-            let base = a.split(';').next().unwrap_or(a);
-            !base.eq_ignore_ascii_case("dn") && schema.attr(base).is_none()
-        })
+        .filter(|(_, a)| !a.eq_ignore_ascii_case("dn") && schema.describe(a).is_err())
         .map(|(i, a)| format!("'{a}' (column {})", i + 1))
         .collect();
     if unknown.is_empty() {
         return Ok(());
     }
     Err(ImportError::Csv(format!(
-        "{name}: line 1: the header names {} that the schema does not have: map a column with \
+        "{name}: line 1: the header names {} that the schema does not have (or with an option \
+         other than ;binary, which this directory does not hold): map a column with \
          --map 'Header=attribute', or leave it out with --drop-unknown",
         unknown.join(", ")
     )))

@@ -313,6 +313,15 @@ fn child_key(parent_ndn: &str, id: EntryId) -> Vec<u8> {
     k
 }
 
+/// Whether sled could not take its file lock because a handle being dropped still holds it.
+/// sled reports that as an `Other` error wrapping the `WouldBlock` of the lock call ("could
+/// not acquire lock on …: … WouldBlock …"), not as a `WouldBlock` error.
+fn is_lock_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || (e.to_string().contains("could not acquire lock")
+            && e.to_string().contains("WouldBlock"))
+}
+
 impl Store {
     /// Opens a store in a test (which may just have dropped it: see [`Store::open`]).
     #[cfg(test)]
@@ -333,9 +342,7 @@ impl Store {
         let mut tries = 0;
         let db = loop {
             match config.open() {
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 500 =>
-                {
+                Err(sled::Error::Io(e)) if is_lock_busy(&e) && tries < 500 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }

@@ -311,3 +311,28 @@ fn writers_share_flushes_and_none_returns_before_its_batch_is_durable() {
     assert_eq!(store.flushes(), flushes + 1);
     assert_eq!(store.children("dc=x").unwrap().len(), 161);
 }
+
+/// A store whose last handle is still being dropped opens once the lock is free (sled reports
+/// the busy lock as an `Other` error, which the retry has to recognize).
+#[test]
+fn opening_waits_for_a_handle_being_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path(), 8 << 20).unwrap();
+    let dropper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(first);
+    });
+    let second = Store::open(dir.path(), 8 << 20);
+    dropper.join().unwrap();
+    assert!(second.is_ok(), "{:?}", second.err());
+}
+
+#[test]
+fn only_a_busy_lock_is_retried() {
+    let busy = std::io::Error::other(
+        "could not acquire lock on \"/x/db\": Os { code: 11, kind: WouldBlock, message: \"\" }",
+    );
+    assert!(is_lock_busy(&busy));
+    assert!(is_lock_busy(&std::io::ErrorKind::WouldBlock.into()));
+    assert!(!is_lock_busy(&std::io::Error::other("permission denied")));
+}
