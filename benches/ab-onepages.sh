@@ -8,6 +8,9 @@
 #   ROUNDS=5 SECONDS_PER=8 N=100000 WORKLOADS="mail-eq:1 thunderbird:8" benches/ab-onepages.sh A B
 #   A_ENV="ONEPAGES_RECORD_SIGN_INS=false" WORKLOADS="connect-bind:8" benches/ab-onepages.sh X X
 #     (one build under two configurations: A_ENV / B_ENV are put in each server's environment)
+#   B_CERTS_EVERY=10 WORKLOADS="outlook:8 thunderbird:8" benches/ab-onepages.sh X X
+#     (one build on two data sets: B's every 10th person publishes S/MIME certificates, A's
+#     people are the same without them)
 #
 # Traffic stays on 127.0.0.1; every load run is bounded by SECONDS_PER.
 set -euo pipefail
@@ -33,9 +36,15 @@ trap cleanup EXIT
 
 "$B" generate --entries "$N" --seed 1 -o "$work/data.ldif" --queries "$work/q.tsv" --query-count 20000
 printf 'admins = ["%s"]\n' "$ADMIN" >"$work/onepages.toml"
-"$B" import --config "$work/onepages.toml" --data-dir "$work/b" "$work/data.ldif" 2>/dev/null
-cp -r "$work/b" "$work/a"
-rm -f "$work/a/LOCK"
+if [ "${B_CERTS_EVERY:-0}" != 0 ]; then
+  "$B" generate --entries "$N" --seed 1 --certificates-every "$B_CERTS_EVERY" -o "$work/data-b.ldif"
+  "$B" import --config "$work/onepages.toml" --data-dir "$work/a" "$work/data.ldif" 2>/dev/null
+  "$B" import --config "$work/onepages.toml" --data-dir "$work/b" "$work/data-b.ldif" 2>/dev/null
+else
+  "$B" import --config "$work/onepages.toml" --data-dir "$work/b" "$work/data.ldif" 2>/dev/null
+  cp -r "$work/b" "$work/a"
+  rm -f "$work/a/LOCK"
+fi
 env ONEPAGES_SIZE_LIMIT=1000 ${A_ENV:-} "$A" serve --config "$work/onepages.toml" --data-dir "$work/a" --listen "127.0.0.1:$A_PORT" 2>"$work/a.log" &
 pids+=("$!")
 env ONEPAGES_SIZE_LIMIT=1000 ${B_ENV:-} "$B" serve --config "$work/onepages.toml" --data-dir "$work/b" --listen "127.0.0.1:$B_PORT" 2>"$work/b.log" &

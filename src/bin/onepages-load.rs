@@ -30,6 +30,10 @@ enum Workload {
     /// a sender's client fetching a recipient's certificates: `(mail=x)` of people who publish
     /// one (`cert` lines), asking for `userSMIMECertificate userCertificate;binary` as Outlook does
     CertLookup,
+    /// the same look-up asking for both with the binary option,
+    /// `userSMIMECertificate;binary userCertificate;binary` (slapd allows `;binary` only on the
+    /// certificate syntaxes: it answers with `userCertificate` alone)
+    CertLookupBinary,
     /// Outlook's ANR template with the `(mail=*)` conjunct (Exchange-style GAL)
     Outlook,
     /// the same prefix OR without the `(mail=*)` conjunct (CLIENTS.md §2's other template)
@@ -537,12 +541,17 @@ async fn one_request(
                 .await?
                 .rc
         }
-        Workload::CertLookup => {
+        Workload::CertLookup | Workload::CertLookupBinary => {
             let Some(mail) = pick(&q.certs, n).cloned() else {
                 anyhow::bail!("the queries file has no cert lines (generate --certificates-every)");
             };
             let f = format!("(mail={})", escape(&mail));
-            let attrs = ["userSMIMECertificate", "userCertificate;binary"];
+            let smime = if args.workload == Workload::CertLookup {
+                "userSMIMECertificate"
+            } else {
+                "userSMIMECertificate;binary"
+            };
+            let attrs = [smime, "userCertificate;binary"];
             c.search(&args.base, &f, &attrs, 0, &[], &mut entries)
                 .await?
                 .rc
