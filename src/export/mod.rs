@@ -136,6 +136,9 @@ pub fn export_ldif<W: Write>(reader: &Reader<'_>, out: &mut W) -> Result<usize, 
     Ok(entries.len())
 }
 
+/// PEM cells with Unix line ends: a cell stays one kind of text in the file.
+const LF: pem::EncodeConfig = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+
 /// The people, contacts and service accounts (entries with a `uid` or a `mail`) as CSV: one
 /// column per attribute any of them holds ([`CSV_COLUMNS`] first), several values joined by
 /// `|`. Certificates are PEM text (one block per value: what a CSV import reads back); other
@@ -186,9 +189,7 @@ pub fn export_csv<W: Write>(reader: &Reader<'_>, out: W) -> Result<CsvExport, Ex
                         .values(c)
                         .iter()
                         .map(|v| {
-                            // Unix line ends: the cell stays one kind of text in the file.
-                            let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-                            pem::encode_config(&pem::Pem::new(pem_label(held, v), v.clone()), lf)
+                            pem::encode_config(&pem::Pem::new(pem_label(held, v), v.clone()), LF)
                         })
                         .collect();
                 }

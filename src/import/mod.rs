@@ -472,21 +472,15 @@ fn sift(writer: &Writer<'_>, options: &ImportOptions, attrs: Attrs) -> (Attrs, V
             dropped.push(format!("{base}: {why}, left out"));
             continue;
         }
-        if options.drop_unknown {
-            match schema.describe(&name) {
-                Err(Unrecognized::Type(_)) => {
-                    dropped.push(format!(
-                        "{base}: not in the schema, left out (--drop-unknown)"
-                    ));
-                    continue;
+        if let (true, Err(why)) = (options.drop_unknown, schema.describe(&name)) {
+            dropped.push(match why {
+                Unrecognized::Type(_) => {
+                    format!("{base}: not in the schema, left out (--drop-unknown)")
                 }
                 // A tagged value (`description;lang-fr`): this directory holds none.
-                Err(why) => {
-                    dropped.push(format!("{why}, left out (--drop-unknown)"));
-                    continue;
-                }
-                Ok(_) => {}
-            }
+                why => format!("{why}, left out (--drop-unknown)"),
+            });
+            continue;
         }
         kept.push((name, values));
     }

@@ -317,9 +317,11 @@ fn child_key(parent_ndn: &str, id: EntryId) -> Vec<u8> {
 /// sled reports that as an `Other` error wrapping the `WouldBlock` of the lock call ("could
 /// not acquire lock on …: … WouldBlock …"), not as a `WouldBlock` error.
 fn is_lock_busy(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::WouldBlock
-        || (e.to_string().contains("could not acquire lock")
-            && e.to_string().contains("WouldBlock"))
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        return true;
+    }
+    let said = e.to_string();
+    said.contains("could not acquire lock") && said.contains("WouldBlock")
 }
 
 impl Store {
