@@ -79,6 +79,7 @@ pub struct RawConfig {
     pub ldaps_listen: Option<String>,
     pub http_listen: Option<String>,
     pub index_commit_ms: Option<u64>,
+    pub sorted_lists_keep_secs: Option<u64>,
     pub cleartext_binds: Option<String>,
     pub allow_unauthenticated_bind: Option<bool>,
     pub lockout_failures: Option<u32>,
@@ -147,6 +148,10 @@ pub struct Settings {
     /// longer costs less per write, and searches stay exact meanwhile (changed entries are
     /// read from the store), but `/readyz` reports the lag until the commit.
     pub index_commit_window: Duration,
+    /// How often a serving process writes its sorted lists to disk when they changed
+    /// (`sorted_lists_keep_secs`, 30 s; `None` = only at a clean shutdown): after a crash, a
+    /// kept list is brought forward with the changes since instead of built again.
+    pub sorted_lists_keep_every: Option<Duration>,
     /// Where simple binds with a password may come over a connection without TLS.
     pub cleartext_binds: CleartextBinds,
     /// Whether a bind with a name and no password (RFC 4513 §5.1.2) is taken as anonymous
@@ -543,6 +548,15 @@ impl Settings {
                 )))
             }
         };
+        let sorted_lists_keep_every = match raw.sorted_lists_keep_secs.unwrap_or(30) {
+            0 => None,
+            secs @ 1..=86_400 => Some(Duration::from_secs(secs)),
+            secs => {
+                return Err(invalid(format!(
+                    "sorted_lists_keep_secs = {secs}: use 0 (only at shutdown) to 86400 (seconds)"
+                )))
+            }
+        };
         let cleartext_binds = match raw.cleartext_binds.as_deref().map(str::trim) {
             None | Some("loopback") => CleartextBinds::Loopback,
             Some("never") => CleartextBinds::Never,
@@ -691,6 +705,7 @@ impl Settings {
             ldaps_listen,
             http_listen,
             index_commit_window,
+            sorted_lists_keep_every,
             cleartext_binds,
             allow_unauthenticated_bind: raw.allow_unauthenticated_bind.unwrap_or(false),
             self_service_attributes: self_service.into(),

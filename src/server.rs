@@ -246,6 +246,12 @@ pub async fn start(
             dormant.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut sign_ins = tokio::time::interval(SIGN_IN_FLUSH_EVERY);
             sign_ins.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Sorted lists to disk when they changed (off: a day, and nothing done).
+            let keep_every = dsa.settings().sorted_lists_keep_every;
+            let period = keep_every.unwrap_or(std::time::Duration::from_secs(86_400));
+            let mut keep_views =
+                tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            keep_views.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = purge.tick() => {
@@ -263,6 +269,15 @@ pub async fn start(
                             let dsa = Arc::clone(&dsa);
                             let _ = tokio::task::spawn_blocking(move || dsa.sign_ins().flush())
                                 .await;
+                        }
+                    }
+                    _ = keep_views.tick() => {
+                        if keep_every.is_some() {
+                            let dsa = Arc::clone(&dsa);
+                            let kept = tokio::task::spawn_blocking(move || dsa.keep_views()).await;
+                            if let Ok(Err(e)) = kept {
+                                warn!(error = %e, "the sorted lists could not be kept");
+                            }
                         }
                     }
                     _ = stop.changed() => break,

@@ -323,16 +323,17 @@ impl Dsa {
     pub fn start_serving(&self) -> Result<usize, DsaError> {
         self.offline.store(false, Ordering::Release);
         let held = self.store.hold_entries()?;
-        // The sorted lists a clean shutdown kept: Outlook's first browse after a restart is a
-        // window of a list, not a sort of the directory.
-        let (views, epoch) = self
-            .views
-            .load(&self.data_dir.views_path(), self.store.generation());
-        if let Some(epoch) = epoch {
-            self.domains_epoch.store(epoch, Ordering::Release);
-        }
+        // The sorted lists kept before the restart (clean or not), each at its generation:
+        // Outlook's first browse brings one forward with the change log instead of sorting
+        // the directory.
+        let (now, complete_after) = (self.store.generation(), self.store.log_complete_after());
+        let views = self.views.load(
+            &self.data_dir.views_path(),
+            &schema_stamp::fingerprint(&self.schema),
+            |g| g <= now && g >= complete_after,
+        );
         if views > 0 {
-            tracing::info!(views, "sorted lists kept from the last shutdown");
+            tracing::info!(views, "sorted lists kept from before the restart");
         }
         Ok(held)
     }
@@ -349,20 +350,51 @@ impl Dsa {
     /// Commits everything queued to the index and flushes the store (clean shutdown).
     pub fn shutdown(&self) -> Result<(), DsaError> {
         self.sign_ins.flush();
-        if !self.offline.load(Ordering::Acquire) {
-            let epoch = self.domains_epoch.load(Ordering::Acquire);
-            match self
-                .views
-                .save(&self.data_dir.views_path(), self.store.generation(), epoch)
-            {
-                Ok(0) => {}
-                Ok(views) => tracing::info!(views, "sorted lists kept for the next start"),
-                Err(e) => tracing::warn!(error = %e, "the sorted lists could not be kept"),
-            }
-        }
         self.index.flush()?;
         self.store.flush()?;
+        if !self.offline.load(Ordering::Acquire) {
+            if let Err(e) = self.keep_views() {
+                tracing::warn!(error = %e, "the sorted lists could not be kept");
+            }
+        }
         self.index.shutdown();
+        Ok(())
+    }
+
+    /// Writes the sorted lists that may outlive the process to `sorted-views.bin` when they
+    /// changed since the last time, and holds the change log after the oldest of them
+    /// (`server.rs` calls this every `sorted_lists_keep_secs`, and the shutdown). A log held
+    /// for lists nobody uses any more is let go once it is longer than bringing a list
+    /// forward is worth.
+    pub fn keep_views(&self) -> Result<(), DsaError> {
+        let path = self.data_dir.views_path();
+        let fingerprint = schema_stamp::fingerprint(&self.schema);
+        let saved = self
+            .views
+            .save(&path, self.store.durable_generation(), &fingerprint)
+            .map_err(|e| DsaError::Internal(format!("keeping the sorted lists: {e}")))?;
+        match saved {
+            views::Saved::Written { lists, oldest } => {
+                self.store.keep_log_after(Some(oldest))?;
+                tracing::debug!(lists, oldest, "sorted lists kept");
+            }
+            views::Saved::Nothing => {
+                if self.store.log_floor().is_some() {
+                    self.store.keep_log_after(None)?;
+                }
+            }
+            views::Saved::Unchanged => {
+                if let Some(floor) = self.store.log_floor() {
+                    if self.store.log_len_after(floor, views::LOG_HELD_MAX)? >= views::LOG_HELD_MAX
+                    {
+                        let _ = std::fs::remove_file(&path);
+                        self.views.forget_saved();
+                        self.store.keep_log_after(None)?;
+                        tracing::info!("the kept sorted lists are too far behind; let go");
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -308,8 +308,9 @@ impl<'d> Reader<'d> {
         self.dsa.views.take(key)
     }
 
-    /// The entries the generations after `from` up to `to` wrote or removed, sorted; `None`
-    /// when they are no longer remembered (rebuild instead).
+    /// The entries the generations after `from` up to `to` wrote or removed, sorted (from
+    /// memory, or from the change log on disk after a restart); `None` when they are no longer
+    /// known (rebuild instead).
     pub fn changed_between(&self, from: u64, to: u64) -> Option<Vec<EntryId>> {
         self.dsa.store.changed_between(from, to)
     }
@@ -322,10 +323,12 @@ impl<'d> Reader<'d> {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Keeps a sorted list for later windows, if the directory has not changed since.
-    pub fn keep_view(&self, key: String, generation: u64, view: Arc<SortedView>) {
+    /// Keeps a sorted list for later windows, if the directory has not changed since;
+    /// `lasting` when the list depends on nothing but its entries (no computed attribute in
+    /// its filter or keys), so that it may be kept across a restart and brought forward there.
+    pub fn keep_view(&self, key: String, generation: u64, view: Arc<SortedView>, lasting: bool) {
         if self.generation() == generation {
-            self.dsa.views.put(key, generation, view);
+            self.dsa.views.put(key, generation, view, lasting);
         }
     }
 
@@ -369,6 +372,13 @@ impl Search<'_, '_> {
     /// Whether disabled accounts are left out (part of what a cached result list depends on).
     pub fn hides_disabled(&self) -> bool {
         self.query.hide_disabled
+    }
+
+    /// Whether the filter reads an attribute computed from other entries than the one it
+    /// examines (`oneMailSecure` reads the domain registry, `hasSubordinates` the children):
+    /// a write elsewhere can change which entries match.
+    pub fn reads_other_entries(&self) -> bool {
+        self.filter_reads_security || self.reads_subordinates
     }
 
     /// Candidates read and checked so far (how well the index narrowed).

@@ -19,7 +19,7 @@ struct Stamp {
 }
 
 /// A digest of every definition the schema publishes, in order.
-fn fingerprint(schema: &Schema) -> String {
+pub(super) fn fingerprint(schema: &Schema) -> String {
     let mut h = Sha256::new();
     let mut add = |d: &str| {
         h.update((d.len() as u64).to_be_bytes());

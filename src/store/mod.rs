@@ -9,8 +9,8 @@
 //! | `e` id | encoded entry | the entry |
 //! | `d` ndn | id | DN lookup |
 //! | `c` parent-ndn `\0` id | — | children of an entry (one-level scope, leaf checks) |
-//! | `l` generation id | — | change log, replayed into the index after a crash |
-//! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load; the suffix; `mnote:` notes of the last runs) |
+//! | `l` generation id | — | change log: replayed into the index after a crash, brings kept sorted lists forward |
+//! | `m` name | bytes | metadata (current generation; the marker of an unlogged bulk load; how far the change log reaches back and is kept; the suffix; `mnote:` notes of the last runs) |
 //! | `t` id | when, by whom, encoded entry | a deleted entry kept for restore (a tombstone) |
 //!
 //! The store never interprets values: callers pass normalised DNs in. Look-ups by attribute
@@ -32,11 +32,13 @@
 
 pub mod backup;
 mod bind_state;
+mod changelog;
 pub mod datadir;
 mod durable;
 mod recent;
 mod tombstone;
 
+use changelog::log_key;
 use tombstone::encode_tombstone;
 pub use tombstone::{Burial, Tombstone};
 
@@ -110,6 +112,8 @@ pub struct Store {
     durable: durable::GroupCommit,
     /// The entries recent generations changed (`recent.rs`).
     recent: recent::Recent,
+    /// How far the change log on disk reaches back, and how far it is kept (`changelog.rs`).
+    log: changelog::Reach,
 }
 
 /// Ids beyond the held array's length by more than this go to its side map instead of
@@ -366,7 +370,9 @@ impl Store {
             Some((k, _)) => k.get(1..).and_then(read_u64).map_or(1, |id| id + 1),
             None => 1,
         };
+        let log = changelog::Reach::read(&tree, generation)?;
         Ok(Store {
+            log,
             db,
             tree,
             bind_state,
@@ -668,41 +674,6 @@ impl Store {
         Ok(generation)
     }
 
-    /// Entries changed after `generation`, with the generation of their last change.
-    pub fn changes_since(&self, generation: u64) -> Result<Vec<(u64, EntryId)>, StoreError> {
-        let start = log_key(generation.saturating_add(1), 0);
-        let mut out = Vec::new();
-        for item in self.tree.range(start.as_slice()..) {
-            let (k, _) = item?;
-            if k.first() != Some(&b'l') {
-                break;
-            }
-            if let (Some(g), Some(id)) = (
-                k.get(1..9).and_then(read_u64),
-                k.get(9..17).and_then(read_u64),
-            ) {
-                out.push((g, id));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Forgets change-log records up to `generation` (the index has them).
-    pub fn trim_log(&self, generation: u64) -> Result<(), StoreError> {
-        let end = log_key(generation.saturating_add(1), 0);
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for item in self.tree.range(b"l".as_slice()..end.as_slice()) {
-            let (k, _) = item?;
-            batch.remove(k);
-            n += 1;
-        }
-        if n > 0 {
-            self.tree.apply_batch(batch)?;
-        }
-        Ok(())
-    }
-
     /// Whether each write is on disk before it returns (the default: an LDAP client told
     /// "success" must not lose the change). An offline bulk load turns this off and calls
     /// [`Store::flush`] at the end: every batch stays atomic (sled applies it whole or not at
@@ -720,6 +691,7 @@ impl Store {
     pub fn begin_unlogged(&self) -> Result<(), StoreError> {
         self.tree
             .insert(UNLOGGED_KEY, &self.generation().to_be_bytes())?;
+        self.log_goes_unlogged()?;
         self.db.flush()?;
         self.unlogged.store(true, Ordering::Release);
         Ok(())
@@ -729,6 +701,7 @@ impl Store {
     pub fn end_unlogged(&self) -> Result<(), StoreError> {
         self.unlogged.store(false, Ordering::Release);
         self.tree.remove(UNLOGGED_KEY)?;
+        self.log_complete_from_now()?;
         self.db.flush()?;
         Ok(())
     }
@@ -798,14 +771,6 @@ impl Store {
 fn note_key(name: &str) -> Vec<u8> {
     let mut k = b"mnote:".to_vec();
     k.extend_from_slice(name.as_bytes());
-    k
-}
-
-fn log_key(generation: u64, id: EntryId) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[0] = b'l';
-    k[1..9].copy_from_slice(&generation.to_be_bytes());
-    k[9..17].copy_from_slice(&id.to_be_bytes());
     k
 }
 

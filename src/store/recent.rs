@@ -45,8 +45,9 @@ impl Recent {
 
 impl Store {
     /// The entries written or removed by the generations after `from` up to `to`, sorted and
-    /// without repeats; `None` when those generations are no longer all remembered.
-    pub fn changed_between(&self, from: u64, to: u64) -> Option<Vec<EntryId>> {
+    /// without repeats; `None` when those generations are no longer all remembered here (the
+    /// change log on disk may still have them: [`Store::changed_between`]).
+    pub(super) fn remembered_between(&self, from: u64, to: u64) -> Option<Vec<EntryId>> {
         if from >= to {
             return Some(Vec::new());
         }

@@ -336,3 +336,53 @@ fn only_a_busy_lock_is_retried() {
     assert!(is_lock_busy(&std::io::ErrorKind::WouldBlock.into()));
     assert!(!is_lock_busy(&std::io::Error::other("permission denied")));
 }
+
+/// The log kept for sorted lists: trims stop at the floor, the store remembers how far back
+/// the log is complete (across a reopen), and a bulk load without the log leaves nothing to
+/// bring forward from.
+#[test]
+fn the_log_is_kept_after_the_floor_and_known_complete_only_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c, floor) = {
+        let store = Store::reopen_for_test(dir.path(), 8 << 20);
+        let a = put(&store, "cn=a,dc=x");
+        let floor = store.generation();
+        store.keep_log_after(Some(floor)).unwrap();
+        let b = put(&store, "cn=b,dc=x");
+        let c = put(&store, "cn=c,dc=x");
+        // The index has everything: the trim stops at the floor.
+        store.trim_log(store.generation()).unwrap();
+        assert_eq!(store.log_complete_after(), floor);
+        assert_eq!(store.log_len_after(floor, 10).unwrap(), 2);
+        store.flush().unwrap();
+        (a, b, c, floor)
+    };
+    // A new process: nothing in memory, the log on disk names what changed.
+    let store = Store::reopen_for_test(dir.path(), 8 << 20);
+    let now = store.generation();
+    assert_eq!(store.log_floor(), Some(floor));
+    assert_eq!(store.changed_between(floor, now), Some(vec![b, c]));
+    assert_eq!(store.changed_between(floor, now - 1), Some(vec![b]));
+    assert_eq!(
+        store.changed_between(floor - 1, now),
+        None,
+        "trimmed: the change of {a} is gone"
+    );
+    // The floor let go: the next trim takes everything, and nothing before is known.
+    store.keep_log_after(None).unwrap();
+    store.trim_log(now).unwrap();
+    assert_eq!(store.changed_between(floor, now), None);
+    assert_eq!(store.changed_between(now, now), Some(vec![]));
+    // A bulk load without the log: nothing before its end can be brought forward, even with
+    // a floor.
+    store.keep_log_after(Some(now)).unwrap();
+    store.begin_unlogged().unwrap();
+    put(&store, "cn=d,dc=x");
+    store.end_unlogged().unwrap();
+    let reopened = {
+        drop(store);
+        Store::reopen_for_test(dir.path(), 8 << 20)
+    };
+    assert_eq!(reopened.changed_between(now, reopened.generation()), None);
+    assert_eq!(reopened.log_complete_after(), reopened.generation());
+}

@@ -13,7 +13,7 @@ const PAGED: &str = "1.2.840.113556.1.4.319";
 const SORT: &str = "1.2.840.113556.1.4.473";
 const SORT_RESP: &str = "1.2.840.113556.1.4.474";
 const VLV: &str = "2.16.840.1.113730.3.4.9";
-const VLV_RESP: &str = "2.16.840.1.113730.3.4.10";
+pub(crate) const VLV_RESP: &str = "2.16.840.1.113730.3.4.10";
 
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut v = vec![tag];
@@ -44,7 +44,7 @@ fn paged(size: i64, cookie: &[u8], crit: bool) -> RawControl {
     }
 }
 
-fn sort(attr: &str, reverse: bool, crit: bool) -> RawControl {
+pub(crate) fn sort(attr: &str, reverse: bool, crit: bool) -> RawControl {
     let mut key = tlv(0x04, attr.as_bytes());
     if reverse {
         key.extend(tlv(0x81, &[0xff]));
@@ -56,7 +56,7 @@ fn sort(attr: &str, reverse: bool, crit: bool) -> RawControl {
     }
 }
 
-fn vlv_offset(before: i64, after: i64, offset: i64, count: i64) -> RawControl {
+pub(crate) fn vlv_offset(before: i64, after: i64, offset: i64, count: i64) -> RawControl {
     let target = tlv(0xa0, &[int(offset), int(count)].concat());
     RawControl {
         ctype: VLV.into(),
@@ -75,7 +75,7 @@ fn vlv_ge(before: i64, after: i64, value: &str) -> RawControl {
 }
 
 /// The elements of a response control's SEQUENCE value.
-fn response(res: &LdapResult, oid: &str) -> Vec<StructureTag> {
+pub(crate) fn response(res: &LdapResult, oid: &str) -> Vec<StructureTag> {
     let c = res
         .ctrls
         .iter()
@@ -89,7 +89,7 @@ fn response(res: &LdapResult, oid: &str) -> Vec<StructureTag> {
     }
 }
 
-fn int_of(t: &StructureTag) -> i64 {
+pub(crate) fn int_of(t: &StructureTag) -> i64 {
     match &t.payload {
         PL::P(b) => b.iter().fold(0i64, |a, x| (a << 8) | i64::from(*x)),
         PL::C(_) => panic!("not an integer"),
@@ -103,7 +103,7 @@ fn bytes_of(t: &StructureTag) -> Vec<u8> {
     }
 }
 
-fn search_with(
+pub(crate) fn search_with(
     c: &mut LdapConn,
     base: &str,
     filter: &str,

@@ -17,6 +17,11 @@ fn free_port() -> u16 {
 }
 
 fn spawn(data: &std::path::Path, port: u16) -> Child {
+    spawn_with(data, port, &[], Stdio::null())
+}
+
+/// The server with more environment, its log (stderr) going to `log`.
+fn spawn_with(data: &std::path::Path, port: u16, env: &[(&str, &str)], log: Stdio) -> Child {
     Command::new(env!("CARGO_BIN_EXE_onepages"))
         .args(["serve", "--demo", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
@@ -26,8 +31,9 @@ fn spawn(data: &std::path::Path, port: u16) -> Child {
         // The demo's LDAPS listener on an ephemeral port: tests run side by side.
         .env("ONEPAGES_LDAPS_LISTEN", "127.0.0.1:0")
         .env("ONEPAGES_HTTP_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start onepages")
 }
@@ -336,8 +342,107 @@ fn sorted_lists_survive_a_clean_restart() {
     assert!(kept.exists(), "the list is kept at shutdown");
     let mut child = spawn(data.path(), port);
     let mut admin = connect(port);
-    assert!(!kept.exists(), "the kept file is read once");
+    assert!(
+        kept.exists(),
+        "the kept file stays: the change log brings it forward after a crash too"
+    );
     assert_eq!(window(&mut admin), before);
     drop(admin);
     terminate(&mut child);
+}
+
+/// Outlook's browse list survives a crash (issue 18, item 5): the list the server kept on disk
+/// a moment before (`sorted_lists_keep_secs`) comes back after a SIGKILL and is brought
+/// forward with the writes made after it was kept, and the window a client reads from it is
+/// the same as the one a freshly sorted list gives.
+#[test]
+fn a_kept_browse_list_is_brought_forward_after_a_crash() {
+    use crate::browse::{int_of, response, search_with, sort, vlv_offset, VLV_RESP};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kept = data.join("sorted-views.bin");
+    let browse = |c: &mut LdapConn, n: i64| {
+        let (entries, res) = search_with(
+            c,
+            PEOPLE,
+            "(objectClass=inetOrgPerson)",
+            vec![sort("cn", false, true), vlv_offset(0, n - 1, 1, 0)],
+            vec!["cn"],
+        );
+        assert_eq!(res.rc, 0, "{res:?}");
+        let count = int_of(&response(&res, VLV_RESP)[1]);
+        (entries.into_iter().map(|e| e.dn).collect::<Vec<_>>(), count)
+    };
+    let env = [("ONEPAGES_SORTED_LISTS_KEEP_SECS", "1")];
+    let port = free_port();
+    let mut child = spawn_with(&data, port, &env, Stdio::null());
+    let mut c = connect(port);
+    let (before, n) = browse(&mut c, 1000);
+    assert!(
+        n > 250 && before.len() == n as usize,
+        "{n} {}",
+        before.len()
+    );
+    let waited = Instant::now();
+    while !kept.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the list was not kept"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // After the list was kept: one entry added (first in the list), one deleted, one renamed
+    // to the end.
+    let aaron = format!("uid=aaron.aardvark@oneid.on.ca,{PEOPLE}");
+    let attrs: Vec<(String, HashSet<String>)> = vec![
+        (
+            "objectClass".into(),
+            HashSet::from(["inetOrgPerson".to_string()]),
+        ),
+        ("cn".into(), HashSet::from(["Aaron Aardvark".to_string()])),
+        ("sn".into(), HashSet::from(["Aardvark".to_string()])),
+    ];
+    assert_eq!(c.add(&aaron, attrs).unwrap().rc, 0);
+    let gone = before[3].clone();
+    assert_eq!(c.delete(&gone).unwrap().rc, 0);
+    let moved = before[10].clone();
+    let cn = HashSet::from(["Zzzz Zyzzyva".to_string()]);
+    assert_eq!(
+        c.modify(&moved, vec![ldap3::Mod::Replace("cn".to_string(), cn)])
+            .unwrap()
+            .rc,
+        0
+    );
+    kill9(&mut child);
+
+    let port = free_port();
+    let log = dir.path().join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let env_info = [env[0], ("ONEPAGES_LOG", "info")];
+    let mut child = spawn_with(&data, port, &env_info, Stdio::from(file));
+    let mut c = connect(port);
+    let (after, count) = browse(&mut c, 1000);
+    terminate(&mut child);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("sorted lists kept from before the restart"),
+        "the kept list was not read back: {said}"
+    );
+    assert_eq!(count, n, "one added, one deleted");
+    assert_eq!(after.first(), Some(&aaron));
+    assert_eq!(after.last(), Some(&moved));
+    assert!(!after.contains(&gone));
+
+    // The same window from a list sorted afresh.
+    std::fs::remove_file(&kept).unwrap();
+    let port = free_port();
+    let mut child = spawn(&data, port);
+    let mut c = connect(port);
+    let (fresh, fresh_count) = browse(&mut c, 1000);
+    terminate(&mut child);
+    assert_eq!(fresh_count, count);
+    assert_eq!(
+        after, fresh,
+        "the brought-forward list differs from a fresh sort"
+    );
 }

@@ -141,14 +141,16 @@ fn compare_keys(a: &SortValue, b: &SortValue, keys: &[ResolvedKey]) -> std::cmp:
     Ordering::Equal
 }
 
-/// Changed entries past which a list is rebuilt rather than brought forward (moving each
-/// costs a pass over the list).
+/// Changed entries up to which a list is always brought forward rather than rebuilt; a long
+/// list takes up to an eighth of its length (bringing forward is a pass over the list and a
+/// read of the changed entries, building it a read and sort of every match).
 const MOVE_LIMIT: usize = 64;
 
 /// The sorted list of matches: from the cache when the directory has not changed since, or
 /// brought forward from an older list by moving the entries that changed (a write moves one
-/// entry; nothing rebuilds a million-entry list after it); built otherwise. `None` when the
-/// read stopped first (time limit, abandon, fault).
+/// entry; nothing rebuilds a million-entry list after it; after a restart, the change log on
+/// disk names what changed since the list was kept); built otherwise. `None` when the read
+/// stopped first (time limit, abandon, fault).
 fn sorted_view(
     reader: &Reader<'_>,
     search: &mut Search<'_, '_>,
@@ -156,30 +158,42 @@ fn sorted_view(
     base_ndn: &str,
     keys: &[ResolvedKey],
 ) -> OpResult<Option<Arc<SortedView>>> {
-    // The domains epoch: a list filtered on oneMailSecure changes when a domain is
-    // registered, though no entry of it does.
+    // A list whose filter or keys read a computed attribute can change when no entry of it
+    // does (a domain registered, a child added): it is reused only exact, keyed with the
+    // domains epoch, and never kept across a restart.
+    let computed = search.reads_other_entries()
+        || keys.iter().any(|k| {
+            k.names
+                .iter()
+                .any(|n| crate::directory::filter::is_virtual(n))
+        });
+    let epoch = if computed {
+        reader.domains_epoch().to_string()
+    } else {
+        "-".to_string()
+    };
     let cache_key = format!(
-        "{base_ndn}|{:?}|{}|{:?}|{:?}|{}",
+        "{base_ndn}|{:?}|{}|{:?}|{:?}|{epoch}",
         req.scope,
         search.hides_disabled(),
         req.filter,
         keys.iter()
             .map(|k| (&k.names, k.reverse))
             .collect::<Vec<_>>(),
-        reader.domains_epoch()
     );
     let generation = reader.generation();
     if let Some(v) = reader.cached_view(&cache_key, generation) {
         return Ok(Some(v));
     }
-    if let Some((built, old)) = reader.take_view(&cache_key) {
+    if let Some((built, old)) = reader.take_view(&cache_key).filter(|_| !computed) {
+        let limit = MOVE_LIMIT.max(old.len() / 8);
         match reader.changed_between(built, generation) {
-            Some(changed) if built <= generation && changed.len() <= MOVE_LIMIT => {
+            Some(changed) if built <= generation && changed.len() <= limit => {
                 let Some(view) = bring_forward(search, old, &changed, keys) else {
                     return Ok(None);
                 };
                 let view = Arc::new(view);
-                reader.keep_view(cache_key, generation, Arc::clone(&view));
+                reader.keep_view(cache_key, generation, Arc::clone(&view), true);
                 return Ok(Some(view));
             }
             // Too many changes, or forgotten: a newer list is built below.
@@ -205,7 +219,7 @@ fn sorted_view(
     }
     items.sort_by(|a, b| compare_keys(&a.0, &b.0, keys).then(a.1.cmp(&b.1)));
     let view = Arc::new(items);
-    reader.keep_view(cache_key, generation, Arc::clone(&view));
+    reader.keep_view(cache_key, generation, Arc::clone(&view), !computed);
     Ok(Some(view))
 }
 
