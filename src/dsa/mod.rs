@@ -128,6 +128,8 @@ pub struct Dsa {
     data_dir: DataDir,
     /// When the schema in effect was put in place and last changed (`schema_stamp`).
     schema_times: (i64, i64),
+    /// A digest of the schema's definitions (the subschema's times, the kept sorted lists).
+    schema_print: String,
 }
 
 impl Dsa {
@@ -195,7 +197,8 @@ impl Dsa {
             Arc::clone(&store),
         )?;
         let audit = crate::audit::Audit::open(settings.audit_log.as_ref(), settings.clock.clone())?;
-        let schema_times = schema_stamp::stamp(&store, &schema, settings.clock.unix_secs());
+        let schema_print = schema_stamp::fingerprint(&schema);
+        let schema_times = schema_stamp::stamp(&store, &schema_print, settings.clock.unix_secs());
         Ok((
             Dsa {
                 schema,
@@ -221,6 +224,7 @@ impl Dsa {
                 offline: AtomicBool::new(true),
                 data_dir,
                 schema_times,
+                schema_print,
             },
             catch_up,
         ))
@@ -327,11 +331,11 @@ impl Dsa {
         // Outlook's first browse brings one forward with the change log instead of sorting
         // the directory.
         let (now, complete_after) = (self.store.generation(), self.store.log_complete_after());
-        let views = self.views.load(
-            &self.data_dir.views_path(),
-            &schema_stamp::fingerprint(&self.schema),
-            |g| g <= now && g >= complete_after,
-        );
+        let views = self
+            .views
+            .load(&self.data_dir.views_path(), &self.schema_print, |g| {
+                g <= now && g >= complete_after
+            });
         if views > 0 {
             tracing::info!(views, "sorted lists kept from before the restart");
         }
@@ -368,10 +372,9 @@ impl Dsa {
     /// forward is worth.
     pub fn keep_views(&self) -> Result<(), DsaError> {
         let path = self.data_dir.views_path();
-        let fingerprint = schema_stamp::fingerprint(&self.schema);
         let saved = self
             .views
-            .save(&path, self.store.durable_generation(), &fingerprint)
+            .save(&path, self.store.durable_generation(), &self.schema_print)
             .map_err(|e| DsaError::Internal(format!("keeping the sorted lists: {e}")))?;
         match saved {
             views::Saved::Written { lists, oldest } => {

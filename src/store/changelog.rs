@@ -92,15 +92,17 @@ impl Store {
             n += 1;
         }
         let complete = self.log.complete_after.load(Ordering::Acquire);
-        // Trimming up to a generation the log was already complete after changes nothing.
-        if complete != u64::MAX && upto > complete {
+        // The log is complete after `upto` now, unless it was already after a later one, or a
+        // bulk load is writing without it.
+        let raised = complete != u64::MAX && upto > complete;
+        if raised {
             batch.insert(COMPLETE_AFTER_KEY, &upto.to_be_bytes());
             n += 1;
         }
         if n > 0 {
             self.tree.apply_batch(batch)?;
         }
-        if complete != u64::MAX && upto > complete {
+        if raised {
             self.log.complete_after.store(upto, Ordering::Release);
         }
         Ok(())
