@@ -95,6 +95,10 @@ struct Args {
     /// CA certificate (PEM) that signed the server's, for ldaps:// URLs
     #[arg(long)]
     ca_file: Option<std::path::PathBuf>,
+    /// Also write, per second of the run, the requests begun in it and their p50 / p99 (ms),
+    /// tab-separated: where in a run its slow requests were
+    #[arg(long)]
+    timeline: Option<std::path::PathBuf>,
 }
 
 /// The TLS client configuration for ldaps:// URLs: the given CA only, and no session
@@ -166,6 +170,8 @@ fn load_queries(path: &std::path::Path) -> anyhow::Result<Queries> {
 #[derive(Default)]
 struct Stats {
     latencies_us: Vec<u64>,
+    /// The second of the run each request of `latencies_us` began in.
+    begun_s: Vec<u32>,
     entries: u64,
     errors: u64,
 }
@@ -701,6 +707,26 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted.get(idx).copied().unwrap_or(0) as f64 / 1000.0
 }
 
+/// One line per second of the run: the second, requests begun in it, their p50 and p99 (ms).
+fn write_timeline(path: &std::path::Path, stats: &Stats) -> anyhow::Result<()> {
+    let mut by_second: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+    for (second, latency) in stats.begun_s.iter().zip(&stats.latencies_us) {
+        by_second.entry(*second).or_default().push(*latency);
+    }
+    let mut out = String::from("second\trequests\tp50_ms\tp99_ms\n");
+    for (second, mut latencies) in by_second {
+        latencies.sort_unstable();
+        out.push_str(&format!(
+            "{second}\t{}\t{:.2}\t{:.2}\n",
+            latencies.len(),
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99)
+        ));
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
@@ -751,9 +777,15 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await
                 {
-                    Ok(Ok(())) => stats
-                        .latencies_us
-                        .push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)),
+                    Ok(Ok(())) => {
+                        stats
+                            .latencies_us
+                            .push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                        let second = t.saturating_duration_since(started).as_secs();
+                        stats
+                            .begun_s
+                            .push(u32::try_from(second).unwrap_or(u32::MAX));
+                    }
                     _ => {
                         stats.errors += 1;
                         ldap = None;
@@ -770,10 +802,14 @@ async fn main() -> anyhow::Result<()> {
     for t in tasks {
         let s = t.await?;
         all.latencies_us.extend(s.latencies_us);
+        all.begun_s.extend(s.begun_s);
         all.entries += s.entries;
         all.errors += s.errors;
     }
     let secs = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.timeline {
+        write_timeline(path, &all)?;
+    }
     all.latencies_us.sort_unstable();
     let ops = all.latencies_us.len();
     let name = format!("{:?}", args.workload).to_lowercase();

@@ -48,6 +48,13 @@ const MAX_CHANGES_PER_COMMIT: usize = 100_000;
 /// are held in memory until indexed, so a bulk load must not run far ahead.
 const QUEUED_JOBS: usize = 16;
 
+/// Segments up to this many documents are merged together whatever their sizes (see
+/// [`serving_merge_policy`]).
+const SMALL_SEGMENT: u32 = 100;
+/// A segment with more than this share of its documents deleted is merged with its level
+/// (rewritten without them).
+const DELETED_SHARE_BEFORE_MERGE: f32 = 0.5;
+
 /// Bumped whenever terms change meaning; an index of another layout is rebuilt.
 const LAYOUT: &str = "onepages-index-8";
 
@@ -194,6 +201,19 @@ fn make_doc(
     doc
 }
 
+/// How the segments written while serving are merged: by levels of similar sizes (tantivy's log
+/// merge policy), with the bottom level kept small. tantivy's default puts every segment under
+/// 10,000 documents in one level, so after an online import of some thousands of entries each
+/// eight commits of a few modifies rewrote that import's segment whole (a quarter of a core
+/// for as long as writes came in); here a segment is rewritten only with segments of about its
+/// own size, so each document is rewritten about once per eightfold growth.
+fn serving_merge_policy() -> LogMergePolicy {
+    let mut policy = LogMergePolicy::default();
+    policy.set_min_layer_size(SMALL_SEGMENT);
+    policy.set_del_docs_ratio_before_merge(DELETED_SHARE_BEFORE_MERGE);
+    policy
+}
+
 fn commit(writer: &mut IndexWriter, generation: u64) -> Result<(), IndexError> {
     let mut prepared = writer.prepare_commit()?;
     prepared.set_payload(&format!("{LAYOUT}:{generation}"));
@@ -216,6 +236,9 @@ impl Index {
         // the store meanwhile, and each extra thread writes its own segment (its own term
         // dictionary) per commit, to be merged later.
         let mut writer: IndexWriter = index.writer_with_num_threads(1, 256 * 1024 * 1024)?;
+        writer.set_merge_policy(Box::new(serving_merge_policy()));
+        // Merging only makes later searches cheaper: it runs on what searches leave free.
+        crate::background::lower_priority_of_threads("merge_thread", crate::background::BACKGROUND);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -657,9 +680,9 @@ fn indexer_loop(
     let _ = writer.wait_merging_threads();
 }
 
-/// Merges every committed segment into one and restores the default merge policy.
+/// Merges every committed segment into one and restores the serving merge policy.
 fn merge_all(writer: &mut IndexWriter, shared: &Shared) -> Result<(), String> {
-    writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+    writer.set_merge_policy(Box::new(serving_merge_policy()));
     let ids = writer
         .index()
         .searchable_segment_ids()
@@ -703,6 +726,30 @@ pub fn rebuild_offline(
 mod tests {
     use super::*;
     use crate::store::Write;
+
+    #[test]
+    fn a_large_segment_is_not_rewritten_with_the_small_ones_written_after_it() {
+        use tantivy::indexer::MergePolicy;
+        let index = TantivyIndex::create_in_ram(tantivy::schema::Schema::builder().build());
+        let meta =
+            |docs: u32| index.new_segment_meta(tantivy::index::SegmentId::generate_random(), docs);
+        let policy = serving_merge_policy();
+        // An online import's segment and the commits of single modifies after it: the small
+        // ones merge among themselves.
+        let imported = meta(9_600);
+        let mut segments = vec![imported.clone()];
+        segments.extend((0..8).map(|_| meta(5)));
+        let candidates = policy.compute_merge_candidates(&segments);
+        assert_eq!(candidates.len(), 1, "{candidates:?}");
+        let merged = &candidates.first().expect("one candidate").0;
+        assert_eq!(merged.len(), 8);
+        assert!(!merged.contains(&imported.id()));
+        // Eight of about the same size merge; the two halves of a bulk load do not.
+        let peers: Vec<_> = (0..8).map(|k| meta(9_000 + k * 100)).collect();
+        assert_eq!(policy.compute_merge_candidates(&peers).len(), 1);
+        let halves = [meta(50_000), meta(50_000), meta(5), meta(5)];
+        assert!(policy.compute_merge_candidates(&halves).is_empty());
+    }
 
     fn put(store: &Store, schema: &Schema, cn: &str) -> EntryId {
         let id = store.next_id();
