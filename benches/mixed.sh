@@ -60,18 +60,20 @@ load reader browse 1 --max-requests 3 >/dev/null
 
 echo "| run | ops/s | p50 ms | p99 ms | errors | p99 / alone |"
 echo "| --- | --- | --- | --- | --- | --- |"
-read -r a_ops a50 a99 aerr < <(p "$(load reader thunderbird 8)")
+read -r a_ops a50 a99 aerr < <(p "$(load reader thunderbird 8 --timeline "$work/alone.tsv")")
 echo "| thunderbird:8 alone | $a_ops | $a50 | $a99 | $aerr | 1.00 |"
 load admin modify 1 --rate "$RATE" >"$work/w.txt" &
 w=$!
 ( sleep 1; $OP import --server "ldap://127.0.0.1:$PORT" --bind-dn "$ADMIN" --password-file "$work/admin.pw" "$work/feed.ldif" >"$work/import.txt" 2>&1 ) &
 imp=$!
-read -r m_ops m50 m99 merr < <(p "$(load reader thunderbird 8)")
+read -r m_ops m50 m99 merr < <(p "$(load reader thunderbird 8 --timeline "$work/mixed.tsv")")
 wait "$w"; wait "$imp" || true
 read -r w_ops w50 w99 werr < <(p "$(cat "$work/w.txt")")
 echo "| thunderbird:8 beside modify at $RATE/s and an import of $IMPORT | $m_ops | $m50 | $m99 | $merr | $(ratio "$m99" "$a99") |"
 echo "| (the writer: modify:1) | $w_ops | $w50 | $w99 | $werr | |"
 echo "| (the import) | $(grep -o '[0-9]* records:.*' "$work/import.txt" | head -1) | | | | |"
+timeline_alone=$(tail -n +2 "$work/alone.tsv" | cut -f4 | paste -sd' ')
+timeline_mixed=$(tail -n +2 "$work/mixed.tsv" | cut -f4 | paste -sd' ')
 
 read -r b_ops b50 b99 berr < <(p "$(load reader browse 8)")
 echo "| browse:8 alone | $b_ops | $b50 | $b99 | $berr | 1.00 |"
@@ -82,3 +84,6 @@ wait "$w"
 echo "| browse:8 beside a modify a second | $c_ops | $c50 | $c99 | $cerr | $(ratio "$c99" "$b99") |"
 echo
 echo "N=$N; $(nproc) cores; serving peak RSS $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") KiB"
+echo
+echo "Type-ahead p99 (ms) second by second, alone: $timeline_alone"
+echo "beside the writer and the import (started at second 1): $timeline_mixed"

@@ -3,15 +3,16 @@
 //! One document per entry: its id (fast field) and its terms ([`terms`]). A single indexer
 //! thread owns the `IndexWriter` and is fed entry ids through a channel after each store write;
 //! it re-reads those entries from the store, commits with the store generation as payload, and
-//! reloads the one reader. Until then the ids are *dirty*: searches skip them in index results
-//! and evaluate them straight from the store, so a lagging index can neither hide a new entry
-//! nor show a deleted one.
+//! reloads the one reader. Until then the ids are *pending* ([`pending`]): searches skip them in
+//! index results and evaluate them straight from the store (those whose terms may satisfy the
+//! search's plan), so a lagging index can neither hide a new entry nor show a deleted one.
 //!
 //! On open, the commit payload says which store generation the index reflects; the store's
 //! change log supplies what it missed (after a crash), or the index is rebuilt when it is
 //! missing, unreadable or of another layout, or when an offline bulk load, which writes
 //! without the change log, stopped before its index was committed.
 
+mod pending;
 pub mod plan;
 pub mod terms;
 
@@ -106,9 +107,9 @@ struct Shared {
     /// The window outside bulk loads (`index_commit_ms`), restored when one ends.
     normal_ms: std::sync::atomic::AtomicU64,
     fields: Fields,
-    /// Entries written to the store but not yet visible in the index, with the generation of
-    /// their latest write.
-    dirty: Mutex<HashMap<EntryId, u64>>,
+    /// Entries written to the store but not yet visible in the index: the generation of their
+    /// latest write, and its terms once the indexer has seen it.
+    pending: Mutex<pending::Pending>,
     /// The id columns of the current searcher's segments, opened once per reload instead of
     /// once per search (opening one decodes its codec header: 3% of a type-ahead search).
     id_columns: Mutex<Option<IdColumns>>,
@@ -188,6 +189,18 @@ fn make_doc(
     schema: &Schema,
     spec: &IndexSpec,
 ) -> TantivyDocument {
+    make_doc_seeing(fields, id, entry, schema, spec, |_| {})
+}
+
+/// [`make_doc`], showing `see` the document's terms text.
+fn make_doc_seeing(
+    fields: Fields,
+    id: EntryId,
+    entry: &crate::directory::entry::Entry,
+    schema: &Schema,
+    spec: &IndexSpec,
+    see: impl FnOnce(&str),
+) -> TantivyDocument {
     thread_local! {
         static TERMS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
@@ -197,6 +210,7 @@ fn make_doc(
         text.clear();
         write_entry_terms(entry, schema, spec, text);
         doc.add_text(fields.terms, text.as_str());
+        see(text.as_str());
     });
     doc
 }
@@ -282,7 +296,7 @@ impl Index {
                 u64::try_from(COALESCE.as_millis()).unwrap_or(100),
             ),
             fields,
-            dirty: Mutex::new(HashMap::new()),
+            pending: Mutex::new(pending::Pending::default()),
             id_columns: Mutex::new(None),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
@@ -324,18 +338,18 @@ impl Index {
     /// Marks entries as changed in the store (before the store write, so no search can miss
     /// them) — see [`Index::changed`] for after.
     pub fn mark_dirty(&self, ids: &[EntryId]) {
-        if let Ok(mut d) = self.shared.dirty.lock() {
+        if let Ok(mut d) = self.shared.pending.lock() {
             for id in ids {
-                d.insert(*id, u64::MAX);
+                d.mark(*id, pending::BEING_WRITTEN);
             }
         }
     }
 
     /// Queues entries written to the store for indexing.
     pub fn changed(&self, changes: Vec<Written>) -> Result<(), IndexError> {
-        if let Ok(mut d) = self.shared.dirty.lock() {
+        if let Ok(mut d) = self.shared.pending.lock() {
             for c in &changes {
-                d.insert(c.id, c.generation);
+                d.mark(c.id, c.generation);
             }
         }
         let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
@@ -405,11 +419,12 @@ impl Index {
     }
 
     pub fn dirty_count(&self) -> usize {
-        self.shared.dirty.lock().map(|d| d.len()).unwrap_or(0)
+        self.shared.pending.lock().map(|d| d.len()).unwrap_or(0)
     }
 
-    /// Calls `visit` with every candidate id for `filter` until it breaks: dirty entries
-    /// first, then index hits that are not dirty. `None` from the plan means "scan".
+    /// Calls `visit` with every candidate id for `filter` until it breaks: pending entries
+    /// first (those whose terms may satisfy the plan, and those of unknown terms), then index
+    /// hits that are not pending. `None` from the plan means "scan".
     pub fn candidates(
         &self,
         schema: &Schema,
@@ -421,21 +436,28 @@ impl Index {
             spec: &self.spec,
         };
         let plan = planner.plan(filter);
-        let query = match plan {
+        let (query, hashed) = match plan {
             Plan::All => return Ok(CandidateOutcome::Scan),
-            Plan::Nothing => None,
-            Plan::Query(q) => Some(q.to_query(self.shared.fields.terms)),
+            Plan::Nothing => (None, None),
+            Plan::Query(q) => (
+                Some(q.to_query(self.shared.fields.terms)),
+                Some(pending::Hashed::of(&q)),
+            ),
         };
-        // Dirty set first, searcher second: a commit that lands in between is then visible
-        // through the searcher (see the module docs).
-        let dirty: Vec<EntryId> = self
-            .shared
-            .dirty
-            .lock()
-            .map(|d| d.keys().copied().collect())
-            .unwrap_or_default();
-        for id in &dirty {
-            if visit(*id).is_break() {
+        // Pending entries first, searcher second: a commit that lands in between is then
+        // visible through the searcher (see the module docs).
+        let pending::Seen {
+            all: dirty,
+            visit: read,
+        } = match self.shared.pending.lock() {
+            Ok(p) if p.len() > 0 => p.seen(hashed.as_ref()),
+            _ => pending::Seen {
+                all: Vec::new(),
+                visit: Vec::new(),
+            },
+        };
+        for id in read {
+            if visit(id).is_break() {
                 return Ok(CandidateOutcome::Stopped);
             }
         }
@@ -444,7 +466,7 @@ impl Index {
         };
         let searcher = self.shared.reader.searcher();
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
-        // During an online import thousands of entries can be dirty: looked up by hash, not
+        // During an online import hundreds of entries can be pending: looked up by hash, not
         // by a walk of the list for every posting.
         let dirty_set: rustc_hash::FxHashSet<EntryId> = if dirty.len() > 16 {
             dirty.iter().copied().collect()
@@ -550,14 +572,16 @@ fn apply_logged(
 }
 
 /// Indexes changes handed over by writers; an entry changed several times is indexed as last
-/// written.
+/// written. With `pending`, the terms of each are noted there for searches (see [`pending`]).
 fn apply_changes(
     writer: &mut IndexWriter,
     fields: Fields,
     schema: &Schema,
     spec: &IndexSpec,
     changes: &[Written],
+    pending: Option<&Mutex<pending::Pending>>,
 ) -> Result<(), IndexError> {
+    let mut seen = Vec::new();
     let mut last: HashMap<EntryId, usize> = HashMap::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
         last.insert(c.id, i);
@@ -569,11 +593,43 @@ fn apply_changes(
         if !c.fresh {
             writer.delete_term(id_term(fields, c.id));
         }
-        if let Some(entry) = &c.entry {
-            writer.add_document(make_doc(fields, c.id, entry, schema, spec))?;
+        match &c.entry {
+            Some(entry) if pending.is_some() => {
+                let mut terms = None;
+                let doc = make_doc_seeing(fields, c.id, entry, schema, spec, |text| {
+                    terms = Some(pending::hash_terms(text));
+                });
+                writer.add_document(doc)?;
+                seen.push((c.id, c.generation, terms.unwrap_or_default()));
+            }
+            Some(entry) => {
+                writer.add_document(make_doc(fields, c.id, entry, schema, spec))?;
+            }
+            // Removed: no terms, so no search reads it until the commit.
+            None if pending.is_some() => seen.push((c.id, c.generation, Default::default())),
+            None => {}
+        }
+        // Noted a few at a time: searches read the rest of a batch meanwhile.
+        if seen.len() >= NOTE_TERMS_EVERY {
+            note_terms(pending, &mut seen);
         }
     }
+    note_terms(pending, &mut seen);
     Ok(())
+}
+
+/// Entries indexed between two notes of their terms in the pending set.
+const NOTE_TERMS_EVERY: usize = 32;
+
+fn note_terms(
+    pending: Option<&Mutex<pending::Pending>>,
+    seen: &mut Vec<(EntryId, u64, rustc_hash::FxHashSet<u64>)>,
+) {
+    if let Some(Ok(mut p)) = pending.map(Mutex::lock) {
+        for (id, generation, terms) in seen.drain(..) {
+            p.know(id, generation, terms);
+        }
+    }
 }
 
 fn rebuild(
@@ -606,12 +662,14 @@ fn indexer_loop(
     schema: Arc<Schema>,
     spec: IndexSpec,
 ) {
+    // Within a bulk load (between `Job::BulkLoad` and `Job::Compact`).
+    let mut bulk = false;
     while let Ok(first) = rx.recv() {
         let mut waiters = Vec::new();
         let mut compact = None;
         // Changes are indexed as they arrive; what arrives within a short window is committed
         // at once: a commit costs far more than a document, and searches stay exact meanwhile
-        // through the dirty set. A flush request ends the window at once.
+        // through the pending set. A flush request ends the window at once.
         let window = std::time::Duration::from_millis(
             shared.window_ms.load(std::sync::atomic::Ordering::Relaxed),
         );
@@ -626,15 +684,20 @@ fn indexer_loop(
                     indexed += c.len();
                     top = c.iter().map(|w| w.generation).chain(top).max();
                     if failed.is_none() {
+                        // Nobody searches during a bulk load: its terms are not noted.
+                        let pending = (!bulk).then_some(&shared.pending);
                         if let Err(e) =
-                            apply_changes(&mut writer, shared.fields, &schema, &spec, &c)
+                            apply_changes(&mut writer, shared.fields, &schema, &spec, &c, pending)
                         {
                             failed = Some(e);
                         }
                     }
                 }
                 Job::Flush(w) => waiters.push(w),
-                Job::BulkLoad => writer.set_merge_policy(Box::new(NoMergePolicy)),
+                Job::BulkLoad => {
+                    bulk = true;
+                    writer.set_merge_policy(Box::new(NoMergePolicy));
+                }
                 Job::Compact(w) => compact = Some(w),
             }
             if indexed >= MAX_CHANGES_PER_COMMIT {
@@ -655,15 +718,15 @@ fn indexer_loop(
             };
             match result {
                 Ok(()) => {
-                    if let Ok(mut d) = shared.dirty.lock() {
-                        d.retain(|_, g| *g > top);
+                    if let Ok(mut d) = shared.pending.lock() {
+                        d.committed_through(top);
                     }
                     if let Err(e) = store.trim_log(top) {
                         tracing::warn!(error = %e, "could not trim the change log");
                     }
                 }
                 Err(e) => {
-                    // The entries stay dirty (searched straight from the store) and in the
+                    // The entries stay pending (searched straight from the store) and in the
                     // change log, so the next start replays them.
                     tracing::error!(error = %e, "index update failed; entries stay dirty");
                     let _ = writer.rollback();
@@ -674,6 +737,7 @@ fn indexer_loop(
             let _ = w.send(());
         }
         if let Some(w) = compact {
+            bulk = false;
             let _ = w.send(merge_all(&mut writer, &shared));
         }
     }
@@ -764,6 +828,90 @@ mod tests {
             }])
             .unwrap();
         id
+    }
+
+    /// An entry written but not yet committed is read from the store by the searches its terms
+    /// may match, and by no other once the indexer has noted its terms.
+    #[test]
+    fn a_pending_entry_is_read_only_by_the_searches_it_may_match() {
+        use crate::directory::filter::{compile, FilterLimits};
+        use crate::directory::filter_text::parse_filter;
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::builtin().unwrap());
+        let spec = IndexSpec::new(&["cn".into()], &schema);
+        let store = Arc::new(Store::open(&dir.path().join("store"), 8 << 20).unwrap());
+        let (index, _) = Index::open(
+            &dir.path().join("index"),
+            Arc::clone(&store),
+            Arc::clone(&schema),
+            spec,
+            &|_| {},
+        )
+        .unwrap();
+        // Nothing is committed for a minute: both entries stay pending.
+        index.set_commit_window(std::time::Duration::from_secs(60));
+        let mut written = Vec::new();
+        for cn in ["Alice Martin", "Bob Tremblay"] {
+            let id = store.next_id();
+            let dn = format!("cn={cn},dc=x");
+            let mut entry = Entry::new(dn.clone(), dn.to_lowercase());
+            entry.add_values(&schema, "cn", vec![cn.as_bytes().to_vec()]);
+            index.mark_dirty(&[id]);
+            let generation = store
+                .apply(&[Write::Put {
+                    id,
+                    entry: entry.clone(),
+                    previous: None,
+                }])
+                .unwrap();
+            written.push(Written {
+                generation,
+                id,
+                entry: Some(entry),
+                fresh: true,
+            });
+        }
+        let (alice, bob) = (written[0].id, written[1].id);
+        index.changed(written).unwrap();
+        let read_by = |text: &str| {
+            let filter = compile(
+                &parse_filter(text).unwrap(),
+                &schema,
+                FilterLimits::default(),
+            )
+            .unwrap();
+            let mut ids = Vec::new();
+            index
+                .candidates(&schema, &filter, &mut |id| {
+                    ids.push(id);
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            ids.sort_unstable();
+            ids
+        };
+        // Before the indexer notes the terms both are read; after, only the one that may match.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while read_by("(cn=alice*)") != vec![alice] {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                read_by("(cn=alice*)")
+            );
+            assert!(
+                read_by("(cn=alice*)").contains(&alice),
+                "a pending match is never missed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(read_by("(cn=*tremblay)"), vec![bob]);
+        assert_eq!(read_by("(|(cn=bob*)(cn=alice*))"), vec![alice, bob]);
+        assert!(read_by("(cn=carol*)").is_empty());
+        assert_eq!(index.dirty_count(), 2, "nothing committed yet");
+        index.flush().unwrap();
+        assert_eq!(index.dirty_count(), 0);
+        assert_eq!(read_by("(cn=alice*)"), vec![alice], "now through the index");
+        index.shutdown();
     }
 
     /// Writes made without the change log, by a bulk load that died before confirming its
