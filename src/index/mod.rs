@@ -80,12 +80,20 @@ struct Fields {
 }
 
 enum Job {
-    Changed(Vec<Written>),
+    Changed(Vec<Made>),
     Flush(mpsc::Sender<()>),
     /// Start of a bulk load: segments are left unmerged until it ends.
     BulkLoad,
     /// End of a bulk load: commit, merge every segment into one, reply.
     Compact(mpsc::Sender<Result<(), String>>),
+}
+
+/// A write handed to the indexer, with its document's terms when the writer made them.
+struct Made {
+    written: Written,
+    /// The terms text of the entry as written ([`write_entry_terms`]); `None` for a removal,
+    /// or within a bulk load (the indexer makes them).
+    terms: Option<String>,
 }
 
 /// An entry written to the store under `generation`, as the indexer learns of it.
@@ -110,6 +118,9 @@ struct Shared {
     /// Entries written to the store but not yet visible in the index: the generation of their
     /// latest write, and its terms once the indexer has seen it.
     pending: Mutex<pending::Pending>,
+    /// Within a bulk load: nobody searches, so writers leave the terms to the indexer and
+    /// nothing is noted in `pending`.
+    bulk: std::sync::atomic::AtomicBool,
     /// The id columns of the current searcher's segments, opened once per reload instead of
     /// once per search (opening one decodes its codec header: 3% of a type-ahead search).
     id_columns: Mutex<Option<IdColumns>>,
@@ -122,6 +133,7 @@ type IdColumns = (u64, Arc<Vec<tantivy::columnar::Column<u64>>>);
 pub struct Index {
     shared: Arc<Shared>,
     spec: IndexSpec,
+    schema: Arc<Schema>,
     jobs: Mutex<Option<mpsc::SyncSender<Job>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -189,18 +201,6 @@ fn make_doc(
     schema: &Schema,
     spec: &IndexSpec,
 ) -> TantivyDocument {
-    make_doc_seeing(fields, id, entry, schema, spec, |_| {})
-}
-
-/// [`make_doc`], showing `see` the document's terms text.
-fn make_doc_seeing(
-    fields: Fields,
-    id: EntryId,
-    entry: &crate::directory::entry::Entry,
-    schema: &Schema,
-    spec: &IndexSpec,
-    see: impl FnOnce(&str),
-) -> TantivyDocument {
     thread_local! {
         static TERMS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
@@ -210,7 +210,6 @@ fn make_doc_seeing(
         text.clear();
         write_entry_terms(entry, schema, spec, text);
         doc.add_text(fields.terms, text.as_str());
-        see(text.as_str());
     });
     doc
 }
@@ -297,12 +296,14 @@ impl Index {
             ),
             fields,
             pending: Mutex::new(pending::Pending::default()),
+            bulk: std::sync::atomic::AtomicBool::new(false),
             id_columns: Mutex::new(None),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUED_JOBS);
         let thread = {
             let shared = Arc::clone(&shared);
             let spec = spec.clone();
+            let schema = Arc::clone(&schema);
             std::thread::Builder::new()
                 .name("indexer".into())
                 .spawn(move || indexer_loop(rx, writer, shared, store, schema, spec))?
@@ -311,6 +312,7 @@ impl Index {
             Index {
                 shared,
                 spec,
+                schema,
                 jobs: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
             },
@@ -340,28 +342,53 @@ impl Index {
     pub fn mark_dirty(&self, ids: &[EntryId]) {
         if let Ok(mut d) = self.shared.pending.lock() {
             for id in ids {
-                d.mark(*id, pending::BEING_WRITTEN);
+                d.mark(*id, pending::BEING_WRITTEN, None);
             }
         }
     }
 
-    /// Queues entries written to the store for indexing.
+    /// Queues entries written to the store for indexing. Outside bulk loads the writer's
+    /// thread makes their terms here (at the writer's priority: an online import's is low),
+    /// so that searches know at once which pending entries they may match, and the indexer
+    /// only hands the documents to tantivy.
     pub fn changed(&self, changes: Vec<Written>) -> Result<(), IndexError> {
+        let bulk = self.shared.bulk.load(std::sync::atomic::Ordering::Acquire);
+        let made: Vec<Made> = changes
+            .into_iter()
+            .map(|written| {
+                let terms = written.entry.as_ref().filter(|_| !bulk).map(|entry| {
+                    let mut text = String::new();
+                    write_entry_terms(entry, &self.schema, &self.spec, &mut text);
+                    text
+                });
+                Made { written, terms }
+            })
+            .collect();
         if let Ok(mut d) = self.shared.pending.lock() {
-            for c in &changes {
-                d.mark(c.id, c.generation);
+            for m in &made {
+                let w = &m.written;
+                match (&m.terms, &w.entry) {
+                    (Some(text), _) => {
+                        d.mark(w.id, w.generation, Some(pending::hash_terms(text)));
+                    }
+                    // Removed: no search reads it until the commit.
+                    (None, None) => d.mark(w.id, w.generation, Some(Default::default())),
+                    (None, Some(_)) => d.mark(w.id, w.generation, None),
+                }
             }
         }
         let jobs = self.jobs.lock().map_err(|_| IndexError::Stopped)?;
         let tx = jobs.as_ref().ok_or(IndexError::Stopped)?;
-        tx.send(Job::Changed(changes))
-            .map_err(|_| IndexError::Stopped)
+        tx.send(Job::Changed(made)).map_err(|_| IndexError::Stopped)
     }
 
     /// Prepares for a bulk load nobody searches meanwhile (`onepages import`): commits are
     /// rare and segments are not merged as they appear (tantivy would merge the same postings
     /// again and again as the index grows); [`Index::finish_bulk_load`] merges them once.
     pub fn begin_bulk_load(&self) -> Result<(), IndexError> {
+        self.shared
+            .bulk
+            .store(true, std::sync::atomic::Ordering::Release);
         self.shared.window_ms.store(
             u64::try_from(BULK_COALESCE.as_millis()).unwrap_or(u64::MAX),
             std::sync::atomic::Ordering::Relaxed,
@@ -383,6 +410,9 @@ impl Index {
                 .map_err(|_| IndexError::Stopped)?;
         }
         let merged = rx.recv().map_err(|_| IndexError::Stopped)?;
+        self.shared
+            .bulk
+            .store(false, std::sync::atomic::Ordering::Release);
         self.shared.window_ms.store(
             self.shared
                 .normal_ms
@@ -572,64 +602,39 @@ fn apply_logged(
 }
 
 /// Indexes changes handed over by writers; an entry changed several times is indexed as last
-/// written. With `pending`, the terms of each are noted there for searches (see [`pending`]).
+/// written.
 fn apply_changes(
     writer: &mut IndexWriter,
     fields: Fields,
     schema: &Schema,
     spec: &IndexSpec,
-    changes: &[Written],
-    pending: Option<&Mutex<pending::Pending>>,
+    changes: &[Made],
 ) -> Result<(), IndexError> {
-    let mut seen = Vec::new();
     let mut last: HashMap<EntryId, usize> = HashMap::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
-        last.insert(c.id, i);
+        last.insert(c.written.id, i);
     }
-    for (i, c) in changes.iter().enumerate() {
+    for (i, Made { written: c, terms }) in changes.iter().enumerate() {
         if last.get(&c.id) != Some(&i) {
             continue;
         }
         if !c.fresh {
             writer.delete_term(id_term(fields, c.id));
         }
-        match &c.entry {
-            Some(entry) if pending.is_some() => {
-                let mut terms = None;
-                let doc = make_doc_seeing(fields, c.id, entry, schema, spec, |text| {
-                    terms = Some(pending::hash_terms(text));
-                });
+        match (terms, &c.entry) {
+            (Some(text), _) => {
+                let mut doc = TantivyDocument::default();
+                doc.add_u64(fields.id, c.id);
+                doc.add_text(fields.terms, text.as_str());
                 writer.add_document(doc)?;
-                seen.push((c.id, c.generation, terms.unwrap_or_default()));
             }
-            Some(entry) => {
+            (None, Some(entry)) => {
                 writer.add_document(make_doc(fields, c.id, entry, schema, spec))?;
             }
-            // Removed: no terms, so no search reads it until the commit.
-            None if pending.is_some() => seen.push((c.id, c.generation, Default::default())),
-            None => {}
-        }
-        // Noted a few at a time: searches read the rest of a batch meanwhile.
-        if seen.len() >= NOTE_TERMS_EVERY {
-            note_terms(pending, &mut seen);
+            (None, None) => {}
         }
     }
-    note_terms(pending, &mut seen);
     Ok(())
-}
-
-/// Entries indexed between two notes of their terms in the pending set.
-const NOTE_TERMS_EVERY: usize = 32;
-
-fn note_terms(
-    pending: Option<&Mutex<pending::Pending>>,
-    seen: &mut Vec<(EntryId, u64, rustc_hash::FxHashSet<u64>)>,
-) {
-    if let Some(Ok(mut p)) = pending.map(Mutex::lock) {
-        for (id, generation, terms) in seen.drain(..) {
-            p.know(id, generation, terms);
-        }
-    }
 }
 
 fn rebuild(
@@ -662,8 +667,6 @@ fn indexer_loop(
     schema: Arc<Schema>,
     spec: IndexSpec,
 ) {
-    // Within a bulk load (between `Job::BulkLoad` and `Job::Compact`).
-    let mut bulk = false;
     while let Ok(first) = rx.recv() {
         let mut waiters = Vec::new();
         let mut compact = None;
@@ -682,22 +685,17 @@ fn indexer_loop(
             match job {
                 Job::Changed(c) => {
                     indexed += c.len();
-                    top = c.iter().map(|w| w.generation).chain(top).max();
+                    top = c.iter().map(|m| m.written.generation).chain(top).max();
                     if failed.is_none() {
-                        // Nobody searches during a bulk load: its terms are not noted.
-                        let pending = (!bulk).then_some(&shared.pending);
                         if let Err(e) =
-                            apply_changes(&mut writer, shared.fields, &schema, &spec, &c, pending)
+                            apply_changes(&mut writer, shared.fields, &schema, &spec, &c)
                         {
                             failed = Some(e);
                         }
                     }
                 }
                 Job::Flush(w) => waiters.push(w),
-                Job::BulkLoad => {
-                    bulk = true;
-                    writer.set_merge_policy(Box::new(NoMergePolicy));
-                }
+                Job::BulkLoad => writer.set_merge_policy(Box::new(NoMergePolicy)),
                 Job::Compact(w) => compact = Some(w),
             }
             if indexed >= MAX_CHANGES_PER_COMMIT {
@@ -737,7 +735,6 @@ fn indexer_loop(
             let _ = w.send(());
         }
         if let Some(w) = compact {
-            bulk = false;
             let _ = w.send(merge_all(&mut writer, &shared));
         }
     }
