@@ -204,13 +204,18 @@ fn make_doc(
     thread_local! {
         static TERMS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    let mut doc = TantivyDocument::default();
-    doc.add_u64(fields.id, id);
     TERMS.with_borrow_mut(|text| {
         text.clear();
         write_entry_terms(entry, schema, spec, text);
-        doc.add_text(fields.terms, text.as_str());
-    });
+        doc_of(fields, id, text)
+    })
+}
+
+/// The document of entry `id` whose terms text ([`write_entry_terms`]) is `terms`.
+fn doc_of(fields: Fields, id: EntryId, terms: &str) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_u64(fields.id, id);
+    doc.add_text(fields.terms, terms);
     doc
 }
 
@@ -623,10 +628,7 @@ fn apply_changes(
         }
         match (terms, &c.entry) {
             (Some(text), _) => {
-                let mut doc = TantivyDocument::default();
-                doc.add_u64(fields.id, c.id);
-                doc.add_text(fields.terms, text.as_str());
-                writer.add_document(doc)?;
+                writer.add_document(doc_of(fields, c.id, text))?;
             }
             (None, Some(entry)) => {
                 writer.add_document(make_doc(fields, c.id, entry, schema, spec))?;
