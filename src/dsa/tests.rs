@@ -427,6 +427,10 @@ fn the_survey_reports_data_written_before_the_rules() {
             ],
         ),
         raw("three@oneid.on.ca", &[("mail", "amir.haddad@@one-mail")]),
+        // A third holder (the key ignores case), and a mail equal to another
+        // entry's uid: not a duplicate (each attribute has its own values).
+        raw("four@oneid.on.ca", &[("mail", "Same@One-Mail.on.ca")]),
+        raw("five@oneid.on.ca", &[("mail", "four@oneid.on.ca")]),
     ]
     .into_iter()
     .enumerate()
@@ -441,7 +445,7 @@ fn the_survey_reports_data_written_before_the_rules() {
     let survey = dsa
         .survey(&std::sync::atomic::AtomicBool::new(false))
         .unwrap();
-    assert_eq!(survey.entries, 6);
+    assert_eq!(survey.entries, 8);
     let invalid: Vec<&str> = survey.invalid.iter().map(|(dn, _)| dn.as_str()).collect();
     assert_eq!(
         invalid,
@@ -462,7 +466,11 @@ fn the_survey_reports_data_written_before_the_rules() {
     );
     assert_eq!(survey.duplicates.len(), 1, "{:?}", survey.duplicates);
     assert_eq!(survey.duplicates[0].attr, "mail");
-    assert_eq!(survey.duplicates[0].holders.len(), 2);
+    assert_eq!(
+        survey.duplicates[0].holders,
+        ["one", "two", "four"].map(|u| format!("uid={u}@oneid.on.ca,ou=people,{SUFFIX}"))
+    );
+    assert_eq!(survey.duplicates[0].value, "same@one-mail.on.ca");
     // Nothing was changed.
     let (_, two) = dsa
         .reader()

@@ -393,6 +393,7 @@ impl Store {
     pub fn hold_entries(&self) -> Result<usize, StoreError> {
         let mut table = Held::default();
         let mut n = 0;
+        let mut bytes = 0usize;
         for item in self.tree.scan_prefix(b"e") {
             let (k, v) = item?;
             let Some(id) = k.get(1..).and_then(read_u64) else {
@@ -400,6 +401,7 @@ impl Store {
             };
             table.set(id, Some(Arc::from(&v[..])));
             n += 1;
+            bytes += v.len();
         }
         if !table.sparse.is_empty() {
             tracing::info!(
@@ -407,6 +409,11 @@ impl Store {
                 "entries with ids far apart (written before ids were dense) held in a side map"
             );
         }
+        tracing::info!(
+            entries = n,
+            mib = bytes / (1024 * 1024),
+            "entries held in memory"
+        );
         let mut held = self.held.write().map_err(|_| poisoned())?;
         *held = table;
         self.holding.store(true, Ordering::Release);
