@@ -84,3 +84,6 @@ for item in $WORKLOADS; do
   ratio=$(python3 -c "import sys; print(f'{float(sys.argv[2])/float(sys.argv[1]):.3f}')" "$ma" "$mb")
   echo "| $w | $c | $ma | $mb | $ratio | ${as[*]} | ${bs[*]} |"
 done
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+echo
+echo "Peak RSS (VmHWM, KiB) after the runs: A $(hwm "${pids[0]}"), B $(hwm "${pids[1]}")"

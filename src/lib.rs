@@ -16,6 +16,7 @@
 //! | [`index`] | tantivy: a derived, rebuildable accelerator that only narrows candidates |
 //! | [`import`] / [`export`] | LDIF and CSV in (through the writer), LDIF and CSV out (through the reader) |
 //! | [`policy`] | rules over the whole directory (dormant accounts), through the reader and the writer |
+//! | [`background`] / [`memory`] | the CPU priority of background threads; pages a thread freed handed back after a burst of work (any layer may call them) |
 //! | [`gen`] | deterministic generator of realistic directories for demos and benchmarks |
 //!
 //! Rules between layers: every read goes through [`dsa::Reader`] and every change through
@@ -36,6 +37,7 @@ pub mod export;
 pub mod gen;
 pub mod import;
 pub mod index;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod policy;

@@ -241,14 +241,15 @@ impl ViewCache {
                 if n > MAX_ITEMS {
                     return Err(std::io::Error::other("a list beyond the file's bounds"));
                 }
-                let mut view = Vec::new();
+                // Sized from the file up to a bound (a damaged count allocates no more).
+                let mut view = Vec::with_capacity(usize::try_from(n.min(1 << 20)).unwrap_or(0));
                 for _ in 0..n {
                     let id = read_u64(&mut r)?;
                     let keys = read_u64(&mut r)?;
                     if keys > 16 {
                         return Err(std::io::Error::other("more sort keys than a list has"));
                     }
-                    let mut values = Vec::new();
+                    let mut values = Vec::with_capacity(keys as usize);
                     for _ in 0..keys {
                         let mut present = [0u8; 1];
                         std::io::Read::read_exact(&mut r, &mut present)?;
@@ -259,6 +260,7 @@ impl ViewCache {
                     }
                     view.push((values, id));
                 }
+                view.shrink_to_fit();
                 out.push((key, generation, view));
             }
             Ok(Some(out))

@@ -716,6 +716,9 @@ fn indexer_loop(
                 None => commit(&mut writer, top)
                     .and_then(|()| shared.reader.reload().map_err(IndexError::from)),
             };
+            // The commit's segment writer (its term table and arena) is freed: handed back
+            // before the indexer waits for the next change.
+            crate::memory::release_freed();
             match result {
                 Ok(()) => {
                     if let Ok(mut d) = shared.pending.lock() {

@@ -81,14 +81,22 @@ pub fn collation_key(value: &[u8], numeric: bool) -> Vec<u8> {
         }
     }
     let folded = crate::directory::matching::fold(&text);
-    let primary: String = folded.chars().filter(|c| c.is_alphanumeric()).collect();
-    let mut key = primary.into_bytes();
+    let lower = text.to_lowercase();
+    // Allocated at its size: a kept sorted list holds one key per entry (growing it by
+    // pushes left about half of each allocation unused).
+    let primary = folded.chars().filter(|c| c.is_alphanumeric());
+    let primary_len: usize = primary.clone().map(char::len_utf8).sum();
+    let mut key = Vec::with_capacity(primary_len + folded.len() + lower.len() + text.len() + 3);
+    let mut utf8 = [0u8; 4];
+    for c in primary {
+        key.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
     key.push(0);
-    key.extend(folded.as_bytes());
+    key.extend_from_slice(folded.as_bytes());
     key.push(0);
-    key.extend(text.to_lowercase().as_bytes());
+    key.extend_from_slice(lower.as_bytes());
     key.push(0);
-    key.extend(text.as_bytes());
+    key.extend_from_slice(text.as_bytes());
     key
 }
 
@@ -201,22 +209,27 @@ fn sorted_view(
         }
     }
     let mut items: Vec<(SortValue, EntryId)> = Vec::new();
-    let mut collect = |id: EntryId, view: &crate::directory::record::EntryView<'_>| {
-        items.push((entry_sort_key(view, keys), id));
-        std::ops::ControlFlow::Continue(())
-    };
     match search.candidate_ids()? {
         Some(ids) => {
-            let _ = search.each_of(ids, &mut collect);
+            items.reserve_exact(ids.len());
+            let _ = search.each_of(ids, &mut |id, view| {
+                items.push((entry_sort_key(view, keys), id));
+                std::ops::ControlFlow::Continue(())
+            });
         }
         None => {
             let mut after = 0;
-            let _ = search.each_after(&mut after, &mut collect);
+            let _ = search.each_after(&mut after, &mut |id, view| {
+                items.push((entry_sort_key(view, keys), id));
+                std::ops::ControlFlow::Continue(())
+            });
         }
     }
     if search.stopped() {
         return Ok(None);
     }
+    // The list is kept: no room left for growth it will not have.
+    items.shrink_to_fit();
     items.sort_by(|a, b| compare_keys(&a.0, &b.0, keys).then(a.1.cmp(&b.1)));
     let view = Arc::new(items);
     reader.keep_view(cache_key, generation, Arc::clone(&view), !computed);
@@ -247,6 +260,10 @@ fn bring_forward(
         compare_keys(&a.0, &b.0, keys).then(a.1.cmp(&b.1))
     };
     if fresh.len() <= 4 {
+        // Room for the inserts and a little more, not the doubling a full list would get.
+        if view.capacity() < view.len() + fresh.len() {
+            view.reserve_exact(fresh.len() + view.len() / 64);
+        }
         for item in fresh {
             let at = view.partition_point(|probe| order(probe, &item).is_lt());
             view.insert(at, item);

@@ -397,7 +397,11 @@ pub(super) async fn dispatch(conn: &Arc<Conn>, req: Request) -> Next {
             let response = tokio::task::spawn_blocking(move || {
                 let ctx = conn2.context(&who, msgid);
                 let _op = ctx.span().entered();
-                run_other(&conn2.dsa, &ctx, other)
+                let response = run_other(&conn2.dsa, &ctx, other);
+                // A write's buffers (its plan, the store batch, the index terms) are freed
+                // now, on a pool thread that may idle next.
+                crate::memory::release_freed();
+                response
             })
             .await
             .unwrap_or_else(|e| {
