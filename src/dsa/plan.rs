@@ -384,10 +384,12 @@ impl Writer<'_> {
                     continue;
                 }
                 if !had.contains(&key) {
-                    if let Some((holder, dn)) = self.bulk_claim(attr, &key) {
-                        if holder != id && !o.touched.contains(&holder) {
-                            return Err(taken(&dn));
-                        }
+                    let holders = self.bulk_claim(attr, &key).map_err(Outcome::Failed)?;
+                    if let Some((_, dn)) = holders
+                        .iter()
+                        .find(|(holder, _)| *holder != id && !o.touched.contains(holder))
+                    {
+                        return Err(taken(dn));
                     }
                     if self.bulk_needs_lookups() {
                         let found = self
