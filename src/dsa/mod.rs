@@ -14,6 +14,7 @@ pub mod backup;
 pub mod budget;
 pub mod census;
 pub mod change;
+mod claims;
 mod edit;
 pub mod init;
 pub mod lockout;

@@ -3,17 +3,13 @@
 //! existed is reported, never changed: the server starts and serves it, logs what it found,
 //! and `onepages check --values` / `--duplicates` list it for an administrator to fix.
 
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustc_hash::{FxHashMap, FxHashSet};
-
+use super::claims::Claims;
 use super::plan::{unique_key, UNIQUE};
 use super::{Dsa, DsaError};
 use crate::directory::dn::Dn;
-use crate::directory::entry::EntryId;
 use crate::directory::validate::check;
 
 /// One unique value held by several entries.
@@ -40,16 +36,13 @@ impl Dsa {
     /// (with what it has seen) when `stop` is set.
     ///
     /// Unique values are found in two steps so that the survey costs little memory beside the
-    /// directory (it runs at every start): the first pass keeps one hash and one id per value
-    /// (16 bytes, against the value, its key and a DN), and notes the hashes two entries
-    /// share; the entries holding those, normally none, are read again and compared exactly,
-    /// so a collision of hashes reports nothing.
+    /// directory (it runs at every start): the first pass notes each value's holder by hash
+    /// ([`Claims`]); the entries holding a hash with several holders, normally none, are read
+    /// again and compared exactly, so a collision of hashes reports nothing.
     pub fn survey(&self, stop: &AtomicBool) -> Result<Survey, DsaError> {
         let reader = self.reader();
         let mut survey = Survey::default();
-        let mut first: FxHashMap<u64, EntryId> = FxHashMap::default();
-        let mut shared: FxHashSet<u64> = FxHashSet::default();
-        let mut again: Vec<EntryId> = Vec::new();
+        let mut claims = Claims::default();
         for item in reader.all_entries() {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -65,36 +58,23 @@ impl Dsa {
                 }
                 Err(e) => survey.invalid.push((entry.dn.clone(), e.to_string())),
             }
-            unique_keys(&entry, |h, _, _| match first.entry(h) {
-                Entry::Vacant(slot) => {
-                    slot.insert(id);
-                }
-                Entry::Occupied(slot) if *slot.get() != id => {
-                    shared.insert(h);
-                    again.push(*slot.get());
-                    again.push(id);
-                }
-                Entry::Occupied(_) => {}
-            });
+            unique_keys(&entry, |attr, key, _| claims.claim(attr, key, id));
         }
-        drop(first);
-        again.sort_unstable();
-        again.dedup();
         // The exact comparison, over the entries that share a hash, in store (id) order.
         let mut holders: BTreeMap<(&'static str, String), (String, Vec<String>)> = BTreeMap::new();
-        for id in again {
+        for id in claims.sharing() {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             let Some(entry) = reader.entry_by_id(id)? else {
                 continue;
             };
-            unique_keys(&entry, |h, attr, value| {
-                if !shared.contains(&h) {
+            unique_keys(&entry, |attr, key, value| {
+                if claims.holders(attr, key).len() < 2 {
                     return;
                 }
                 let slot = holders
-                    .entry((attr, unique_key(value)))
+                    .entry((attr, key.to_string()))
                     .or_insert_with(|| (String::from_utf8_lossy(value).into_owned(), Vec::new()));
                 if !slot.1.contains(&entry.dn) {
                     slot.1.push(entry.dn.clone());
@@ -114,22 +94,18 @@ impl Dsa {
     }
 }
 
-/// Calls `each` with the hash of (attribute, key) for every non-empty unique key of `entry`,
-/// the attribute and the value.
+/// Calls `each` with the attribute, the key and the value of every non-empty unique key of
+/// `entry`.
 fn unique_keys(
     entry: &crate::directory::entry::Entry,
-    mut each: impl FnMut(u64, &'static str, &[u8]),
+    mut each: impl FnMut(&'static str, &str, &[u8]),
 ) {
     for attr in UNIQUE {
         for v in entry.values(attr) {
             let key = unique_key(v);
-            if key.is_empty() {
-                continue;
+            if !key.is_empty() {
+                each(attr, &key, v);
             }
-            let mut h = std::hash::DefaultHasher::new();
-            attr.hash(&mut h);
-            key.hash(&mut h);
-            each(h.finish(), attr, v);
         }
     }
 }

@@ -22,6 +22,7 @@
 
 use super::access::WriteScope;
 use super::change::{Applied, Change, Edit, EditKind, WriteRefusal};
+use super::claims::Claims;
 use super::plan::{Body, Effect, Plan};
 use super::{Dsa, DsaError, WriteGrant};
 use crate::directory::dn::{Dn, Rdn};
@@ -93,76 +94,12 @@ pub struct Writer<'d> {
     bulk: std::sync::Mutex<Option<BulkClaims>>,
 }
 
-/// The unique values of a bulk load's applied batches, by hash: one hash and one id per value
-/// (a million entries hold two million values; with each value's key and its holder's DN the
-/// map was most of a large import's memory). A hash found is checked against the holder's
-/// stored entry, so a collision never refuses a value; colliding values keep every holder.
+/// The unique values of a bulk load's applied batches (a million entries hold two million: by
+/// hash, see [`Claims`]), and whether the directory held entries before the load.
 #[derive(Default)]
 struct BulkClaims {
-    /// The holder of each (attribute, key) hash; `extra` holds further holders of a hash.
-    first: rustc_hash::FxHashMap<u64, EntryId>,
-    extra: rustc_hash::FxHashMap<u64, Vec<EntryId>>,
-    /// Keyed at random per load: which values collide cannot be chosen by an import file.
-    state: std::collections::hash_map::RandomState,
+    claims: Claims,
     had_entries: bool,
-}
-
-impl BulkClaims {
-    fn hash(&self, attr: &str, key: &str) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.state, (attr, key))
-    }
-
-    fn claim(&mut self, attr: &str, key: &str, id: EntryId) {
-        let h = self.hash(attr, key);
-        match self.first.entry(h) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(slot) => {
-                if *slot.get() != id {
-                    let more = self.extra.entry(h).or_default();
-                    if !more.contains(&id) {
-                        more.push(id);
-                    }
-                }
-            }
-        }
-    }
-
-    fn holders(&self, attr: &str, key: &str) -> Vec<EntryId> {
-        let h = self.hash(attr, key);
-        let mut ids: Vec<EntryId> = self.first.get(&h).copied().into_iter().collect();
-        if let Some(more) = self.extra.get(&h) {
-            ids.extend(more);
-        }
-        ids
-    }
-
-    /// Forgets the claims of entries a batch rewrote or removed (their new values, if any,
-    /// are claimed again after).
-    fn forget(&mut self, rewritten: &std::collections::HashSet<EntryId>) {
-        self.extra.retain(|_, ids| {
-            ids.retain(|id| !rewritten.contains(id));
-            !ids.is_empty()
-        });
-        let mut promoted = Vec::new();
-        self.first.retain(|h, id| {
-            if !rewritten.contains(id) {
-                return true;
-            }
-            promoted.push(*h);
-            false
-        });
-        for h in promoted {
-            let next = self.extra.get_mut(&h).and_then(|ids| ids.pop());
-            if let Some(id) = next {
-                self.first.insert(h, id);
-                if self.extra.get(&h).is_some_and(Vec::is_empty) {
-                    self.extra.remove(&h);
-                }
-            }
-        }
-    }
 }
 
 impl<'d> Writer<'d> {
@@ -183,7 +120,7 @@ impl<'d> Writer<'d> {
     ) -> Result<Vec<(EntryId, String)>, DsaError> {
         let ids = match self.bulk.lock() {
             Ok(bulk) => match bulk.as_ref() {
-                Some(b) => b.holders(attr, key),
+                Some(b) => b.claims.holders(attr, key),
                 None => return Ok(Vec::new()),
             },
             Err(_) => return Ok(Vec::new()),
@@ -579,7 +516,7 @@ impl<'d> Writer<'d> {
             })
             .collect();
         if !rewritten.is_empty() {
-            bulk.forget(&rewritten);
+            bulk.claims.forget(&rewritten);
         }
         for w in writes {
             if let Write::Put { id, entry, .. } = w {
@@ -587,7 +524,7 @@ impl<'d> Writer<'d> {
                     for v in entry.values(attr) {
                         let key = super::plan::unique_key(v);
                         if !key.is_empty() {
-                            bulk.claim(attr, &key, *id);
+                            bulk.claims.claim(attr, &key, *id);
                         }
                     }
                 }
@@ -679,32 +616,5 @@ fn stamp_created(schema: &Schema, entry: &mut Entry, by: &str) {
     }
     if entry.get("modifiersName").is_none() && !by.is_empty() {
         entry.set_values(schema, "modifiersName", vec![by.as_bytes().to_vec()]);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::BulkClaims;
-
-    /// Several holders of one hash are all kept (a collision, or a value two entries of a
-    /// load hold), and forgetting one leaves the others in place.
-    #[test]
-    fn bulk_claims_keep_every_holder_of_a_hash() {
-        let mut claims = BulkClaims::default();
-        claims.claim("mail", "a@x.ca", 1);
-        claims.claim("mail", "a@x.ca", 2);
-        claims.claim("mail", "a@x.ca", 2);
-        claims.claim("mail", "a@x.ca", 3);
-        claims.claim("uid", "a@x.ca", 4);
-        assert_eq!(claims.holders("mail", "a@x.ca"), [1, 2, 3]);
-        assert_eq!(claims.holders("uid", "a@x.ca"), [4]);
-        claims.forget(&[1].into_iter().collect());
-        let mut left = claims.holders("mail", "a@x.ca");
-        left.sort_unstable();
-        assert_eq!(left, [2, 3]);
-        claims.forget(&[2, 3].into_iter().collect());
-        assert!(claims.holders("mail", "a@x.ca").is_empty());
-        assert!(claims.extra.is_empty());
-        assert_eq!(claims.holders("uid", "a@x.ca"), [4]);
     }
 }
