@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::Dsa;
 use crate::directory::entry::{AttrSource, Attribute, Entry};
-use crate::directory::record::{AttrView, EntryView};
+use crate::directory::record::{self, AttrView, EntryView};
 use crate::directory::values::{domain_ascii, status_is_active};
 
 /// The secure-mail status of an entry.
@@ -98,14 +98,11 @@ pub(super) fn classify_view(view: &EntryView<'_>, domains: &BTreeSet<String>) ->
 
 /// Adds `oneMailSecure` to an entry read in place.
 pub(super) fn decorate_view(view: &mut EntryView<'_>, domains: &BTreeSet<String>) {
-    /// `TRUE` / `FALSE` with their record length prefixes.
-    const TRUE_RAW: &[u8] = &[4, 0, 0, 0, b'T', b'R', b'U', b'E'];
-    const FALSE_RAW: &[u8] = &[5, 0, 0, 0, b'F', b'A', b'L', b'S', b'E'];
     if let Some(s) = SecurityFacts::of_view(view).security(domains) {
         let raw = if s == Security::Secure {
-            TRUE_RAW
+            record::ENCODED_TRUE
         } else {
-            FALSE_RAW
+            record::ENCODED_FALSE
         };
         view.attrs.push(AttrView::computed("oneMailSecure", raw));
     }

@@ -399,10 +399,13 @@ impl Store {
             let Some(id) = k.get(1..).and_then(read_u64) else {
                 continue;
             };
-            table.set(id, Some(Arc::from(&v[..])));
+            // A record of an older version is held in the current one (less memory).
+            let record = codec::current(&v)?;
+            bytes += record.len();
+            table.set(id, Some(Arc::from(record.as_ref())));
             n += 1;
-            bytes += v.len();
         }
+        table.dense.shrink_to_fit();
         if !table.sparse.is_empty() {
             tracing::info!(
                 entries = table.sparse.len(),

@@ -111,6 +111,32 @@ fn scanned(store: &Store) -> Vec<(EntryId, String)> {
         .collect()
 }
 
+/// A store written with version 1 records reads them, and holds them as version 2.
+#[test]
+fn records_of_version_1_are_read_and_held_in_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::reopen_for_test(dir.path(), 8 << 20);
+    let mut old = entry("cn=A,dc=x");
+    old.attrs.push(crate::directory::entry::Attribute {
+        name: "objectClass".into(),
+        values: vec![b"top".to_vec(), b"person".to_vec()],
+    });
+    let id = put(&store, "cn=A,dc=x");
+    let mut key = vec![b'e'];
+    key.extend_from_slice(&id.to_be_bytes());
+    store
+        .tree
+        .insert(key, codec::encode_version_1(&old))
+        .unwrap();
+    assert_eq!(store.get(id).unwrap().unwrap(), old);
+    store.hold_entries().unwrap();
+    let Some(Record::Held(held)) = store.record(id).unwrap() else {
+        panic!("not held");
+    };
+    assert_eq!(held.first(), Some(&2));
+    assert_eq!(codec::view(&held).unwrap().to_entry(), old);
+}
+
 #[test]
 fn held_entries_follow_every_write() {
     let dir = tempfile::tempdir().unwrap();
