@@ -786,7 +786,17 @@ async fn main() -> anyhow::Result<()> {
                             .begun_s
                             .push(u32::try_from(second).unwrap_or(u32::MAX));
                     }
-                    _ => {
+                    failed => {
+                        // The first few failures of each connection are said, so that a
+                        // run's error count can be explained.
+                        if stats.errors < 3 {
+                            match failed {
+                                Ok(Err(e)) => eprintln!("connection {worker}: request {n}: {e:#}"),
+                                _ => {
+                                    eprintln!("connection {worker}: request {n}: no answer in 30 s")
+                                }
+                            }
+                        }
                         stats.errors += 1;
                         ldap = None;
                     }
