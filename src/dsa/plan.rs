@@ -79,6 +79,8 @@ pub(super) struct Step {
 #[derive(Debug)]
 pub struct Plan {
     pub(super) generation: u64,
+    /// The store's next id when the plan was made: new entries were numbered from it.
+    pub(super) first_id: EntryId,
     pub(super) inputs: Vec<Option<Prepared>>,
     /// Refused while preparing (kept across re-plans).
     pub(super) early: Vec<(usize, WriteRefusal)>,
@@ -203,28 +205,36 @@ impl Writer<'_> {
     ) -> Result<Plan, DsaError> {
         // Entries created earlier in the dry run are not in the store: like entries of the
         // same batch, they are known by name only.
-        self.plan_in(batch, &mut dry.overlay)
+        let generation = self.dsa.reader().generation();
+        self.plan_in(batch, &mut dry.overlay, generation)
     }
 
     /// Resolves a batch against the directory as it is now. No side effect.
     pub fn plan(&self, batch: Vec<Result<Prepared, WriteRefusal>>) -> Result<Plan, DsaError> {
+        // The generation first, then everything the plan reads, the next id included: a
+        // write applied in between changes the generation, and the plan is made again under
+        // the writer's lock. (The next id read before the generation let two concurrent adds
+        // take the same id, the later one overwriting the other's entry.)
+        let generation = self.dsa.reader().generation();
         let mut overlay = Overlay {
             next_id: self.dsa.store.next_id(),
             ..Overlay::default()
         };
-        self.plan_in(batch, &mut overlay)
+        self.plan_in(batch, &mut overlay, generation)
     }
 
     fn plan_in(
         &self,
         batch: Vec<Result<Prepared, WriteRefusal>>,
         overlay: &mut Overlay,
+        generation: u64,
     ) -> Result<Plan, DsaError> {
         let (inputs, early) = split_early(batch);
-        let generation = self.dsa.reader().generation();
+        let first_id = overlay.next_id;
         let (steps, refused) = self.resolve_in(&inputs, overlay)?;
         Ok(Plan {
             generation,
+            first_id,
             inputs,
             early,
             steps,

@@ -318,12 +318,15 @@ impl<'d> Writer<'d> {
             .map_err(|_| DsaError::Poisoned)?;
         let Plan {
             generation,
+            first_id,
             mut inputs,
             early,
             mut steps,
             mut refused,
         } = plan;
-        if generation != self.dsa.store.generation() {
+        // Planned again when anything was written since, or when the ids it gave new entries
+        // may have been taken (a plan's ids must never name another entry's record).
+        if generation != self.dsa.store.generation() || first_id != self.dsa.store.next_id() {
             (steps, refused) = self.resolve(&inputs)?;
         }
         refused.extend(early);
