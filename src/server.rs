@@ -439,6 +439,16 @@ fn report_survey(dsa: &Dsa, stop: &AtomicBool) {
             "unique values held by several entries; `onepages check --duplicates` lists them all"
         );
     }
+    for (ndn, id) in survey.misnamed.iter().take(SURVEY_LOG_LINES) {
+        warn!(name = %ndn, id, "a name leads to no entry of that name");
+    }
+    if !survey.misnamed.is_empty() {
+        warn!(
+            names = survey.misnamed.len(),
+            "names lead to no entry of theirs (an id taken by two concurrent adds in an \
+             earlier build: an entry may be lost); `onepages check --values` lists them all"
+        );
+    }
     if stop.load(Ordering::Relaxed) {
         return;
     }

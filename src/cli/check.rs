@@ -38,7 +38,8 @@ pub struct CheckArgs {
     /// Mail addresses to check (as pasted from a mail client too: `Name <address>`)
     #[arg(required_unless_present_any = ["values", "duplicates"])]
     pub addresses: Vec<String>,
-    /// List the stored entries whose values today's rules refuse (offline)
+    /// List the stored entries whose values today's rules refuse, and names that lead to no
+    /// entry of theirs (offline)
     #[arg(long, conflicts_with = "addresses")]
     pub values: bool,
     /// List the uid and mail values that more than one entry holds (offline)
@@ -207,11 +208,23 @@ fn survey(args: &CheckArgs) -> anyhow::Result<()> {
             println!("{dn}: {why}");
         }
         found += survey.invalid.len();
+        for (ndn, id) in &survey.misnamed {
+            println!("{ndn}: the name leads to no entry of that name (id {id})");
+        }
+        found += survey.misnamed.len();
         eprintln!(
             "{} of {} entries break a value rule",
             survey.invalid.len(),
             survey.entries
         );
+        if !survey.misnamed.is_empty() {
+            eprintln!(
+                "{} names lead to no entry of theirs: an id taken by two concurrent adds in \
+                 an earlier build, the entry each named lost to the one now under its id; \
+                 the name refuses adding that entry again until it is removed",
+                survey.misnamed.len()
+            );
+        }
     }
     if args.duplicates {
         for d in &survey.duplicates {

@@ -1,5 +1,6 @@
-//! A survey of the stored entries against today's rules: values the checks now refuse and
-//! unique values (`uid`, `mail`) that more than one entry holds. Data written before a rule
+//! A survey of the stored entries against today's rules: values the checks now refuse,
+//! unique values (`uid`, `mail`) that more than one entry holds, and names that lead to no
+//! entry of theirs (left by an earlier build's id race). Data written before a rule
 //! existed is reported, never changed: the server starts and serves it, logs what it found,
 //! and `onepages check --values` / `--duplicates` list it for an administrator to fix.
 
@@ -29,6 +30,8 @@ pub struct Survey {
     /// Entries with a value the checks refuse: DN and what is wrong.
     pub invalid: Vec<(String, String)>,
     pub duplicates: Vec<Duplicate>,
+    /// Names that lead to no entry of that name (`Store::misnamed`): normalised DN and id.
+    pub misnamed: Vec<(String, crate::directory::entry::EntryId)>,
 }
 
 impl Dsa {
@@ -60,6 +63,7 @@ impl Dsa {
             }
             unique_keys(&entry, |attr, key, _| claims.claim(attr, key, id));
         }
+        survey.misnamed = self.store.misnamed(stop)?;
         // The exact comparison, over the entries that share a hash, in store (id) order.
         let mut holders: BTreeMap<(&'static str, String), (String, Vec<String>)> = BTreeMap::new();
         for id in claims.sharing() {

@@ -538,6 +538,7 @@ fn the_demo_directory_meets_the_value_rules() {
     assert!(survey.entries > 300);
     assert!(survey.invalid.is_empty(), "{:?}", survey.invalid);
     assert!(survey.duplicates.is_empty(), "{:?}", survey.duplicates);
+    assert!(survey.misnamed.is_empty(), "{:?}", survey.misnamed);
 }
 
 /// Issue 15, point 2: an import record replacing an entry keeps its entryUUID and creation

@@ -137,6 +137,37 @@ fn records_of_version_1_are_read_and_held_in_version_2() {
     assert_eq!(codec::view(&held).unwrap().to_entry(), old);
 }
 
+/// The names an id taken twice left behind are found, held or not: a name whose record
+/// carries another DN, and one whose record is gone.
+#[test]
+fn names_that_lead_to_no_entry_of_theirs_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::reopen_for_test(dir.path(), 8 << 20);
+    let stop = AtomicBool::new(false);
+    let a = put(&store, "cn=A,dc=x");
+    put(&store, "cn=C,dc=x");
+    assert_eq!(store.misnamed(&stop).unwrap(), Vec::new());
+    // What the race wrote: B under A's id, as if new; A's name still leads there.
+    store
+        .apply(&[Write::Put {
+            id: a,
+            entry: entry("cn=B,dc=x"),
+            previous: None,
+        }])
+        .unwrap();
+    store
+        .tree
+        .insert(b"dcn=ghost,dc=x", &999u64.to_be_bytes())
+        .unwrap();
+    let expected = vec![
+        ("cn=a,dc=x".to_string(), a),
+        ("cn=ghost,dc=x".to_string(), 999),
+    ];
+    assert_eq!(store.misnamed(&stop).unwrap(), expected);
+    store.hold_entries().unwrap();
+    assert_eq!(store.misnamed(&stop).unwrap(), expected);
+}
+
 #[test]
 fn held_entries_follow_every_write() {
     let dir = tempfile::tempdir().unwrap();
