@@ -446,7 +446,8 @@ fn report_survey(dsa: &Dsa, stop: &AtomicBool) {
         warn!(
             names = survey.misnamed.len(),
             "names lead to no entry of theirs (an id taken by two concurrent adds in an \
-             earlier build: an entry may be lost); `onepages check --values` lists them all"
+             earlier build: an entry may be lost); `onepages check --values` lists them all, \
+             `onepages check --repair-names` removes them (offline)"
         );
     }
     if stop.load(Ordering::Relaxed) {

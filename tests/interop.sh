@@ -407,6 +407,8 @@ check "a lockout survives the restart: onepages unlock offline" "$D: unlocked" \
   "$bin" unlock --data-dir "$data/dir" darcy.oneil@oneid.on.ca
 check "onepages check --values --duplicates finds nothing in the demo" "0 uid or mail values are held by more than one entry" \
   "$bin" check --data-dir "$data/dir" --values --duplicates
+check "onepages check --repair-names has nothing to remove in the demo" "nothing to do" \
+  "$bin" check --data-dir "$data/dir" --repair-names
 
 # serve --demo makes its own throw-away CA and certificate and prints how to use them; a
 # listener given in the configuration (here the LDAPS port) takes precedence.

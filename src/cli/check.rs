@@ -36,7 +36,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub online: Online,
     /// Mail addresses to check (as pasted from a mail client too: `Name <address>`)
-    #[arg(required_unless_present_any = ["values", "duplicates"])]
+    #[arg(required_unless_present_any = ["values", "duplicates", "repair_names"])]
     pub addresses: Vec<String>,
     /// List the stored entries whose values today's rules refuse, and names that lead to no
     /// entry of theirs (offline)
@@ -45,6 +45,10 @@ pub struct CheckArgs {
     /// List the uid and mail values that more than one entry holds (offline)
     #[arg(long, conflicts_with = "addresses")]
     pub duplicates: bool,
+    /// Remove the names and child links that lead to no entry of theirs (what `--values`
+    /// reports of names), then rebuild the search index (offline)
+    #[arg(long, conflicts_with_all = ["addresses", "values", "duplicates"])]
+    pub repair_names: bool,
 }
 
 /// What `check` says of one address: the verdict and the certificates published for it.
@@ -160,6 +164,9 @@ impl Verdict {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
+    if args.repair_names {
+        return repair_names(&args);
+    }
     if args.values || args.duplicates {
         return survey(&args);
     }
@@ -187,6 +194,35 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     }
     if !all_secure {
         std::process::exit(3);
+    }
+    Ok(())
+}
+
+fn repair_names(args: &CheckArgs) -> anyhow::Result<()> {
+    if args.online.server.is_some() {
+        anyhow::bail!("--repair-names changes a data directory offline: stop the server first");
+    }
+    let settings = args.common.settings(None)?;
+    let bar = super::progress("indexing");
+    let (repaired, indexed) =
+        crate::dsa::repair_names_offline(&settings, "onepages check --repair-names", &|n| {
+            bar.set_position(u64::try_from(n).unwrap_or(0));
+        })?;
+    bar.finish_and_clear();
+    for (ndn, id) in &repaired.names {
+        println!("removed name {ndn} (it led to id {id}, which holds no entry of that name)");
+    }
+    for (parent, id) in &repaired.children {
+        println!("removed child link {parent} -> id {id} (no entry of that parent has the id)");
+    }
+    match indexed {
+        Some(n) => eprintln!(
+            "removed {} names and {} child links; reindexed {n} entries. An entry a removed \
+             name stood for was lost by the id race and can now be added again",
+            repaired.names.len(),
+            repaired.children.len()
+        ),
+        None => eprintln!("every name and child link leads to an entry of its own: nothing to do"),
     }
     Ok(())
 }
@@ -221,7 +257,8 @@ fn survey(args: &CheckArgs) -> anyhow::Result<()> {
             eprintln!(
                 "{} names lead to no entry of theirs: an id taken by two concurrent adds in \
                  an earlier build, the entry each named lost to the one now under its id; \
-                 the name refuses adding that entry again until it is removed",
+                 the name refuses adding that entry again until `onepages check --repair-names` \
+                 removes it",
                 survey.misnamed.len()
             );
         }

@@ -33,6 +33,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use crate::store::Repaired;
 pub use access::{Grant, GrantCache, GrantSeed, Identity, Role, WriteGrant};
 pub use change::{Applied, Change, Edit, EditKind, WriteRefusal};
 pub use plan::{Plan, PlannedChange, PlannedKind};
@@ -470,6 +471,30 @@ pub fn reindex_offline(
         &spec,
         progress,
     )?)
+}
+
+/// Removes, offline, the names and child links that lead to no entry of theirs (left by an
+/// earlier build's id race; `Store::repair_names`), then rebuilds the search index from the
+/// store when anything was removed: the index may describe a lost entry under the id its
+/// survivor holds. Returns what was removed and how many entries were indexed (none when
+/// nothing was).
+pub fn repair_names_offline(
+    settings: &Settings,
+    holder: &str,
+    progress: &dyn Fn(usize),
+) -> Result<(Repaired, Option<usize>), DsaError> {
+    let schema = load_schema(settings)?;
+    let dir = DataDir::open_existing(&settings.data_dir, holder)?;
+    let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
+    check_suffix(&store, settings, &schema)?;
+    let repaired = store.repair_names()?;
+    if repaired.is_empty() {
+        return Ok((repaired, None));
+    }
+    let spec = IndexSpec::new(&settings.substring_attributes, &schema);
+    let indexed =
+        crate::index::rebuild_offline(&dir.index_path(), &store, &schema, &spec, progress)?;
+    Ok((repaired, Some(indexed)))
 }
 
 /// A store remembers the naming context it was made for: opening it for another fails with

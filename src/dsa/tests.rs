@@ -751,3 +751,82 @@ fn the_domain_registry_outlives_writes_elsewhere() {
     assert!(after.contains("clinic.example"), "{after:?}");
     assert!(!before.contains("clinic.example"));
 }
+
+/// What an earlier build's id race left (an add's record overwritten by another's under the
+/// same id, its name still leading there) is removed offline with the index rebuilt: the
+/// survivor is found by its address and its name, the lost entry can be added again.
+#[test]
+fn names_the_id_race_left_are_repaired_offline() {
+    let ndn = |uid: &str| format!("uid={uid}@oneid.on.ca,ou=people,{SUFFIX}");
+    let (dir, dsa) = open();
+    let (lost, count) = {
+        let grant = dsa.operator_grant().unwrap();
+        let w = dsa.writer(&grant);
+        w.write_one(person("lost", &[("mail", "lost@one-mail.on.ca")]))
+            .unwrap()
+            .unwrap();
+        w.write_one(person("kept", &[("mail", "kept@one-mail.on.ca")]))
+            .unwrap()
+            .unwrap();
+        let reader = dsa.reader();
+        let lost = reader.id_of(&ndn("lost")).unwrap().unwrap();
+        let kept = reader.entry_by_id(reader.id_of(&ndn("kept")).unwrap().unwrap());
+        let kept = kept.unwrap().unwrap();
+        let count = dsa.entry_count();
+        // The race's outcome: the second add written under the first's id.
+        w.write_one(Change::Delete {
+            dn: Dn::parse(&ndn("kept")).unwrap(),
+        })
+        .unwrap()
+        .unwrap();
+        dsa.store
+            .apply(&[crate::store::Write::Put {
+                id: lost,
+                entry: kept,
+                previous: None,
+            }])
+            .unwrap();
+        let survey = dsa
+            .survey(&std::sync::atomic::AtomicBool::new(false))
+            .unwrap();
+        assert_eq!(survey.misnamed, vec![(ndn("lost"), lost)]);
+        (lost, count)
+    };
+    drop(dsa);
+
+    let settings = settings_in(&dir);
+    let (repaired, indexed) = repair_names_offline(&settings, "test", &|_| {}).unwrap();
+    assert_eq!(repaired.names, vec![(ndn("lost"), lost)]);
+    assert!(repaired.children.is_empty(), "{:?}", repaired.children);
+    assert_eq!(indexed, Some(count - 1));
+    let (again, _) = repair_names_offline(&settings, "test", &|_| {}).unwrap();
+    assert!(again.is_empty());
+
+    let mut settings = settings_in(&dir);
+    settings.argon2 = crate::directory::password::Argon2Cost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let (dsa, _) = Dsa::open_existing(settings, "test", &|_| {}).unwrap();
+    let reader = dsa.reader();
+    assert_eq!(reader.id_of(&ndn("lost")).unwrap(), None);
+    assert_eq!(reader.id_of(&ndn("kept")).unwrap(), Some(lost));
+    let found = reader.find_equal("mail", b"kept@one-mail.on.ca").unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found.first().map(|(id, _)| *id), Some(lost));
+    assert!(reader
+        .find_equal("mail", b"lost@one-mail.on.ca")
+        .unwrap()
+        .is_empty());
+    let grant = dsa.operator_grant().unwrap();
+    let w = dsa.writer(&grant);
+    w.write_one(person("lost", &[("mail", "lost@one-mail.on.ca")]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(dsa.entry_count(), count);
+    let survey = dsa
+        .survey(&std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    assert!(survey.misnamed.is_empty(), "{:?}", survey.misnamed);
+}

@@ -36,9 +36,11 @@ mod changelog;
 pub mod datadir;
 mod durable;
 mod recent;
+mod repair;
 mod tombstone;
 
 use changelog::log_key;
+pub use repair::Repaired;
 use tombstone::encode_tombstone;
 pub use tombstone::{Burial, Tombstone};
 
@@ -734,36 +736,6 @@ impl Store {
         self.tree.insert(SUFFIX_KEY, suffix.as_bytes())?;
         self.db.flush()?;
         Ok(())
-    }
-
-    /// The names that do not lead to an entry of that name, as `(ndn, id)` in name order: a
-    /// name whose record is missing, or carries another normalised DN. Builds before the fix
-    /// of concurrent adds (two adds planned at once could take one id, the later overwriting
-    /// the other's record) could leave such names; nothing else writes a name without its
-    /// record in the same batch. Ends early, with what it has found, when `stop` is set.
-    pub fn misnamed(&self, stop: &AtomicBool) -> Result<Vec<(String, EntryId)>, StoreError> {
-        let mut found = Vec::new();
-        for item in self.tree.scan_prefix(b"d") {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let (k, v) = item?;
-            let ndn = k.get(1..).unwrap_or_default();
-            let id = read_u64(&v);
-            let named = match id {
-                Some(id) => self
-                    .record(id)?
-                    .is_some_and(|r| codec::view(&r).is_ok_and(|view| view.ndn.as_bytes() == ndn)),
-                None => false,
-            };
-            if !named {
-                found.push((
-                    String::from_utf8_lossy(ndn).into_owned(),
-                    id.unwrap_or_default(),
-                ));
-            }
-        }
-        Ok(found)
     }
 
     /// The normalised DN of one entry (the first in key order), if there is any.

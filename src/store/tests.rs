@@ -168,6 +168,57 @@ fn names_that_lead_to_no_entry_of_theirs_are_found() {
     assert_eq!(store.misnamed(&stop).unwrap(), expected);
 }
 
+/// The repair removes exactly those names, and the child links whose entry is gone or lives
+/// under another parent; B (now holding A's old id) and C keep theirs, A can be added again.
+#[test]
+fn the_repair_removes_only_names_and_links_of_no_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::reopen_for_test(dir.path(), 8 << 20);
+    let a = put(&store, "cn=A,dc=x");
+    let c = put(&store, "cn=C,dc=x");
+    store
+        .apply(&[Write::Put {
+            id: a,
+            entry: entry("cn=B,dc=x"),
+            previous: None,
+        }])
+        .unwrap();
+    store
+        .tree
+        .insert(b"dcn=ghost,dc=x", &999u64.to_be_bytes())
+        .unwrap();
+    store.tree.insert(child_key("dc=x", 998), &[]).unwrap();
+    store.tree.insert(child_key("dc=y", c), &[]).unwrap();
+    store.hold_entries().unwrap();
+    assert_eq!(
+        store.stray_children().unwrap(),
+        vec![("dc=x".to_string(), 998), ("dc=y".to_string(), c)]
+    );
+    let generation = store.generation();
+    let repaired = store.repair_names().unwrap();
+    assert_eq!(
+        repaired.names,
+        vec![
+            ("cn=a,dc=x".to_string(), a),
+            ("cn=ghost,dc=x".to_string(), 999)
+        ]
+    );
+    assert_eq!(repaired.children.len(), 2);
+    assert_eq!(store.generation(), generation, "no entry changed");
+    let stop = AtomicBool::new(false);
+    assert_eq!(store.misnamed(&stop).unwrap(), Vec::new());
+    assert_eq!(store.stray_children().unwrap(), Vec::new());
+    assert_eq!(store.id_of("cn=a,dc=x").unwrap(), None);
+    assert_eq!(store.id_of("cn=b,dc=x").unwrap(), Some(a));
+    assert_eq!(store.id_of("cn=c,dc=x").unwrap(), Some(c));
+    assert_eq!(store.children("dc=x").unwrap(), vec![a, c]);
+    assert!(!store.has_children("dc=y").unwrap());
+    let again = put(&store, "cn=A,dc=x");
+    assert_ne!(again, a);
+    assert_eq!(store.misnamed(&stop).unwrap(), Vec::new());
+    assert!(store.repair_names().unwrap().is_empty(), "nothing is left");
+}
+
 #[test]
 fn held_entries_follow_every_write() {
     let dir = tempfile::tempdir().unwrap();

@@ -47,6 +47,7 @@ fn footguns_are_refused_with_the_reason() {
         vec!["export"],
         vec!["check", "dewey.rahim@one-mail.on.ca"],
         vec!["check", "--values"],
+        vec!["check", "--repair-names"],
         vec!["domains", "list"],
         vec!["unlock", "dewey.rahim@oneid.on.ca"],
         vec!["import", "--dry-run", "/nonexistent/feed.csv"],
