@@ -179,6 +179,11 @@ fn open_tantivy(path: &Path) -> Result<(TantivyIndex, Fields, bool), IndexError>
             (TantivyIndex::create_in_dir(path, schema)?, true)
         }
     };
+    let mut index = index;
+    // No field is stored, so the document store's compressor has nothing to do; on its own
+    // thread (tantivy's default) it is a thread started and ended for every segment, that
+    // is every commit of the serving writer, each with its own allocator heap.
+    index.settings_mut().docstore_compress_dedicated_thread = false;
     index
         .tokenizers()
         .register(TERM_TOKENIZER, TermTokenizer::default());
