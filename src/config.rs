@@ -18,6 +18,13 @@ use crate::directory::password::Argon2Cost;
 
 pub const DEFAULT_SUFFIX: &str = "dc=one-mail,dc=on,dc=ca";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3389";
+/// sled's page cache when `store_cache_mib` is not set, for the offline commands: an import
+/// walks the whole DN tree (at 1,000,000 entries, 8 MiB made it 8 % slower).
+pub const OFFLINE_STORE_CACHE_MIB: u64 = 32;
+/// The same for `serve`, which answers reads from its in-memory copy of the entries: the
+/// cache then only serves a write's DN and child look-ups (at 100,000 entries, 8 MiB instead
+/// of 32 lowered the peak after the write workloads by 28 MB, at the same write speed).
+pub const SERVING_STORE_CACHE_MIB: u64 = 8;
 
 /// Attributes the configuration may let people change on their own entries. Nothing that
 /// names, routes mail, marks security or grants rights is in it.
@@ -131,6 +138,9 @@ pub struct Settings {
     /// sled's page cache, bytes. A serving process reads entries from its own in-memory copy,
     /// so this cache only serves DN, key and child look-ups and writes.
     pub store_cache_bytes: u64,
+    /// Whether `store_cache_mib` was set (otherwise `serve` takes
+    /// [`SERVING_STORE_CACHE_MIB`] instead of the offline commands' default).
+    pub store_cache_set: bool,
     /// How long a successful bind against a slow hash (argon2id, crypt) is remembered in
     /// memory (0 = never); see `directory::password::VerifiedCache`.
     pub bind_cache_ttl: Duration,
@@ -496,7 +506,7 @@ impl Settings {
         if argon2.memory_kib < 8 * argon2.parallelism.max(1) || argon2.iterations == 0 {
             return Err(invalid("argon2: memory_kib or iterations too small".into()));
         }
-        let store_cache_mib = raw.store_cache_mib.unwrap_or(32);
+        let store_cache_mib = raw.store_cache_mib.unwrap_or(OFFLINE_STORE_CACHE_MIB);
         if !(4..=65536).contains(&store_cache_mib) {
             return Err(invalid(
                 "store_cache_mib must be between 4 and 65536".into(),
@@ -710,6 +720,7 @@ impl Settings {
             allow_unauthenticated_bind: raw.allow_unauthenticated_bind.unwrap_or(false),
             self_service_attributes: self_service.into(),
             store_cache_bytes: store_cache_mib * 1024 * 1024,
+            store_cache_set: raw.store_cache_mib.is_some(),
             bind_cache_ttl: Duration::from_secs(bind_cache_secs),
             bind_cache_entries: if bind_cache_secs == 0 {
                 0

@@ -30,6 +30,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         common.data_dir = Some("onepages-demo".into());
     }
     let mut settings = common.settings(args.listen.clone())?;
+    if !settings.store_cache_set {
+        settings.store_cache_bytes = crate::config::SERVING_STORE_CACHE_MIB << 20;
+    }
     // The demo shows TLS with a throw-away certificate, unless the configuration has one.
     let mut demo_ca = None;
     if args.demo && settings.tls.is_none() {
