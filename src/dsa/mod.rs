@@ -459,18 +459,8 @@ pub fn reindex_offline(
     holder: &str,
     progress: &dyn Fn(usize),
 ) -> Result<usize, DsaError> {
-    let schema = load_schema(settings)?;
-    let dir = DataDir::open_existing(&settings.data_dir, holder)?;
-    let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
-    check_suffix(&store, settings, &schema)?;
-    let spec = IndexSpec::new(&settings.substring_attributes, &schema);
-    Ok(crate::index::rebuild_offline(
-        &dir.index_path(),
-        &store,
-        &schema,
-        &spec,
-        progress,
-    )?)
+    let (schema, dir, store) = open_store_offline(settings, holder)?;
+    rebuild_index(settings, &schema, &dir, &store, progress)
 }
 
 /// Removes, offline, the names and child links that lead to no entry of theirs (left by an
@@ -483,18 +473,43 @@ pub fn repair_names_offline(
     holder: &str,
     progress: &dyn Fn(usize),
 ) -> Result<(Repaired, Option<usize>), DsaError> {
-    let schema = load_schema(settings)?;
-    let dir = DataDir::open_existing(&settings.data_dir, holder)?;
-    let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
-    check_suffix(&store, settings, &schema)?;
+    let (schema, dir, store) = open_store_offline(settings, holder)?;
     let repaired = store.repair_names()?;
     if repaired.is_empty() {
         return Ok((repaired, None));
     }
-    let spec = IndexSpec::new(&settings.substring_attributes, &schema);
-    let indexed =
-        crate::index::rebuild_offline(&dir.index_path(), &store, &schema, &spec, progress)?;
+    let indexed = rebuild_index(settings, &schema, &dir, &store, progress)?;
     Ok((repaired, Some(indexed)))
+}
+
+/// The schema, the data directory (held for `holder`) and its store, checked against the
+/// configured suffix, without opening the index.
+fn open_store_offline(
+    settings: &Settings,
+    holder: &str,
+) -> Result<(Schema, DataDir, Store), DsaError> {
+    let schema = load_schema(settings)?;
+    let dir = DataDir::open_existing(&settings.data_dir, holder)?;
+    let store = Store::open(&dir.store_path(), settings.store_cache_bytes)?;
+    check_suffix(&store, settings, &schema)?;
+    Ok((schema, dir, store))
+}
+
+fn rebuild_index(
+    settings: &Settings,
+    schema: &Schema,
+    dir: &DataDir,
+    store: &Store,
+    progress: &dyn Fn(usize),
+) -> Result<usize, DsaError> {
+    let spec = IndexSpec::new(&settings.substring_attributes, schema);
+    Ok(crate::index::rebuild_offline(
+        &dir.index_path(),
+        store,
+        schema,
+        &spec,
+        progress,
+    )?)
 }
 
 /// A store remembers the naming context it was made for: opening it for another fails with

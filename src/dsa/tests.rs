@@ -20,15 +20,20 @@ fn settings_in(dir: &tempfile::TempDir) -> crate::config::Settings {
     .unwrap()
 }
 
-fn open() -> (tempfile::TempDir, Dsa) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = settings_in(&dir);
+/// [`settings_in`] with the cheapest password hashing (the bind floor is calibrated on open).
+fn cheap_settings_in(dir: &tempfile::TempDir) -> crate::config::Settings {
+    let mut settings = settings_in(dir);
     settings.argon2 = crate::directory::password::Argon2Cost {
         memory_kib: 64,
         iterations: 1,
         parallelism: 1,
     };
-    let (dsa, _) = Dsa::open(settings, "test", &|_| {}).unwrap();
+    settings
+}
+
+fn open() -> (tempfile::TempDir, Dsa) {
+    let dir = tempfile::tempdir().unwrap();
+    let (dsa, _) = Dsa::open(cheap_settings_in(&dir), "test", &|_| {}).unwrap();
     let grant = dsa.operator_grant().unwrap();
     let w = dsa.writer(&grant);
     let tree = [
@@ -802,13 +807,7 @@ fn names_the_id_race_left_are_repaired_offline() {
     let (again, _) = repair_names_offline(&settings, "test", &|_| {}).unwrap();
     assert!(again.is_empty());
 
-    let mut settings = settings_in(&dir);
-    settings.argon2 = crate::directory::password::Argon2Cost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
-    let (dsa, _) = Dsa::open_existing(settings, "test", &|_| {}).unwrap();
+    let (dsa, _) = Dsa::open_existing(cheap_settings_in(&dir), "test", &|_| {}).unwrap();
     let reader = dsa.reader();
     assert_eq!(reader.id_of(&ndn("lost")).unwrap(), None);
     assert_eq!(reader.id_of(&ndn("kept")).unwrap(), Some(lost));

@@ -137,17 +137,9 @@ fn records_of_version_1_are_read_and_held_in_version_2() {
     assert_eq!(codec::view(&held).unwrap().to_entry(), old);
 }
 
-/// The names an id taken twice left behind are found, held or not: a name whose record
-/// carries another DN, and one whose record is gone.
-#[test]
-fn names_that_lead_to_no_entry_of_theirs_are_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::reopen_for_test(dir.path(), 8 << 20);
-    let stop = AtomicBool::new(false);
-    let a = put(&store, "cn=A,dc=x");
-    put(&store, "cn=C,dc=x");
-    assert_eq!(store.misnamed(&stop).unwrap(), Vec::new());
-    // What the race wrote: B under A's id, as if new; A's name still leads there.
+/// What the race wrote: B under A's id (`a`), as if new, A's name still leading there; and
+/// a name whose record is gone (id 999).
+fn race_left(store: &Store, a: EntryId) {
     store
         .apply(&[Write::Put {
             id: a,
@@ -159,6 +151,19 @@ fn names_that_lead_to_no_entry_of_theirs_are_found() {
         .tree
         .insert(b"dcn=ghost,dc=x", &999u64.to_be_bytes())
         .unwrap();
+}
+
+/// The names an id taken twice left behind are found, held or not: a name whose record
+/// carries another DN, and one whose record is gone.
+#[test]
+fn names_that_lead_to_no_entry_of_theirs_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::reopen_for_test(dir.path(), 8 << 20);
+    let stop = AtomicBool::new(false);
+    let a = put(&store, "cn=A,dc=x");
+    put(&store, "cn=C,dc=x");
+    assert_eq!(store.misnamed(&stop).unwrap(), Vec::new());
+    race_left(&store, a);
     let expected = vec![
         ("cn=a,dc=x".to_string(), a),
         ("cn=ghost,dc=x".to_string(), 999),
@@ -176,17 +181,7 @@ fn the_repair_removes_only_names_and_links_of_no_entry() {
     let store = Store::reopen_for_test(dir.path(), 8 << 20);
     let a = put(&store, "cn=A,dc=x");
     let c = put(&store, "cn=C,dc=x");
-    store
-        .apply(&[Write::Put {
-            id: a,
-            entry: entry("cn=B,dc=x"),
-            previous: None,
-        }])
-        .unwrap();
-    store
-        .tree
-        .insert(b"dcn=ghost,dc=x", &999u64.to_be_bytes())
-        .unwrap();
+    race_left(&store, a);
     store.tree.insert(child_key("dc=x", 998), &[]).unwrap();
     store.tree.insert(child_key("dc=y", c), &[]).unwrap();
     store.hold_entries().unwrap();
